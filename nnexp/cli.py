@@ -1,0 +1,119 @@
+"""Command-line error reporting shared by nnexp's commands: one line for a user mistake."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+EXIT_USER_ERROR = 2
+EXIT_RUN_FAILED = 1
+EXIT_INTERRUPTED = 130
+
+
+class UserAbort(BaseException):
+    """A user mistake found where Hydra would swallow an Exception (its callbacks)."""
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group, from the files in conf/<group>/."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+def describe_user_error(exc: BaseException) -> str | None:
+    """A one-line message for a mistake the user can fix, or None if `exc` is not one."""
+    from hydra.errors import HydraException, OverrideParseException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from nnexp.config import ConfigError
+    from nnexp.data import DataError
+    from nnexp.tracking.store import StoreError
+
+    if isinstance(exc, (ConfigError, DataError, StoreError)):
+        return str(exc).splitlines()[0]
+    if isinstance(exc, OmegaConfBaseException):
+        return _omegaconf_message(exc)
+    if isinstance(exc, OverrideParseException):
+        return f"cannot parse override: {_first_line(exc)}"
+    if isinstance(exc, HydraException):
+        return _hydra_message(exc)
+    if isinstance(exc, OSError) and exc.filename and "yaml" in str(exc.filename):
+        return f"{exc.filename}: {exc.strerror}"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def _omegaconf_message(exc: BaseException) -> str:
+    key = getattr(exc, "full_key", None)
+    text = _first_line(exc)
+    value = re.match(r"Value '(.*)' (?:of type '\w+' )?could not be converted to (\w+)", text)
+    if value:
+        text = f"{value.group(1)!r} is not a valid {value.group(2).lower()}"
+    elif "Missing mandatory value" in text:
+        text = "missing required value (set it on the command line, e.g. key=value)"
+    return f"{key}: {text}" if key else text
+
+
+def _hydra_message(exc: BaseException) -> str:
+    text = str(exc)
+    missing = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
+    if missing:
+        group, option = missing.group(1), missing.group(2)
+        allowed = ", ".join(group_options(group)) or "(none)"
+        return f"{group}: unknown option '{option}'; allowed: {allowed}"
+    unknown = re.search(r"Could not override '([^']+)'", text)
+    if unknown:
+        return (f"{unknown.group(1)}: unknown config key (see `python -m nnexp.train --cfg job` "
+                "for the keys)")
+    cause = exc.__cause__
+    if cause is not None:
+        inner = describe_user_error(cause)
+        if inner:
+            return inner
+        if type(cause).__name__ in ("ScannerError", "ParserError", "ComposerError"):
+            mark = getattr(cause, "problem_mark", None)
+            where = f"{mark.name}:{mark.line + 1}" if mark else "a config file"
+            return f"{where}: malformed YAML ({getattr(cause, 'problem', _first_line(cause))})"
+    return _first_line(exc)
+
+
+def run_cli(entry: Callable[[], object], prog: str) -> None:
+    """Run `entry`, turning user mistakes into `prog: error: <one line>` and an exit code.
+
+    `--debug` (or HYDRA_FULL_ERROR=1) shows full tracebacks instead.
+    """
+    from nnexp.tracking.run import RunDiverged, RunInterrupted
+
+    debug = "--debug" in sys.argv or os.environ.get("HYDRA_FULL_ERROR") == "1"
+    if "--debug" in sys.argv:
+        sys.argv.remove("--debug")
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let exceptions reach us instead of Hydra's printer
+    try:
+        entry()
+    except UserAbort as exc:
+        _fail(prog, str(exc), EXIT_USER_ERROR)
+    except RunDiverged as exc:
+        _fail(prog, f"{exc} (run ended FAILED)", EXIT_RUN_FAILED)
+    except RunInterrupted as exc:
+        _fail(prog, f"{exc}; run ended KILLED, weights saved", EXIT_INTERRUPTED)
+    except KeyboardInterrupt:
+        _fail(prog, "interrupted", EXIT_INTERRUPTED)
+    except Exception as exc:
+        if debug:
+            raise
+        message = describe_user_error(exc)
+        if message is None:
+            raise
+        _fail(prog, message, EXIT_USER_ERROR)
+
+
+def _fail(prog: str, message: str, code: int) -> None:
+    print(f"{prog}: error: {message}", file=sys.stderr)
+    sys.exit(code)

@@ -1,0 +1,156 @@
+"""The training loop: forward, loss, backward, step, per minibatch; what it measures on the way.
+
+It knows the engine and a metric sink; it knows nothing of Hydra or MLflow.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from nnexp.engine import clip_grad_norm
+
+
+class MetricSink(Protocol):
+    def add_many(self, values: dict[str, float], step: int) -> None: ...
+
+
+class Diverged(RuntimeError):
+    """A non-finite loss or gradient: where it happened is in `where`."""
+
+    def __init__(self, what: str, where: dict[str, str]) -> None:
+        place = ", ".join(f"{k} {v}" for k, v in where.items())
+        super().__init__(f"training diverged: {what} ({place})")
+        self.what = what
+        self.where = where
+
+
+@dataclass
+class LoopSettings:
+    epochs: int
+    batch_size: int
+    patience: int = 0
+    clip_norm: float | None = None
+    log_every_n_steps: int = 10
+
+
+@dataclass
+class LoopResult:
+    epochs_run: int = 0
+    steps: int = 0
+    best_epoch: int | None = None
+    best_val_loss: float = math.inf
+    stopped_early: bool = False
+    seconds: float = 0.0
+    last: dict[str, float] = field(default_factory=dict)
+
+
+def evaluate(model: Any, loss_fn: Any, X: np.ndarray, y: np.ndarray, classify: bool
+             ) -> dict[str, float]:
+    """Loss (and accuracy for classification) of the model on a whole split."""
+    outputs = model.predict(X)
+    loss, _ = loss_fn(outputs, y)
+    result = {"loss": float(loss)}
+    if classify:
+        result["accuracy"] = float(np.mean(predicted_classes(outputs) == y.reshape(-1)))
+    return result
+
+
+def predicted_classes(outputs: np.ndarray) -> np.ndarray:
+    """Class index from raw outputs: argmax of logits, or logit > 0 for a single output."""
+    if outputs.shape[1] == 1:
+        return (outputs[:, 0] > 0).astype(np.int64)
+    return outputs.argmax(axis=1)
+
+
+def _check_finite_grads(model: Any, step: int, epoch: int) -> None:
+    total = float(np.dot(model.grads, model.grads))
+    if math.isfinite(total):
+        return
+    norms = model.grad_norms()
+    layer = next((name for name, v in norms.items() if not math.isfinite(v)), "unknown")
+    raise Diverged("non-finite gradient", {"epoch": str(epoch), "step": str(step),
+                                           "layer": layer})
+
+
+def train_loop(
+    model: Any,
+    loss_fn: Any,
+    optimizer: Any,
+    schedule: Callable[[int], float],
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    settings: LoopSettings,
+    rng: np.random.Generator,
+    metrics: MetricSink,
+    *,
+    classify: bool,
+    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    between_steps: Callable[[], None] | None = None,
+) -> LoopResult:
+    """Minibatch gradient descent for `settings.epochs` epochs with optional early stopping.
+
+    Logs `train/loss_step`, `lr` and `grad_norm/<layer>` every `log_every_n_steps` steps and,
+    per epoch, `train/loss`, `val/loss`, `val/accuracy` and `weight_norm/<layer>`. With
+    `patience > 0` the weights of the best validation epoch are restored at the end.
+    """
+    X_train, y_train, X_val, y_val = data
+    n = X_train.shape[0]
+    result = LoopResult()
+    best_state: dict[str, np.ndarray] | None = None
+    epochs_without_improvement = 0
+    started = time.perf_counter()
+    step = 0
+    for epoch in range(1, settings.epochs + 1):
+        order = rng.permutation(n)
+        loss_sum = 0.0
+        for start in range(0, n, settings.batch_size):
+            batch = order[start:start + settings.batch_size]
+            xb, yb = np.take(X_train, batch, axis=0), np.take(y_train, batch, axis=0)
+            lr = schedule(step)
+            optimizer.lr = lr
+            loss, grad_output = loss_fn(model.forward(xb), yb)
+            if not math.isfinite(loss):
+                raise Diverged("non-finite loss", {"epoch": str(epoch), "step": str(step)})
+            model.backward(grad_output)
+            if settings.clip_norm is not None:
+                clip_grad_norm(model, settings.clip_norm)
+            _check_finite_grads(model, step, epoch)
+            if step % settings.log_every_n_steps == 0:
+                values = {"train/loss_step": loss, "lr": lr}
+                values.update({f"grad_norm/{k}": v for k, v in model.grad_norms().items()})
+                metrics.add_many(values, step)
+            optimizer.step()
+            loss_sum += loss * batch.size
+            step += 1
+            if between_steps is not None:
+                between_steps()
+        val = evaluate(model, loss_fn, X_val, y_val, classify)
+        if not math.isfinite(val["loss"]):
+            raise Diverged("non-finite validation loss", {"epoch": str(epoch),
+                                                          "step": str(step)})
+        epoch_values = {"train/loss": loss_sum / n}
+        epoch_values.update({f"val/{k}": v for k, v in val.items()})
+        epoch_values.update({f"weight_norm/{k}": v for k, v in model.weight_norms().items()})
+        metrics.add_many(epoch_values, epoch)
+        result.epochs_run, result.steps, result.last = epoch, step, epoch_values
+        if val["loss"] < result.best_val_loss:
+            result.best_val_loss, result.best_epoch = val["loss"], epoch
+            epochs_without_improvement = 0
+            if settings.patience:
+                best_state = model.state_dict()
+        else:
+            epochs_without_improvement += 1
+        if on_epoch is not None:
+            on_epoch(epoch, {**epoch_values, "lr": optimizer.lr})
+        if settings.patience and epochs_without_improvement >= settings.patience:
+            result.stopped_early = True
+            break
+    if best_state is not None and result.best_epoch != result.epochs_run:
+        model.load_state_dict(best_state)
+    result.seconds = time.perf_counter() - started
+    return result

@@ -1,0 +1,168 @@
+"""PNG plots of a run: loss curves, gradient norms, confusion matrix, first-layer weights."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+History = dict[str, list[tuple[int, float]]]
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    _pyplot().close(fig)
+    return path
+
+
+def loss_curves(history: History, path: Path, best_epoch: int | None = None) -> Path:
+    """Train and validation loss per epoch, with the best validation epoch marked."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for key, label in (("train/loss", "train"), ("val/loss", "validation")):
+        points = history.get(key, [])
+        if points:
+            steps, values = zip(*points, strict=True)
+            ax.plot(steps, values, marker="o", markersize=3, label=label)
+    if best_epoch is not None and history.get("val/loss"):
+        best = dict(history["val/loss"])[best_epoch]
+        ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1)
+        ax.annotate(f"best epoch {best_epoch}\nval/loss {best:.4g}", (best_epoch, best),
+                    textcoords="offset points", xytext=(8, 12), fontsize=8)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss")
+    ax.set_title("Loss per epoch")
+    if _spans_decades([v for _, v in history.get("train/loss", [])]):
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)
+
+
+def _spans_decades(values: Sequence[float]) -> bool:
+    positive = [v for v in values if v > 0]
+    return len(positive) > 1 and max(positive) / min(positive) > 100
+
+
+def gradient_norms(history: History, path: Path) -> Path:
+    """Per-layer gradient norm per logged step, log scale: vanishing or exploding at a glance."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    keys = sorted((k for k in history if k.startswith("grad_norm/")),
+                  key=lambda k: int(re.sub(r"\D", "", k) or 0))
+    for key in keys:
+        steps, values = zip(*history[key], strict=True)
+        ax.plot(steps, np.maximum(values, 1e-30), label=key.split("/", 1)[1], linewidth=1.2)
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("gradient L2 norm")
+    ax.set_title("Gradient norm per layer")
+    ax.grid(alpha=0.3, which="both")
+    if keys:
+        ax.legend()
+    return _save(fig, path)
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str],
+                     path: Path, title: str = "Confusion matrix (test)") -> Path:
+    """Counts of true vs predicted class, with class names on both axes."""
+    plt = _pyplot()
+    k = len(class_names)
+    counts = np.zeros((k, k), dtype=np.int64)
+    np.add.at(counts, (y_true, y_pred), 1)
+    size = min(3.0 + 0.45 * k, 12.0)
+    fig, ax = plt.subplots(figsize=(size + 1.0, size))
+    image = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_xticks(range(k), [str(c) for c in class_names], rotation=45, ha="right")
+    ax.set_yticks(range(k), [str(c) for c in class_names])
+    if k <= 20:
+        threshold = counts.max() / 2 if counts.size else 0
+        for i in range(k):
+            for j in range(k):
+                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
+                        color="white" if counts[i, j] > threshold else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    accuracy = float(np.trace(counts) / max(counts.sum(), 1))
+    ax.set_title(f"{title}, accuracy {accuracy:.3f}")
+    return _save(fig, path)
+
+
+def first_layer_weights(weights: np.ndarray, image_shape: Sequence[int], path: Path,
+                        max_units: int = 64) -> Path:
+    """Each first-layer unit's incoming weights drawn as an image: what the network looks for."""
+    plt = _pyplot()
+    units = min(weights.shape[1], max_units)
+    cols = int(np.ceil(np.sqrt(units)))
+    rows = int(np.ceil(units / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols + 0.5, 1.3 * rows + 0.6),
+                             squeeze=False)
+    for index, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if index >= units:
+            continue
+        w = weights[:, index].reshape(image_shape).astype(np.float64)
+        w = (w - w.min()) / (np.ptp(w) or 1.0)
+        ax.imshow(w, cmap="gray" if w.ndim == 2 else None, interpolation="nearest")
+        ax.set_title(f"unit {index + 1}", fontsize=7)
+    fig.suptitle("First-layer weights (each unit as an image)")
+    return _save(fig, path)
+
+
+def objective_vs_parameter(table: Sequence[dict], parameter: str, objective: str,
+                           group_by: Sequence[str], path: Path, log_x: bool = False) -> Path:
+    """A sweep's objective against one swept parameter, one line per value of the others."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    groups: dict[str, list[tuple[object, float]]] = {}
+    for row in table:
+        value = row.get(objective)
+        if value is None or not np.isfinite(value):
+            continue
+        label = ", ".join(f"{k}={row[k]}" for k in group_by) or objective
+        groups.setdefault(label, []).append((row[parameter], value))
+    numeric = all(_is_number(x) for points in groups.values() for x, _ in points)
+    categories: list[str] = []
+    for label, points in sorted(groups.items()):
+        if numeric:
+            points.sort(key=lambda p: float(p[0]))
+            xs = [float(p[0]) for p in points]
+        else:
+            xs = []
+            for x, _ in points:
+                if str(x) not in categories:
+                    categories.append(str(x))
+                xs.append(categories.index(str(x)))
+        ax.plot(xs, [p[1] for p in points], marker="o", label=label)
+    if not numeric:
+        ax.set_xticks(range(len(categories)), categories, rotation=20)
+    elif log_x:
+        ax.set_xscale("log")
+    ax.set_xlabel(parameter)
+    ax.set_ylabel(objective)
+    ax.set_title(f"{objective} vs {parameter}")
+    ax.grid(alpha=0.3, which="both")
+    if len(groups) > 1 or group_by:
+        ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def _is_number(value: object) -> bool:
+    try:
+        float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return False
+    return True

@@ -1,0 +1,146 @@
+"""A Hydra multirun as one MLflow parent run with a child run per job, and its summary.
+
+The callback runs in the launching process with every launcher (basic, joblib, submitit, ray,
+optuna): it validates the sweep, creates the parent run, hands its id to the jobs through the
+environment, and when the sweep ends (or the process exits after a job raised) writes the
+summary and ends the parent FINISHED, or FAILED if any child failed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+PARENT_RUN_ENV = "NNEXP_PARENT_RUN_ID"
+SWEPT_KEYS_ENV = "NNEXP_SWEPT_KEYS"
+SWEEP_TAG = "nnexp.sweep"
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+MAX_VALIDATED_JOBS = 500
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """`lr=0.1` -> ("lr", "0.1"); a leading +, ++ or ~ is dropped from the key."""
+    key, _, value = text.partition("=")
+    return key.lstrip("+~"), value
+
+
+def child_run_name(overrides: list[str], swept: list[str] | None) -> str:
+    """The run's name: its swept values in a sweep (`lr=0.1,model.hidden=[64]`), else overrides."""
+    chosen = [o for o in overrides if swept is None or parse_override(o)[0] in swept]
+    return ",".join(chosen) or "defaults"
+
+
+def swept_keys(task_overrides: list[str], sweeper_params: dict[str, Any] | None) -> list[str]:
+    """Keys that take more than one value in this sweep (choice lists, ranges, intervals)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    keys = [o.get_key_element() for o in parser.parse_overrides(task_overrides)
+            if o.is_sweep_override()]
+    keys += [k for k in (sweeper_params or {}) if k not in keys]
+    return [k.lstrip("+~") for k in keys]
+
+
+def _sweeper_params(config: DictConfig) -> dict[str, Any]:
+    """`hydra.sweeper.params` (search spaces of presets) as a plain dict."""
+    params = config.hydra.sweeper.get("params")
+    return dict(OmegaConf.to_container(params)) if params else {}
+
+
+def _validate_jobs(config: DictConfig) -> None:
+    """Compose and range-check every job of a basic sweep before any run exists."""
+    from hydra import compose
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from nnexp.config import validate
+
+    params = _sweeper_params(config)
+    arguments = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
+    overrides = OverridesParser.create().parse_overrides(arguments)
+    jobs = BasicSweeper.split_arguments(overrides, None)[0]
+    for job in jobs[:MAX_VALIDATED_JOBS]:
+        validate(compose(config_name=config.hydra.job.config_name, overrides=list(job)))
+
+
+class MlflowSweepCallback(Callback):
+    """Creates the sweep's parent run and, at the end, its summary; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.client: Any = None
+        self.parent_id: str | None = None
+        self.config: DictConfig | None = None
+        self.keys: list[str] = []
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Hydra turns a callback's Exception into a warning; a bad sweep must stop instead.
+        from nnexp.cli import UserAbort, describe_user_error
+
+        try:
+            self._start(config)
+        except Exception as exc:
+            message = describe_user_error(exc)
+            if message is None:
+                raise UserAbort(f"sweep could not start: {type(exc).__name__}: {exc}") from exc
+            raise UserAbort(message) from exc
+
+    def _start(self, config: DictConfig) -> None:
+        if config.hydra.sweeper.get("_target_") == BASIC_SWEEPER:
+            _validate_jobs(config)
+        if not config.tracking.enabled:
+            return
+        from mlflow.tracking import MlflowClient
+
+        from nnexp.tracking.store import ensure_experiment, resolve_tracking_uri
+
+        uri = resolve_tracking_uri(config.tracking.uri)
+        os.environ["MLFLOW_TRACKING_URI"] = uri  # jobs in other processes use the same store
+        self.client = MlflowClient(tracking_uri=uri)
+        experiment_id = ensure_experiment(self.client, config.tracking.experiment, uri)
+        self.keys = swept_keys(list(config.hydra.overrides.task), _sweeper_params(config))
+        sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
+        name = "sweep " + (",".join(self.keys) or Path(sweep_dir).name)
+        run = self.client.create_run(experiment_id, run_name=name, tags={
+            "mlflow.runName": name,
+            SWEEP_TAG: "parent",
+            "nnexp.sweep.dir": sweep_dir,
+            "nnexp.sweep.params": ",".join(self.keys),
+            "nnexp.sweep.overrides": " ".join(config.hydra.overrides.task),
+            "nnexp.sweep.sweeper": str(config.hydra.sweeper.get("_target_")),
+            "nnexp.sweep.launcher": str(config.hydra.launcher.get("_target_")),
+        })
+        self.parent_id = run.info.run_id
+        self.config = config
+        os.environ[PARENT_RUN_ENV] = self.parent_id
+        os.environ[SWEPT_KEYS_ENV] = ",".join(self.keys)
+        atexit.register(self.finish)  # Hydra skips on_multirun_end when a job raised
+        print(f"sweep: parent run {self.parent_id} ({name})", flush=True)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self.finish()
+
+    def finish(self) -> None:
+        """Write the summary and end the parent run; safe to call twice."""
+        if self.parent_id is None:
+            return
+        parent_id, self.parent_id = self.parent_id, None
+        os.environ.pop(PARENT_RUN_ENV, None)
+        os.environ.pop(SWEPT_KEYS_ENV, None)
+        status = "FAILED"
+        try:
+            from nnexp.tracking.sweep_summary import write_summary
+
+            assert self.config is not None
+            status = write_summary(self.client, parent_id, self.keys,
+                                   self.config.sweep.objective, self.config.sweep.direction)
+        except Exception as exc:  # the summary must never leave the parent RUNNING
+            print(f"sweep: summary failed: {exc}", file=sys.stderr)
+            self.client.set_tag(parent_id, "nnexp.error", f"summary failed: {exc}"[:5000])
+        finally:
+            self.client.set_terminated(parent_id, status)

@@ -1,0 +1,137 @@
+"""The parent run's summary of a sweep: table, plots, best child, failures, seed statistics."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from nnexp.tracking import plots
+from nnexp.tracking.sweep import parse_override
+
+SEED_KEY = "seed"
+LOG_SCALE_KEYS = ("lr", "optimizer.lr", "optimizer.weight_decay")
+
+
+def child_runs(client: Any, parent_id: str) -> list[Any]:
+    """Every run whose mlflow.parentRunId is `parent_id`, oldest first."""
+    parent = client.get_run(parent_id)
+    return client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
+        order_by=["attributes.start_time ASC"],
+        max_results=50000,
+    )
+
+
+def _row(run: Any, keys: list[str], objective: str) -> dict[str, Any]:
+    swept = dict(parse_override(o) for o in run.data.tags.get("nnexp.overrides", "").split()
+                 if "=" in o)
+    row: dict[str, Any] = {"run_name": run.info.run_name, "run_id": run.info.run_id,
+                           "status": run.info.status,
+                           "diverged": run.data.tags.get("nnexp.diverged") == "true",
+                           "error": run.data.tags.get("nnexp.error", "")}
+    for key in keys:
+        row[key] = swept.get(key, "")
+    for name, value in sorted(run.data.metrics.items()):
+        if name.startswith(("train/loss", "val/", "test/")) and name != "train/loss_step":
+            row[name] = value
+    row.setdefault(objective, math.nan)
+    return row
+
+
+def _markdown(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c, "")) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def seed_statistics(rows: list[dict[str, Any]], keys: list[str], objective: str
+                    ) -> list[dict[str, Any]]:
+    """Mean and standard deviation of the objective per configuration, across seeds."""
+    others = [k for k in keys if k != SEED_KEY]
+    groups: dict[tuple[str, ...], list[float]] = {}
+    for row in rows:
+        value = row.get(objective, math.nan)
+        if row["status"] == "FINISHED" and isinstance(value, float) and math.isfinite(value):
+            groups.setdefault(tuple(str(row[k]) for k in others), []).append(value)
+    result = []
+    for config, values in sorted(groups.items()):
+        result.append({**dict(zip(others, config, strict=True)), "n_seeds": len(values),
+                       f"{objective} mean": statistics.fmean(values),
+                       f"{objective} std": statistics.stdev(values) if len(values) > 1 else 0.0})
+    return result
+
+
+def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
+                  direction: str) -> str:
+    """Log the summary artifacts and tags on the parent; return its final status."""
+    runs = child_runs(client, parent_id)
+    rows = [_row(run, keys, objective) for run in runs]
+    metric_columns = sorted({k for r in rows for k in r if "/" in k})
+    columns = ["run_name", *keys, "status", "diverged", *metric_columns, "run_id"]
+    failed = [r for r in rows if r["status"] != "FINISHED"]
+    usable = [r for r in rows if r["status"] == "FINISHED" and math.isfinite(r[objective])]
+    tags: dict[str, str] = {"nnexp.sweep.n_children": str(len(rows)),
+                            "nnexp.sweep.n_failed": str(len(failed)),
+                            "nnexp.sweep.objective": f"{objective} ({direction})"}
+    if usable:
+        pick = min if direction == "minimize" else max
+        best = pick(usable, key=lambda r: r[objective])
+        tags.update({"nnexp.best_run_id": best["run_id"], "nnexp.best_run_name": best["run_name"],
+                     "nnexp.best_objective": repr(best[objective])})
+        client.log_metric(parent_id, f"best/{objective}", best[objective])
+    if failed:
+        tags["nnexp.sweep.failed"] = ", ".join(
+            f"{r['run_name']} ({'diverged' if r['diverged'] else r['status']})" for r in failed
+        )[:5000]
+    for key, value in tags.items():
+        client.set_tag(parent_id, key, value)
+    with tempfile.TemporaryDirectory(prefix="nnexp-sweep-") as tmp:
+        folder = Path(tmp) / "summary"
+        folder.mkdir()
+        (folder / "children.csv").write_text(_csv(rows, columns))
+        report = [f"# Sweep summary\n\nobjective: `{objective}` ({direction}); "
+                  f"{len(rows)} children, {len(failed)} failed or diverged\n",
+                  _markdown(rows, columns)]
+        if SEED_KEY in keys:
+            stats = seed_statistics(rows, keys, objective)
+            stat_columns = [k for k in keys if k != SEED_KEY] + [
+                "n_seeds", f"{objective} mean", f"{objective} std"]
+            (folder / "seed_statistics.csv").write_text(_csv(stats, stat_columns))
+            report += ["\n## Across seeds (mean ± std)\n\n", _markdown(stats, stat_columns)]
+        (folder / "children.md").write_text("".join(report))
+        _objective_plots(rows, keys, objective, folder)
+        client.log_artifacts(parent_id, str(folder), "summary")
+    return "FAILED" if failed else "FINISHED"
+
+
+def _objective_plots(rows: list[dict[str, Any]], keys: list[str], objective: str,
+                     folder: Path) -> None:
+    finished = [r for r in rows if r["status"] == "FINISHED"]
+    axes = [k for k in keys if k != SEED_KEY]
+    for key in axes:
+        if len({str(r[key]) for r in finished}) < 2:
+            continue
+        others = [k for k in axes if k != key]
+        safe = key.replace("/", "_")
+        plots.objective_vs_parameter(finished, key, objective, others,
+                                     folder / f"{objective.replace('/', '_')}_vs_{safe}.png",
+                                     log_x=key in LOG_SCALE_KEYS)

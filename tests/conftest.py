@@ -1,0 +1,46 @@
+"""Shared fixtures: Hydra-composed, shrunk configs and a temporary MLflow store per test."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig, open_dict
+
+REPO = Path(__file__).resolve().parent.parent
+CONF_DIR = REPO / "conf"
+FAST = ["train.epochs=2", "model.hidden=[16]"]
+
+
+@pytest.fixture(autouse=True)
+def _no_inherited_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test may touch the repo's mlruns/: drop any store the environment points at."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("NNEXP_PARENT_RUN_ID", raising=False)
+    monkeypatch.delenv("NNEXP_SWEPT_KEYS", raising=False)
+
+
+@pytest.fixture
+def store_uri(tmp_path: Path) -> str:
+    """A fresh SQLite tracking store in the test's temporary folder."""
+    return f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+
+
+@pytest.fixture
+def make_cfg(store_uri: str) -> Callable[..., DictConfig]:
+    """Compose conf/ with overrides like the CLI does, shrunk for speed, tracked in the temp store."""
+
+    def make(*overrides: str, fast: bool = True) -> DictConfig:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose("config", overrides=[*(FAST if fast else []), *overrides])
+        with open_dict(cfg):
+            if cfg.tracking.uri is None:
+                cfg.tracking.uri = store_uri
+        return cfg
+
+    from nnexp.config import register_configs
+
+    register_configs()
+    return make
