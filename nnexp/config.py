@@ -96,6 +96,13 @@ class SweepConfig:
 
 
 @dataclass
+class GradcheckConfig:
+    batch: int = 8
+    eps: float = 1e-4  # central differences: truncation ~eps², rounding ~1e-16/eps
+    tol: float = 1e-6
+
+
+@dataclass
 class Config:
     seed: int = 0
     lr: float = 1e-3
@@ -106,6 +113,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
+    gradcheck: GradcheckConfig = field(default_factory=GradcheckConfig)
 
 
 def register_configs() -> None:

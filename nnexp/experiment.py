@@ -22,6 +22,8 @@ from nnexp.config import ConfigError, to_container, validate
 from nnexp.data import Dataset, load_dataset
 from nnexp.loop import Diverged, LoopResult, LoopSettings, evaluate, predicted_classes, train_loop
 from nnexp.tracking import plots
+from nnexp.tracking.dataset_input import log_dataset_inputs
+from nnexp.tracking.model import log_network_model
 from nnexp.tracking.params import flatten
 from nnexp.tracking.provenance import provenance_tags
 from nnexp.tracking.run import Run, RunDiverged, tracked_run
@@ -29,7 +31,7 @@ from nnexp.tracking.store import resolve_tracking_uri
 
 CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
 REGRESSION_LOSSES = ("mse", "mae")
-IDENTITY_EXCLUDES = ("tracking", "sweep")  # keys that never change the numbers
+IDENTITY_EXCLUDES = ("tracking", "sweep", "gradcheck")  # keys that never change the numbers
 
 
 @dataclass
@@ -167,6 +169,7 @@ def _log_inputs(run: Run, cfg: DictConfig, config: dict[str, Any], overrides: li
     run.log_params(params)
     run.log_text(OmegaConf.to_yaml(OmegaConf.create(config)), "config.yaml")
     run.log_text(OmegaConf.to_yaml(OmegaConf.create(list(overrides or []))), "overrides.yaml")
+    log_dataset_inputs(run.client, run.run_id, dataset)
     if hydra_dir is not None and hydra_dir.is_dir():
         run.log_artifacts(hydra_dir, ".hydra")
     if git_diff:
@@ -238,6 +241,9 @@ def _train_and_record(cfg: DictConfig, run: Run, dataset: Dataset, loss_name: st
                   "nnexp.stopped_early": str(loop.stopped_early).lower()})
     if run.enabled:
         save_weights_artifact()
+        if cfg.tracking.log_model:
+            log_network_model(run.client.tracking_uri, run.run_id, out / "weights.npz", dataset,
+                              loss_name)
         if cfg.tracking.plots:
             _log_plots(run, out, model, dataset, loop, loss_fn, loss_name, classify)
     if verbose:

@@ -30,7 +30,7 @@ def store_uri(tmp_path: Path) -> str:
 
 @pytest.fixture
 def make_cfg(store_uri: str) -> Callable[..., DictConfig]:
-    """Compose conf/ with overrides like the CLI does, shrunk for speed, tracked in the temp store."""
+    """Compose conf/ with CLI-style overrides, shrunk for speed, tracked in the temp store."""
 
     def make(*overrides: str, fast: bool = True) -> DictConfig:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):

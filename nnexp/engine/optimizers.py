@@ -1,0 +1,269 @@
+"""Optimizers updating ``model.params`` in place from ``model.grads``.
+
+State (velocities, moments) lives in preallocated buffers of the model dtype, and every
+update is a sequence of in-place ufuncs with ``out=`` into one or two scratch buffers, so a
+step allocates no array. ``model.grads`` is left untouched (norms stay inspectable after a
+step). ``lr`` is a plain attribute that schedules set before each step.
+
+Notation: p parameters, g gradient, t step count (1 after the first step), λ weight_decay.
+Coupled L2 weight decay (SGD/Momentum/Nesterov/Adam/RMSProp) uses g ← g + λ p.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+
+from ._checks import check_choice, check_interval, check_non_negative, check_positive
+from .network import Sequential
+
+
+class Optimizer:
+    """Base class: holds the model's flat buffers, ``lr``, ``weight_decay`` and step count."""
+
+    name = "optimizer"
+
+    def __init__(self, model: Sequential, lr: float, weight_decay: float = 0.0) -> None:
+        if not isinstance(model, Sequential):
+            raise ValueError(f"model must be a Sequential, got {type(model).__name__}")
+        self.model = model
+        self.lr = check_positive("lr", lr)
+        self.weight_decay = check_non_negative("weight_decay", weight_decay)
+        self.params = model.params
+        self.grads = model.grads
+        self.t = 0
+        self._scratch = np.empty_like(self.params)
+
+    def _buffer(self) -> np.ndarray:
+        return np.zeros_like(self.params)
+
+    def _effective_grad(self) -> np.ndarray:
+        """g + λ p (coupled L2) in the scratch buffer, or g itself when λ = 0."""
+        if self.weight_decay == 0.0:
+            return self.grads
+        np.multiply(self.params, self.weight_decay, out=self._scratch)
+        self._scratch += self.grads
+        return self._scratch
+
+    def step(self) -> None:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(lr={self.lr}, weight_decay={self.weight_decay})"
+
+
+class SGD(Optimizer):
+    """p ← p - lr · g."""
+
+    name = "sgd"
+
+    def step(self) -> None:
+        self.t += 1
+        g = self._effective_grad()
+        np.multiply(g, float(self.lr), out=self._scratch)
+        self.params -= self._scratch
+
+
+class Momentum(Optimizer):
+    """Heavy-ball momentum μ (PyTorch form):  v ← μ v + g;   p ← p - lr · v."""
+
+    name = "momentum"
+
+    def __init__(
+        self, model: Sequential, lr: float, momentum: float = 0.9, weight_decay: float = 0.0
+    ) -> None:
+        super().__init__(model, lr, weight_decay)
+        self.momentum = check_interval("momentum", momentum, 0.0, 1.0, closed_high=False)
+        self.velocity = self._buffer()
+
+    def step(self) -> None:
+        self.t += 1
+        g = self._effective_grad()
+        v = self.velocity
+        v *= self.momentum
+        v += g
+        np.multiply(v, float(self.lr), out=self._scratch)
+        self.params -= self._scratch
+
+
+class Nesterov(Momentum):
+    """Nesterov momentum (PyTorch form):  v ← μ v + g;   p ← p - lr · (g + μ v)."""
+
+    name = "nesterov"
+
+    def __init__(
+        self, model: Sequential, lr: float, momentum: float = 0.9, weight_decay: float = 0.0
+    ) -> None:
+        super().__init__(model, lr, momentum, weight_decay)
+        self._update = np.empty_like(self.params)
+
+    def step(self) -> None:
+        self.t += 1
+        g = self._effective_grad()
+        v, u = self.velocity, self._update
+        v *= self.momentum
+        v += g
+        np.multiply(v, self.momentum, out=u)
+        u += g
+        u *= float(self.lr)
+        self.params -= u
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015):
+
+        m ← β1 m + (1-β1) g,   v ← β2 v + (1-β2) g²
+        p ← p - lr · m̂ / (sqrt(v̂) + ε)   with m̂ = m / (1-β1ᵗ), v̂ = v / (1-β2ᵗ)
+
+    Implemented with rescaled moments M = m/(1-β1) and V = v/(1-β2), which need no
+    multiply by (1-β): M ← β1 M + g, V ← β2 V + g². Then, exactly as above,
+        p ← p - a · M / (sqrt(V) + ε / c)   with c = sqrt((1-β2)/(1-β2ᵗ)),
+                                              a = lr (1-β1)/(1-β1ᵗ) / c.
+    Ten passes over the parameters per step, no allocation.
+    """
+
+    name = "adam"
+
+    def __init__(
+        self,
+        model: Sequential,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(model, lr, weight_decay)
+        self.beta1 = check_interval("beta1", beta1, 0.0, 1.0, closed_high=False)
+        self.beta2 = check_interval("beta2", beta2, 0.0, 1.0, closed_high=False)
+        self.eps = check_positive("eps", eps)
+        self.m_scaled = self._buffer()  # m / (1 - beta1)
+        self.v_scaled = self._buffer()  # v / (1 - beta2)
+        self._square = np.empty_like(self.params)
+
+    @property
+    def m(self) -> np.ndarray:
+        """First moment m (a fresh array; for inspection)."""
+        return self.m_scaled * (1 - self.beta1)
+
+    @property
+    def v(self) -> np.ndarray:
+        """Second moment v (a fresh array; for inspection)."""
+        return self.v_scaled * (1 - self.beta2)
+
+    def _decoupled_decay(self) -> None:
+        """Hook for AdamW."""
+
+    def step(self) -> None:
+        self.t += 1
+        self._decoupled_decay()
+        g = self._effective_grad()
+        m, v, s = self.m_scaled, self.v_scaled, self._square
+        m *= self.beta1
+        m += g
+        np.multiply(g, g, out=s)
+        v *= self.beta2
+        v += s
+        c = math.sqrt((1 - self.beta2) / (1 - self.beta2**self.t))
+        a = float(self.lr) * (1 - self.beta1) / (1 - self.beta1**self.t) / c
+        np.sqrt(v, out=s)
+        s += self.eps / c
+        np.divide(m, s, out=s)
+        s *= a
+        self.params -= s
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter 2019): before the Adam update
+    p ← p · (1 - lr·λ); λ is not added to the gradient."""
+
+    name = "adamw"
+
+    def __init__(
+        self,
+        model: Sequential,
+        lr: float = 1e-3,
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ) -> None:
+        super().__init__(model, lr, beta1, beta2, eps, weight_decay)
+
+    def _effective_grad(self) -> np.ndarray:
+        return self.grads
+
+    def _decoupled_decay(self) -> None:
+        if self.weight_decay:
+            self.params *= 1 - float(self.lr) * self.weight_decay
+
+
+class RMSProp(Optimizer):
+    """RMSProp (PyTorch form):  v ← α v + (1-α) g²;   p ← p - lr · g / (sqrt(v) + ε)."""
+
+    name = "rmsprop"
+
+    def __init__(
+        self,
+        model: Sequential,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ) -> None:
+        super().__init__(model, lr, weight_decay)
+        self.alpha = check_interval("alpha", alpha, 0.0, 1.0, closed_high=False)
+        self.eps = check_positive("eps", eps)
+        self.square_avg = self._buffer()
+        self._denom = np.empty_like(self.params)
+
+    def step(self) -> None:
+        self.t += 1
+        g = self._effective_grad()
+        v, d = self.square_avg, self._denom
+        np.multiply(g, g, out=d)
+        d *= 1 - self.alpha
+        v *= self.alpha
+        v += d
+        np.sqrt(v, out=d)
+        d += self.eps
+        np.divide(g, d, out=d)
+        d *= float(self.lr)
+        self.params -= d
+
+
+_OPTIMIZERS: dict[str, type[Optimizer]] = {
+    "sgd": SGD,
+    "momentum": Momentum,
+    "nesterov": Nesterov,
+    "adam": Adam,
+    "adamw": AdamW,
+    "rmsprop": RMSProp,
+}
+OPTIMIZERS: tuple[str, ...] = tuple(_OPTIMIZERS)
+
+
+def make_optimizer(name: str, model: Sequential, lr: float, **kwargs: float) -> Optimizer:
+    """Optimizer by name (one of ``OPTIMIZERS``); kwargs are that optimizer's hyper-parameters."""
+    check_choice("optimizer", name, OPTIMIZERS)
+    cls = _OPTIMIZERS[name]
+    allowed = tuple(
+        p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "model", "lr")
+    )
+    for key in kwargs:
+        if key not in allowed:
+            raise ValueError(f"{name} optimizer got unknown argument {key!r}; allowed: {allowed}")
+    return cls(model, lr, **kwargs)
+
+
+def clip_grad_norm(model: Sequential, max_norm: float) -> float:
+    """Scale ``model.grads`` in place by max_norm / ‖g‖ when the global L2 norm ‖g‖ exceeds
+    max_norm. Returns ‖g‖ before clipping."""
+    max_norm = check_positive("max_norm", max_norm)
+    g = model.grads
+    norm = float(np.sqrt(np.dot(g, g)))
+    if norm > max_norm:
+        g *= g.dtype.type(max_norm / norm)
+    return norm
