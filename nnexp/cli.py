@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 EXIT_USER_ERROR = 2
@@ -53,9 +55,11 @@ def _first_line(exc: BaseException) -> str:
 def _omegaconf_message(exc: BaseException) -> str:
     key = getattr(exc, "full_key", None)
     text = _first_line(exc)
-    value = re.match(r"Value '(.*)' (?:of type '\w+' )?could not be converted to (\w+)", text)
+    value = re.match(r"Value '(.*?)' (?:of type '\w+' )?could not be converted to (\w+)", text)
     if value:
         text = f"{value.group(1)!r} is not a valid {value.group(2).lower()}"
+    elif "is not a ListConfig" in text:
+        text = "expected a list, e.g. [64,32] (use [] for none)"
     elif "Missing mandatory value" in text:
         text = "missing required value (set it on the command line, e.g. key=value)"
     return f"{key}: {text}" if key else text
@@ -84,19 +88,20 @@ def _hydra_message(exc: BaseException) -> str:
     return _first_line(exc)
 
 
-def run_cli(entry: Callable[[], object], prog: str) -> None:
-    """Run `entry`, turning user mistakes into `prog: error: <one line>` and an exit code.
+def _debug_requested() -> bool:
+    return "--debug" in sys.argv or os.environ.get("NNEXP_DEBUG") == "1"
 
-    `--debug` (or HYDRA_FULL_ERROR=1) shows full tracebacks instead.
+
+@contextmanager
+def errors_exit(prog: str) -> Iterator[None]:
+    """Inside: a user mistake, a diverged or interrupted run exits with one line and a code.
+
+    Anything else (a bug) keeps its traceback. `--debug` shows tracebacks for everything.
     """
     from nnexp.tracking.run import RunDiverged, RunInterrupted
 
-    debug = "--debug" in sys.argv or os.environ.get("HYDRA_FULL_ERROR") == "1"
-    if "--debug" in sys.argv:
-        sys.argv.remove("--debug")
-    os.environ["HYDRA_FULL_ERROR"] = "1"  # let exceptions reach us instead of Hydra's printer
     try:
-        entry()
+        yield
     except UserAbort as exc:
         _fail(prog, str(exc), EXIT_USER_ERROR)
     except RunDiverged as exc:
@@ -106,7 +111,7 @@ def run_cli(entry: Callable[[], object], prog: str) -> None:
     except KeyboardInterrupt:
         _fail(prog, "interrupted", EXIT_INTERRUPTED)
     except Exception as exc:
-        if debug:
+        if _debug_requested():
             raise
         message = describe_user_error(exc)
         if message is None:
@@ -114,6 +119,17 @@ def run_cli(entry: Callable[[], object], prog: str) -> None:
         _fail(prog, message, EXIT_USER_ERROR)
 
 
-def _fail(prog: str, message: str, code: int) -> None:
+def run_cli(entry: Callable[[], object], prog: str) -> None:
+    """Run a Hydra entry point with `errors_exit`; `--debug` or HYDRA_FULL_ERROR=1 shows all."""
+    if "--debug" in sys.argv or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        os.environ["NNEXP_DEBUG"] = "1"
+    if "--debug" in sys.argv:
+        sys.argv.remove("--debug")
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # let exceptions reach us instead of Hydra's printer
+    with errors_exit(prog):
+        entry()
+
+
+def _fail(prog: str, message: str, code: int) -> NoReturn:
     print(f"{prog}: error: {message}", file=sys.stderr)
     sys.exit(code)

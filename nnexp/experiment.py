@@ -40,6 +40,7 @@ class ExperimentResult:
     objective: float
     metrics: dict[str, float]
     loop: LoopResult
+    reused: bool = False
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -126,9 +127,13 @@ def run_experiment(
     """
     validate(cfg)
     config = to_container(cfg)
+    uri = resolve_tracking_uri(cfg.tracking.uri) if cfg.tracking.enabled else None
+    if uri is not None and cfg.sweep.skip_finished:
+        done = finished_run(uri, cfg.tracking.experiment, config_hash(config))
+        if done is not None:
+            return _reuse(done, cfg, uri, parent_run_id, verbose, run_name)
     dataset = load_data(cfg)
     loss_name = choose_loss(cfg, dataset)
-    uri = resolve_tracking_uri(cfg.tracking.uri) if cfg.tracking.enabled else None
     provenance, git_diff = provenance_tags(command)
     tags = {
         **provenance,
@@ -155,6 +160,38 @@ def run_experiment(
                 "nnexp.diverged": "true", "nnexp.diverged.what": exc.what,
                 **{f"nnexp.diverged.{k}": v for k, v in exc.where.items()},
             }) from None
+
+
+def finished_run(uri: str, experiment: str, identity: str) -> Any | None:
+    """The newest FINISHED run of `experiment` whose config hash is `identity`, if any."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=f"tags.`nnexp.config_hash` = '{identity}' and attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"], max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def _reuse(done: Any, cfg: DictConfig, uri: str, parent_run_id: str | None, verbose: bool,
+           run_name: str) -> ExperimentResult:
+    """sweep.skip_finished: answer with an earlier identical run instead of training again."""
+    from mlflow.tracking import MlflowClient
+
+    if parent_run_id:  # the sweep summary lists reused runs next to its children
+        MlflowClient(tracking_uri=uri).set_tag(
+            parent_run_id, f"nnexp.sweep.reused.{done.info.run_id}", run_name)
+    metrics = dict(done.data.metrics)
+    objective = metrics.get(cfg.sweep.objective, math.nan)
+    if verbose:
+        print(f"skipped: identical config already FINISHED as run {done.info.run_id} "
+              f"({cfg.sweep.objective} {objective:.4f})")
+    return ExperimentResult(done.info.run_id, objective, metrics, LoopResult(), reused=True)
 
 
 def _log_inputs(run: Run, cfg: DictConfig, config: dict[str, Any], overrides: list[str] | None,

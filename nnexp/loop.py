@@ -98,6 +98,17 @@ def train_loop(
     per epoch, `train/loss`, `val/loss`, `val/accuracy` and `weight_norm/<layer>`. With
     `patience > 0` the weights of the best validation epoch are restored at the end.
     """
+    # Overflow is expected when training diverges; it is detected and reported as Diverged.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return _loop(model, loss_fn, optimizer, schedule, data, settings, rng, metrics,
+                     classify=classify, on_epoch=on_epoch, between_steps=between_steps)
+
+
+def _loop(model: Any, loss_fn: Any, optimizer: Any, schedule: Callable[[int], float],
+          data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], settings: LoopSettings,
+          rng: np.random.Generator, metrics: MetricSink, *, classify: bool,
+          on_epoch: Callable[[int, dict[str, float]], None] | None,
+          between_steps: Callable[[], None] | None) -> LoopResult:
     X_train, y_train, X_val, y_val = data
     n = X_train.shape[0]
     result = LoopResult()

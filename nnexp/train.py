@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 
 import hydra
@@ -15,13 +16,14 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from nnexp.cli import run_cli
+from nnexp.cli import errors_exit, run_cli
 from nnexp.config import register_configs
 from nnexp.experiment import run_experiment
 from nnexp.tracking.run import RunDiverged
 from nnexp.tracking.sweep import PARENT_RUN_ENV, SWEPT_KEYS_ENV, child_run_name
 
 register_configs()
+PROG = "nnexp.train"
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -34,6 +36,14 @@ def train(cfg: DictConfig) -> float:
     name = cfg.tracking.run_name or child_run_name(overrides, swept)
     hydra_dir = Path(hc.runtime.output_dir) / (hc.output_subdir or ".hydra")
     parent = os.environ.get(PARENT_RUN_ENV) if multirun else None
+    # A single run exits here with one line (Hydra would print its own banner first); in a
+    # sweep the error goes back to Hydra so the other jobs still run.
+    with nullcontext() if multirun else errors_exit(PROG):
+        return _run_job(cfg, name, overrides, parent, hydra_dir, multirun)
+
+
+def _run_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | None,
+             hydra_dir: Path, multirun: bool) -> float:
     try:
         result = run_experiment(cfg, run_name=name, overrides=overrides, parent_run_id=parent,
                                 hydra_dir=hydra_dir, verbose=not multirun,
@@ -45,12 +55,13 @@ def train(cfg: DictConfig) -> float:
         print(f"[{name}] {exc}", file=sys.stderr)
         return float(cfg.sweep.diverged_objective)
     if multirun:
-        print(f"[{name}] {cfg.sweep.objective} {result.objective:.4f}  run {result.run_id}")
+        what = "reused" if result.reused else "run"
+        print(f"[{name}] {cfg.sweep.objective} {result.objective:.4f}  {what} {result.run_id}")
     return result.objective
 
 
 def main() -> None:
-    run_cli(train, "nnexp.train")
+    run_cli(train, PROG)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,11 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
     """Log the summary artifacts and tags on the parent; return its final status."""
     runs = child_runs(client, parent_id)
     rows = [_row(run, keys, objective) for run in runs]
+    parent_tags = client.get_run(parent_id).data.tags
+    for tag in sorted(t for t in parent_tags if t.startswith("nnexp.sweep.reused.")):
+        row = _row(client.get_run(tag.rsplit(".", 1)[1]), keys, objective)
+        row["run_name"] = f"{row['run_name']} (reused)"
+        rows.append(row)
     metric_columns = sorted({k for r in rows for k in r if "/" in k})
     columns = ["run_name", *keys, "status", "diverged", *metric_columns, "run_id"]
     failed = [r for r in rows if r["status"] != "FINISHED"]

@@ -1,0 +1,141 @@
+"""Real sweeps as subprocesses: one MLflow parent per sweep, a child per job, a summary."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import pytest
+from helpers import all_runs, client_for, run_cli
+
+FAST = ["train.epochs=2", "model.hidden=[8]", "tracking.log_every_n_steps=5"]
+
+
+def _store(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+
+
+def _split(runs: list) -> tuple[object, list]:
+    parents = [r for r in runs if r.data.tags.get("nnexp.sweep") == "parent"]
+    assert len(parents) == 1, [r.info.run_name for r in runs]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    return parents[0], children
+
+
+def _summary_rows(uri: str, parent, tmp_path: Path) -> list[dict[str, str]]:
+    path = client_for(uri).download_artifacts(parent.info.run_id, "summary/children.csv",
+                                              str(tmp_path))
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_lr_and_seed_sweep_parent_children_summary_then_resume(tmp_path):
+    proc = run_cli(["nnexp.train", "-m", "lr=0.1,0.01", "seed=0,1", *FAST], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    uri = _store(tmp_path)
+    parent, children = _split(all_runs(uri))
+
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["nnexp.sweep.params"] == "lr,seed"
+    assert parent.data.tags["nnexp.sweep.dir"].startswith(str(tmp_path / "multirun"))
+    assert sorted(c.info.run_name for c in children) == [
+        "lr=0.01,seed=0", "lr=0.01,seed=1", "lr=0.1,seed=0", "lr=0.1,seed=1"]
+    assert all(c.info.status == "FINISHED" for c in children)
+    assert sorted(c.data.params["lr"] for c in children) == ["0.01", "0.01", "0.1", "0.1"]
+    best = min(children, key=lambda c: c.data.metrics["val/loss"])
+    assert parent.data.tags["nnexp.best_run_id"] == best.info.run_id
+
+    client = client_for(uri)
+    summary = {a.path for a in client.list_artifacts(parent.info.run_id, "summary")}
+    assert {"summary/children.csv", "summary/children.md", "summary/seed_statistics.csv",
+            "summary/val_loss_vs_lr.png"} <= summary
+    rows = _summary_rows(uri, parent, tmp_path)
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"FINISHED"}
+    stats_path = client.download_artifacts(parent.info.run_id, "summary/seed_statistics.csv",
+                                           str(tmp_path / "s"))
+    with open(stats_path) as handle:
+        stats = list(csv.DictReader(handle))
+    assert [(s["lr"], s["n_seeds"]) for s in stats] == [("0.01", "2"), ("0.1", "2")]
+    lr01 = [c.data.metrics["val/loss"] for c in children if c.data.params["lr"] == "0.01"]
+    assert float(stats[0]["val/loss mean"]) == pytest.approx(sum(lr01) / 2)
+
+    again = run_cli(["nnexp.train", "-m", "lr=0.1,0.01", "seed=0,1", "sweep.skip_finished=true",
+                     *FAST], cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    runs = all_runs(uri)
+    assert len(runs) == 6  # two parents, the four children of the first sweep, no new child
+    second = max((r for r in runs if r.data.tags.get("nnexp.sweep") == "parent"),
+                 key=lambda r: r.info.start_time)
+    assert second.info.status == "FINISHED"
+    reused = [k for k in second.data.tags if k.startswith("nnexp.sweep.reused.")]
+    assert sorted(k.rsplit(".", 1)[1] for k in reused) == sorted(c.info.run_id for c in children)
+
+
+def test_layer_size_sweep_with_divergent_jobs_fails_parent_and_lists_them(tmp_path):
+    proc = run_cli(["nnexp.train", "-m", "optimizer=sgd", "lr=0.05,1e9",
+                    "model.hidden=[8],[16,8]", "train.epochs=2"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr  # divergence is a result of a sweep, not a crash
+    uri = _store(tmp_path)
+    parent, children = _split(all_runs(uri))
+    by_name = {c.info.run_name: c for c in children}
+    assert set(by_name) == {"lr=0.05,model.hidden=[8]", "lr=0.05,model.hidden=[16,8]",
+                            "lr=1000000000.0,model.hidden=[8]",
+                            "lr=1000000000.0,model.hidden=[16,8]"}
+    for name, child in by_name.items():
+        if name.startswith("lr=1000000000.0"):
+            assert child.info.status == "FAILED"
+            assert child.data.tags["nnexp.diverged"] == "true"
+            assert child.data.tags["nnexp.diverged.epoch"] == "1"
+        else:
+            assert child.info.status == "FINISHED"
+    assert parent.info.status == "FAILED"
+    failed = parent.data.tags["nnexp.sweep.failed"]
+    assert "lr=1000000000.0,model.hidden=[8] (diverged)" in failed
+    assert "lr=1000000000.0,model.hidden=[16,8] (diverged)" in failed
+    assert parent.data.tags["nnexp.best_run_name"].startswith("lr=0.05")
+    assert by_name["lr=0.05,model.hidden=[16,8]"].data.params["model.hidden"] == "[16, 8]"
+
+
+def test_joblib_sweep_of_four_parallel_jobs_loses_nothing(tmp_path):
+    proc = run_cli(["nnexp.train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4",
+                    "lr=0.03,0.01,0.003,0.001", *FAST], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    uri = _store(tmp_path)
+    parent, children = _split(all_runs(uri))
+    assert parent.info.status == "FINISHED" and len(children) == 4
+    client = client_for(uri)
+    reference = None
+    for child in children:
+        assert child.info.status == "FINISHED"
+        n_train = int(child.data.params["dataset.n_train"])
+        steps = -(-n_train // 32) * 2
+        counts = {k: len(client.get_metric_history(child.info.run_id, k))
+                  for k in child.data.metrics}
+        assert counts["train/loss"] == counts["val/loss"] == 2
+        assert counts["train/loss_step"] == counts["grad_norm/layer1"] == len(range(0, steps, 5))
+        reference = reference or (len(child.data.params), counts)
+        assert (len(child.data.params), counts) == reference
+
+
+def test_invalid_value_in_a_sweep_stops_before_any_run(tmp_path):
+    proc = run_cli(["nnexp.train", "-m", "lr=0.1,-1", *FAST], cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "nnexp.train: error: lr: must be a finite number > 0, got -1.0")
+    assert "Traceback" not in proc.stderr
+    assert all_runs(_store(tmp_path)) == []
+
+
+@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
+                    reason="the optuna extra is not installed (pip install -e '.[optuna]')")
+def test_optuna_search_runs_trials_as_children(tmp_path):
+    proc = run_cli(["nnexp.train", "-m", "hparams_search=lr_width", "hydra.sweeper.n_trials=3",
+                    "train.epochs=2"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    parent, children = _split(all_runs(_store(tmp_path)))
+    assert len(children) == 3 and parent.info.status == "FINISHED"
+    assert parent.data.tags["nnexp.sweep.params"] == "lr,model.hidden"
+    for child in children:
+        assert 1e-4 <= float(child.data.params["lr"]) <= 0.3
+        assert child.info.run_name.startswith("lr=")
