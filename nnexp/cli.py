@@ -27,6 +27,7 @@ def group_options(group: str) -> list[str]:
 
 def describe_user_error(exc: BaseException) -> str | None:
     """A one-line message for a mistake the user can fix, or None if `exc` is not one."""
+    import yaml
     from hydra.errors import HydraException, OverrideParseException
     from omegaconf.errors import OmegaConfBaseException
 
@@ -38,6 +39,8 @@ def describe_user_error(exc: BaseException) -> str | None:
         return str(exc).splitlines()[0]
     if isinstance(exc, OmegaConfBaseException):
         return _omegaconf_message(exc)
+    if isinstance(exc, yaml.YAMLError):
+        return _yaml_message(exc)
     if isinstance(exc, OverrideParseException):
         return f"cannot parse override: {_first_line(exc)}"
     if isinstance(exc, HydraException):
@@ -81,11 +84,13 @@ def _hydra_message(exc: BaseException) -> str:
         inner = describe_user_error(cause)
         if inner:
             return inner
-        if type(cause).__name__ in ("ScannerError", "ParserError", "ComposerError"):
-            mark = getattr(cause, "problem_mark", None)
-            where = f"{mark.name}:{mark.line + 1}" if mark else "a config file"
-            return f"{where}: malformed YAML ({getattr(cause, 'problem', _first_line(cause))})"
     return _first_line(exc)
+
+
+def _yaml_message(exc: BaseException) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f"{mark.name}:{mark.line + 1}" if mark else "a config file"
+    return f"{where}: malformed YAML ({getattr(exc, 'problem', None) or _first_line(exc)})"
 
 
 def _debug_requested() -> bool:
@@ -121,13 +126,21 @@ def errors_exit(prog: str) -> Iterator[None]:
 
 def run_cli(entry: Callable[[], object], prog: str) -> None:
     """Run a Hydra entry point with `errors_exit`; `--debug` or HYDRA_FULL_ERROR=1 shows all."""
-    if "--debug" in sys.argv or os.environ.get("HYDRA_FULL_ERROR") == "1":
+    saved = {k: os.environ.get(k) for k in ("HYDRA_FULL_ERROR", "NNEXP_DEBUG")}
+    if "--debug" in sys.argv or saved["HYDRA_FULL_ERROR"] == "1":
         os.environ["NNEXP_DEBUG"] = "1"
     if "--debug" in sys.argv:
         sys.argv.remove("--debug")
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let exceptions reach us instead of Hydra's printer
-    with errors_exit(prog):
-        entry()
+    try:
+        with errors_exit(prog):
+            entry()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def _fail(prog: str, message: str, code: int) -> NoReturn:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -138,6 +139,7 @@ def run_experiment(
     tags = {
         **provenance,
         "nnexp.seed": str(cfg.seed),
+        "nnexp.pid": str(os.getpid()),
         "nnexp.config_hash": config_hash(config),
         "nnexp.dtype": cfg.model.dtype,
         "nnexp.data": dataset.name,

@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from nnexp.cli import errors_exit, run_cli
+from nnexp.cli import CONF_DIR, errors_exit, run_cli
 from nnexp.config import register_configs
 from nnexp.experiment import run_experiment
 from nnexp.tracking.run import RunDiverged
@@ -26,7 +26,7 @@ register_configs()
 PROG = "nnexp.train"
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
 def train(cfg: DictConfig) -> float:
     """Hydra's task function: one job = one MLflow run; returns the objective for sweepers."""
     hc = HydraConfig.get()

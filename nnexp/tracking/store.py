@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 DEFAULT_STORE_DIR = "mlruns"
@@ -82,22 +85,45 @@ def _safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "experiment"
 
 
-def ensure_experiment(client: object, name: str, uri: str) -> str:
+@contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """Serialise first contact with an SQLite store across processes.
+
+    MLflow creates and migrates the schema on first use; eight processes doing it at once on a
+    new file fail with `duplicate column name`. A file lock beside the database prevents it.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    import fcntl
+
+    lock_path = Path(sqlite_path(uri)).with_suffix(".lock")
+    with open(lock_path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_experiment(client: Any, name: str, uri: str) -> str:
     """The id of experiment `name`, created (artifacts under mlruns/artifacts/) if missing.
 
-    Concurrent jobs may race to create it; the loser reads the winner's experiment.
+    Under the store lock, so concurrent jobs neither race to create the schema nor the
+    experiment; on a server store the loser of a creation race reads the winner's experiment.
     """
     from mlflow.exceptions import MlflowException
 
-    found = client.get_experiment_by_name(name)
-    if found is not None:
-        return found.experiment_id
-    root = artifact_root(uri)
-    location = str(Path(root) / _safe_name(name)) if root else None
-    try:
-        return client.create_experiment(name, artifact_location=location)
-    except MlflowException:
+    with store_lock(uri):
         found = client.get_experiment_by_name(name)
-        if found is None:
-            raise
-        return found.experiment_id
+        if found is not None:
+            return found.experiment_id
+        root = artifact_root(uri)
+        location = str(Path(root) / _safe_name(name)) if root else None
+        try:
+            return client.create_experiment(name, artifact_location=location)
+        except MlflowException:
+            found = client.get_experiment_by_name(name)
+            if found is None:
+                raise
+            return found.experiment_id

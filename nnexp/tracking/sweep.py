@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import platform
 import sys
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,8 @@ class MlflowSweepCallback(Callback):
         run = self.client.create_run(experiment_id, run_name=name, tags={
             "mlflow.runName": name,
             SWEEP_TAG: "parent",
+            "nnexp.pid": str(os.getpid()),
+            "nnexp.host": platform.node(),
             "nnexp.sweep.dir": sweep_dir,
             "nnexp.sweep.params": ",".join(self.keys),
             "nnexp.sweep.overrides": " ".join(config.hydra.overrides.task),

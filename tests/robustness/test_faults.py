@@ -1,0 +1,177 @@
+"""Faults during a run, with real signals sent to real processes: nothing is lost or left open."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from helpers import all_runs, client_for
+
+LONG = ["model.hidden=[128,128]", "train.epochs=400", "train.batch_size=16"]
+
+
+def _store(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+
+
+def _env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "NNEXP_", "HYDRA_"))}
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, *args], cwd=cwd, env=_env(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _wait_for_epoch(proc: subprocess.Popen[str], epoch: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    assert proc.stdout is not None
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith(f"epoch {epoch:>3}/"):
+            return
+        if not line and proc.poll() is not None:
+            pytest.fail(f"process ended early: {proc.stderr.read() if proc.stderr else ''}")
+    pytest.fail(f"epoch {epoch} not reached")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_ends_run_killed_with_metrics_and_weights(tmp_path, sig):
+    proc = _start(["-m", "nnexp.train", *LONG], tmp_path)
+    _wait_for_epoch(proc, 3)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith(f"nnexp.train: error: interrupted by {sig.name}")
+    assert "Traceback" not in err
+    (run,) = all_runs(_store(tmp_path))
+    assert run.info.status == "KILLED"
+    last = int(run.data.tags["nnexp.last_completed_epoch"])
+    assert last >= 3
+    client = client_for(_store(tmp_path))
+    epochs = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
+    assert epochs == list(range(1, last + 1))  # every epoch before the signal was flushed
+    assert any(a.path == "weights.npz" for a in client.list_artifacts(run.info.run_id))
+
+
+def test_second_ctrl_c_exits_at_once(tmp_path):
+    proc = _start(["-m", "nnexp.train", *LONG], tmp_path)
+    _wait_for_epoch(proc, 2)
+    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)
+    started = time.monotonic()
+    proc.communicate(timeout=30)
+    assert time.monotonic() - started < 10
+    assert proc.returncode in (130, -signal.SIGINT)
+
+
+def test_divergence_fails_run_with_where_and_keeps_metrics(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "nnexp.train", "optimizer=sgd", "lr=1e3",
+                           "train.epochs=5", "tracking.log_every_n_steps=1"],
+                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    (line,) = [x for x in proc.stderr.splitlines() if x.startswith("nnexp.train")]
+    assert line.startswith("nnexp.train: error: training diverged: non-finite")
+    assert "Traceback" not in proc.stderr
+    (run,) = all_runs(_store(tmp_path))
+    assert run.info.status == "FAILED"
+    tags = run.data.tags
+    assert tags["nnexp.diverged"] == "true"
+    step = int(tags["nnexp.diverged.step"])
+    history = client_for(_store(tmp_path)).get_metric_history(run.info.run_id, "train/loss_step")
+    assert [m.step for m in history] == list(range(step))  # kept up to the divergence
+    assert "nnexp.error" in tags
+
+
+CRASH = """
+import sys
+import nnexp.loop as loop
+calls = []
+real = loop.evaluate
+def evaluate(*args, **kwargs):
+    calls.append(1)
+    if len(calls) == 2:
+        raise RuntimeError("user data code exploded")
+    return real(*args, **kwargs)
+loop.evaluate = evaluate
+from nnexp.train import main
+sys.argv = ["nnexp.train", "train.epochs=5"]
+main()
+"""
+
+
+def test_crash_inside_run_fails_it_with_message_and_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", CRASH], cwd=tmp_path, env=_env(),
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    (run,) = all_runs(_store(tmp_path))
+    assert run.info.status == "FAILED"
+    assert run.data.tags["nnexp.error"] == "RuntimeError: user data code exploded"
+    assert run.data.tags["nnexp.last_completed_epoch"] == "1"
+    client = client_for(_store(tmp_path))
+    path = client.download_artifacts(run.info.run_id, "error/traceback.txt", str(tmp_path))
+    assert "user data code exploded" in Path(path).read_text()
+    assert len(client.get_metric_history(run.info.run_id, "val/loss")) == 1
+
+
+def test_eight_concurrent_processes_lose_nothing(tmp_path):
+    procs = [subprocess.Popen([sys.executable, "-m", "nnexp.train", f"seed={i}", "train.epochs=3",
+                               "model.hidden=[16]", "tracking.log_every_n_steps=1",
+                               f"hydra.run.dir=outputs/{i}"],
+                              cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for i in range(8)]
+    for proc in procs:
+        _, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
+    runs = all_runs(_store(tmp_path))
+    assert len(runs) == 8 and {r.info.status for r in runs} == {"FINISHED"}
+    assert sorted(r.data.tags["nnexp.seed"] for r in runs) == [str(i) for i in range(8)]
+    client = client_for(_store(tmp_path))
+    for run in runs:
+        n_train = int(run.data.params["dataset.n_train"])
+        steps = -(-n_train // 32) * 3
+        assert len(client.get_metric_history(run.info.run_id, "train/loss_step")) == steps
+        assert len(client.get_metric_history(run.info.run_id, "grad_norm/layer2")) == steps
+        assert len(client.get_metric_history(run.info.run_id, "val/loss")) == 3
+    assert len({len(r.data.params) for r in runs}) == 1
+
+
+def test_sigkill_leaves_running_and_cleanup_marks_failed(tmp_path):
+    proc = _start(["-m", "nnexp.train", *LONG], tmp_path)
+    _wait_for_epoch(proc, 1)
+    proc.kill()
+    proc.communicate(timeout=30)
+    uri = _store(tmp_path)
+    (run,) = all_runs(uri)
+    assert run.info.status == "RUNNING"
+    dry = subprocess.run([sys.executable, "-m", "nnexp.runs", "cleanup", "--tracking-uri", uri,
+                          "--idle-minutes", "0", "--dry-run"], capture_output=True, text=True,
+                         env=_env(), timeout=120)
+    assert "1 stale run(s) would mark FAILED" in dry.stdout
+    assert all_runs(uri)[0].info.status == "RUNNING"
+    done = subprocess.run([sys.executable, "-m", "nnexp.runs", "cleanup", "--tracking-uri", uri,
+                           "--idle-minutes", "0"], capture_output=True, text=True, env=_env(),
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"marked FAILED: {run.info.run_id}" in done.stdout
+    (after,) = all_runs(uri)
+    assert after.info.status == "FAILED"
+    assert "is gone" in after.data.tags["nnexp.status_reason"]
+
+
+def test_cleanup_leaves_live_runs_alone(tmp_path):
+    proc = _start(["-m", "nnexp.train", *LONG], tmp_path)
+    try:
+        _wait_for_epoch(proc, 1)
+        done = subprocess.run([sys.executable, "-m", "nnexp.runs", "cleanup", "--tracking-uri",
+                               _store(tmp_path), "--idle-minutes", "0"], capture_output=True,
+                              text=True, env=_env(), timeout=120)
+        assert "0 stale run(s) marked FAILED" in done.stdout
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
