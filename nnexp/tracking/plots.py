@@ -38,9 +38,14 @@ def loss_curves(history: History, path: Path, best_epoch: int | None = None) -> 
             ax.plot(steps, values, marker="o", markersize=3, label=label)
     if best_epoch is not None and history.get("val/loss"):
         best = dict(history["val/loss"])[best_epoch]
+        epochs = [e for e, _ in history["val/loss"]]
+        right_half = best_epoch > (min(epochs) + max(epochs)) / 2
         ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1)
+        ax.plot([best_epoch], [best], marker="*", markersize=12, color="tab:red", zorder=3)
         ax.annotate(f"best epoch {best_epoch}\nval/loss {best:.4g}", (best_epoch, best),
-                    textcoords="offset points", xytext=(8, 12), fontsize=8)
+                    textcoords="offset points", xytext=(-8 if right_half else 8, 12),
+                    ha="right" if right_half else "left", fontsize=8)
+    ax.xaxis.set_major_locator(_pyplot().MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title("Loss per epoch")
@@ -115,44 +120,48 @@ def first_layer_weights(weights: np.ndarray, image_shape: Sequence[int], path: P
         if index >= units:
             continue
         w = weights[:, index].reshape(image_shape).astype(np.float64)
-        w = (w - w.min()) / (np.ptp(w) or 1.0)
-        ax.imshow(w, cmap="gray" if w.ndim == 2 else None, interpolation="nearest")
+        if w.ndim == 2:  # red: the unit fires on bright pixels there, blue: on dark ones
+            limit = float(np.abs(w).max()) or 1.0
+            ax.imshow(w, cmap="RdBu_r", vmin=-limit, vmax=limit, interpolation="nearest")
+        else:
+            ax.imshow((w - w.min()) / (np.ptp(w) or 1.0), interpolation="nearest")
         ax.set_title(f"unit {index + 1}", fontsize=7)
-    fig.suptitle("First-layer weights (each unit as an image)")
+    fig.suptitle("First-layer weights per unit (red +, blue −)")
     return _save(fig, path)
 
 
 def objective_vs_parameter(table: Sequence[dict], parameter: str, objective: str,
                            group_by: Sequence[str], path: Path, log_x: bool = False) -> Path:
-    """A sweep's objective against one swept parameter, one line per value of the others."""
+    """A sweep's objective against one swept parameter, one line per value of the others.
+
+    Runs sharing a point (other seeds, say) are averaged; error bars show their standard deviation.
+    """
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    groups: dict[str, list[tuple[object, float]]] = {}
+    groups: dict[str, dict[str, list[float]]] = {}
     for row in table:
         value = row.get(objective)
         if value is None or not np.isfinite(value):
             continue
         label = ", ".join(f"{k}={row[k]}" for k in group_by) or objective
-        groups.setdefault(label, []).append((row[parameter], value))
-    numeric = all(_is_number(x) for points in groups.values() for x, _ in points)
-    categories: list[str] = []
+        groups.setdefault(label, {}).setdefault(str(row[parameter]), []).append(float(value))
+    numeric = all(_is_number(x) for points in groups.values() for x in points)
+    categories = sorted({x for points in groups.values() for x in points},
+                        key=lambda x: float(x) if numeric else x)
+    repeated = False
     for label, points in sorted(groups.items()):
-        if numeric:
-            points.sort(key=lambda p: float(p[0]))
-            xs = [float(p[0]) for p in points]
-        else:
-            xs = []
-            for x, _ in points:
-                if str(x) not in categories:
-                    categories.append(str(x))
-                xs.append(categories.index(str(x)))
-        ax.plot(xs, [p[1] for p in points], marker="o", label=label)
+        keys = sorted(points, key=categories.index)
+        xs = [float(x) if numeric else categories.index(x) for x in keys]
+        means = [float(np.mean(points[x])) for x in keys]
+        stds = [float(np.std(points[x], ddof=1)) if len(points[x]) > 1 else 0.0 for x in keys]
+        repeated |= any(len(points[x]) > 1 for x in keys)
+        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, label=label)
     if not numeric:
         ax.set_xticks(range(len(categories)), categories, rotation=20)
     elif log_x:
         ax.set_xscale("log")
     ax.set_xlabel(parameter)
-    ax.set_ylabel(objective)
+    ax.set_ylabel(f"{objective} (mean ± std)" if repeated else objective)
     ax.set_title(f"{objective} vs {parameter}")
     ax.grid(alpha=0.3, which="both")
     if len(groups) > 1 or group_by:

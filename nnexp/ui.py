@@ -1,0 +1,142 @@
+"""`python -m nnexp.ui`: the MLflow UI on the project's store, on loopback, with the runs page URL.
+
+    python -m nnexp.ui                      # free port on 127.0.0.1, experiment "nnexp"
+    python -m nnexp.ui --port 5000 --experiment digits
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from nnexp.cli import UserAbort, run_cli
+
+LOOPBACK = "127.0.0.1"
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def artifact_root_for(uri: str) -> str:
+    """Where experiments created from the UI keep artifacts: `<store>/artifacts`, absolute."""
+    from nnexp.tracking.store import artifact_root
+
+    return artifact_root(uri) or str(Path.cwd().resolve() / "mlruns" / "artifacts")
+
+
+def server_command(uri: str, host: str, port: int) -> list[str]:
+    """`mlflow ui` on `uri`, artifacts stored locally (never proxied) so any client can log."""
+    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+            "--host", host, "--port", str(port), "--workers", "1",
+            "--no-serve-artifacts", "--default-artifact-root", artifact_root_for(uri)]
+
+
+def runs_page_url(base: str, experiment_id: str | None) -> str:
+    """The runs table of one experiment (the experiment page opens on a GenAI overview)."""
+    if experiment_id is None:
+        return f"{base}/#/experiments"
+    return f"{base}/#/experiments/{experiment_id}/runs"
+
+
+def experiment_id(uri: str, name: str) -> str | None:
+    """The id of experiment `name` in the store, or None when it has no runs yet."""
+    from mlflow.tracking import MlflowClient
+
+    found = MlflowClient(tracking_uri=uri).get_experiment_by_name(name)
+    return None if found is None else found.experiment_id
+
+
+def wait_healthy(base: str, process: subprocess.Popen | None = None, timeout_s: float = 60.0
+                 ) -> bool:
+    """Poll `/health` until the server answers OK; False on timeout or if `process` died."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            return False
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
+                if response.status == 200:
+                    return True
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.25)
+    return False
+
+
+def chromium_command(url: str, profile: Path, *, screenshot: Path | None = None,
+                     window: tuple[int, int] = (1400, 800)) -> list[str]:
+    """Headless Chromium that renders the UI's JavaScript: `--dump-dom`, or a PNG screenshot."""
+    import shutil
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser") or "chromium"
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", "--virtual-time-budget=15000",
+             "--hide-scrollbars", f"--window-size={window[0]},{window[1]}"]
+    flags.append(f"--screenshot={screenshot}" if screenshot else "--dump-dom")
+    return [browser, *flags, url]
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="nnexp.ui", description=__doc__.splitlines()[0])
+    parser.add_argument("--tracking-uri", help="store to browse (default: ./mlruns/mlflow.db)")
+    parser.add_argument("--experiment", default="nnexp", help="experiment whose runs to open")
+    parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    parser.add_argument("--host", default=LOOPBACK,
+                        help="interface to bind; anything but 127.0.0.1 exposes your runs")
+    return parser.parse_args(argv)
+
+
+def serve(argv: list[str] | None = None) -> int:
+    """Start the UI, print where to look, and serve until Ctrl-C; returns the exit code."""
+    from nnexp.tracking.store import check_uri, default_tracking_uri
+
+    args = _arguments(argv)
+    uri = args.tracking_uri or default_tracking_uri()
+    if uri.startswith(("http://", "https://")):
+        raise UserAbort(f"{uri} is already a tracking server: open it in your browser")
+    check_uri(uri)
+    if args.host != LOOPBACK:
+        print(f"warning: binding {args.host}: anyone who can reach this machine can read and "
+              "delete your runs", file=sys.stderr)
+    port = args.port or free_port()
+    base = f"http://{LOOPBACK if args.host in (LOOPBACK, '0.0.0.0') else args.host}:{port}"
+    exp_id = experiment_id(uri, args.experiment)
+    process = subprocess.Popen(server_command(uri, args.host, port))
+    try:
+        print(f"MLflow UI on {uri}, starting ...", flush=True)
+        if not wait_healthy(base, process):
+            process.terminate()
+            raise UserAbort(f"the MLflow UI did not start on port {port} (see its output above)")
+        if exp_id is None:
+            print(f"no experiment '{args.experiment}' in this store yet", flush=True)
+        print(f"runs: {runs_page_url(base, exp_id)}", flush=True)
+        print("press Ctrl-C to stop", flush=True)
+        return process.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def main() -> None:
+    run_cli(lambda: sys.exit(serve()), "nnexp.ui")
+
+
+if __name__ == "__main__":
+    main()
