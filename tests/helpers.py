@@ -11,13 +11,18 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 
 
+def clean_env(**extra: str) -> dict[str, str]:
+    """This process's environment without MLflow, nnexp or Hydra settings that would leak."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("MLFLOW_", "NNEXP_", "HYDRA_"))}
+    env.update(extra)
+    return env
+
+
 def run_cli(args: list[str], cwd: Path, *, env: dict[str, str] | None = None,
             timeout: float = 240) -> subprocess.CompletedProcess[str]:
     """Run `python -m <args>` in a subprocess from `cwd`, as a user would type it."""
-    full_env = {k: v for k, v in os.environ.items()
-                if not k.startswith(("MLFLOW_", "NNEXP_", "HYDRA_"))}
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=full_env,
+    return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=clean_env(**(env or {})),
                           capture_output=True, text=True, timeout=timeout)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -10,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import all_runs, client_for
+from helpers import all_runs, clean_env, client_for
 
 LONG = ["model.hidden=[128,128]", "train.epochs=400", "train.batch_size=16"]
 
@@ -19,12 +18,8 @@ def _store(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
 
 
-def _env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "NNEXP_", "HYDRA_"))}
-
-
 def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, *args], cwd=cwd, env=_env(), text=True,
+    return subprocess.Popen([sys.executable, *args], cwd=cwd, env=clean_env(), text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -73,7 +68,8 @@ def test_second_ctrl_c_exits_at_once(tmp_path):
 def test_divergence_fails_run_with_where_and_keeps_metrics(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "nnexp.train", "optimizer=sgd", "lr=1e3",
                            "train.epochs=5", "tracking.log_every_n_steps=1"],
-                          cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
+                          cwd=tmp_path, env=clean_env(), capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 1
     (line,) = [x for x in proc.stderr.splitlines() if x.startswith("nnexp.train")]
     assert line.startswith("nnexp.train: error: training diverged: non-finite")
@@ -106,7 +102,7 @@ main()
 
 
 def test_crash_inside_run_fails_it_with_message_and_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-c", CRASH], cwd=tmp_path, env=_env(),
+    proc = subprocess.run([sys.executable, "-c", CRASH], cwd=tmp_path, env=clean_env(),
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1
     (run,) = all_runs(_store(tmp_path))
@@ -123,7 +119,7 @@ def test_eight_concurrent_processes_lose_nothing(tmp_path):
     procs = [subprocess.Popen([sys.executable, "-m", "nnexp.train", f"seed={i}", "train.epochs=3",
                                "model.hidden=[16]", "tracking.log_every_n_steps=1",
                                f"hydra.run.dir=outputs/{i}"],
-                              cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL,
+                              cwd=tmp_path, env=clean_env(), stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True) for i in range(8)]
     for proc in procs:
         _, err = proc.communicate(timeout=240)
@@ -151,11 +147,11 @@ def test_sigkill_leaves_running_and_cleanup_marks_failed(tmp_path):
     assert run.info.status == "RUNNING"
     dry = subprocess.run([sys.executable, "-m", "nnexp.runs", "cleanup", "--tracking-uri", uri,
                           "--idle-minutes", "0", "--dry-run"], capture_output=True, text=True,
-                         env=_env(), timeout=120)
+                         env=clean_env(), timeout=120)
     assert "1 stale run(s) would mark FAILED" in dry.stdout
     assert all_runs(uri)[0].info.status == "RUNNING"
     done = subprocess.run([sys.executable, "-m", "nnexp.runs", "cleanup", "--tracking-uri", uri,
-                           "--idle-minutes", "0"], capture_output=True, text=True, env=_env(),
+                           "--idle-minutes", "0"], capture_output=True, text=True, env=clean_env(),
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert f"marked FAILED: {run.info.run_id}" in done.stdout
@@ -170,7 +166,7 @@ def test_cleanup_leaves_live_runs_alone(tmp_path):
         _wait_for_epoch(proc, 1)
         done = subprocess.run([sys.executable, "-m", "nnexp.runs", "cleanup", "--tracking-uri",
                                _store(tmp_path), "--idle-minutes", "0"], capture_output=True,
-                              text=True, env=_env(), timeout=120)
+                              text=True, env=clean_env(), timeout=120)
         assert "0 stale run(s) marked FAILED" in done.stdout
     finally:
         proc.kill()
