@@ -1,7 +1,13 @@
-"""What a run must record to be repeated: source state, versions, host and BLAS (after Sacred)."""
+"""What a run must record to be repeated: source state, versions, host and BLAS (after Sacred).
+
+Also compares a recorded provenance with the current one, for `nnexp.reproduce` and `nnexp.diff`.
+"""
 
 from __future__ import annotations
 
+import getpass
+import hashlib
+import os
 import platform
 import subprocess
 import sys
@@ -10,24 +16,52 @@ from pathlib import Path
 
 PACKAGES = ("nnexp", "numpy", "mlflow", "hydra-core", "omegaconf", "scikit-learn", "pillow")
 SOURCE_DIR = Path(__file__).resolve().parents[2]
+MAX_UNTRACKED_BYTES = 1_000_000  # larger untracked files are listed in the patch, not included
+
+# Tags that decide whether numbers can be repeated bit for bit (host and user do not).
+COMMIT_TAG = "mlflow.source.git.commit"
+DIRTY_TAG = "nnexp.git.dirty"
+DIFF_HASH_TAG = "nnexp.git.diff_sha256"
+BLAS_TAG = "nnexp.blas"
+DETERMINING_TAGS = (COMMIT_TAG, DIRTY_TAG, DIFF_HASH_TAG, "nnexp.platform", BLAS_TAG)
+VERSION_PREFIX = "nnexp.version."
 
 
-def _git(*args: str) -> str | None:
+def _git(*args: str, ok_codes: tuple[int, ...] = (0,)) -> str | None:
     try:
         out = subprocess.run(["git", *args], cwd=SOURCE_DIR, capture_output=True, text=True,
-                             timeout=10, check=True)
+                             timeout=10)
     except (OSError, subprocess.SubprocessError):
         return None
-    return out.stdout
+    return out.stdout if out.returncode in ok_codes else None
+
+
+def _untracked_patch() -> str:
+    """Untracked (not ignored) files as a patch: new source files change results too."""
+    listed = _git("ls-files", "--others", "--exclude-standard", "-z") or ""
+    parts = []
+    for name in sorted(filter(None, listed.split("\0"))):
+        path = SOURCE_DIR / name
+        if not path.is_file() or path.stat().st_size > MAX_UNTRACKED_BYTES:
+            parts.append(f"# untracked file not included (too large or not a file): {name}\n")
+            continue
+        parts.append(_git("diff", "--no-index", "--binary", "--", "/dev/null", name,
+                          ok_codes=(0, 1)) or f"# untracked file unreadable: {name}\n")
+    return "".join(parts)
 
 
 def git_state() -> dict[str, str | None]:
-    """Commit of nnexp's source tree, whether tracked files differ from it, and that diff."""
+    """Commit and branch of nnexp's source tree, whether it differs from the commit, and how.
+
+    Dirty means tracked changes or untracked, non-ignored files; the diff includes both.
+    """
     commit = _git("rev-parse", "HEAD")
     if commit is None:
-        return {"commit": None, "dirty": None, "diff": None}
-    diff = _git("diff", "HEAD") or ""
-    return {"commit": commit.strip(), "dirty": str(bool(diff.strip())).lower(), "diff": diff}
+        return {"commit": None, "branch": None, "dirty": None, "diff": None}
+    diff = (_git("diff", "HEAD", "--binary") or "") + _untracked_patch()
+    branch = (_git("rev-parse", "--abbrev-ref", "HEAD") or "").strip() or None
+    return {"commit": commit.strip(), "branch": branch,
+            "dirty": str(bool(diff.strip())).lower(), "diff": diff}
 
 
 def versions() -> dict[str, str]:
@@ -42,34 +76,83 @@ def versions() -> dict[str, str]:
 
 
 def blas_info() -> str:
-    """The BLAS library numpy runs on and its threads: sums may be ordered differently elsewhere."""
+    """numpy's BLAS library and its threads: sums may be ordered differently elsewhere.
+
+    Only numpy's own pool counts (scipy, loaded by scikit-learn, may bring a second one).
+    """
+    import numpy as np  # threadpoolctl only sees a BLAS that is already loaded
+
     try:
         from threadpoolctl import threadpool_info
     except ImportError:
-        import numpy as np
-
         return str(np.__config__.CONFIG.get("Build Dependencies", {}).get("blas", {}))
-    pools = [f"{p.get('internal_api')} {p.get('version')} {p.get('architecture')} "
-             f"threads={p.get('num_threads')}"
-             for p in threadpool_info() if p.get("user_api") == "blas"]
-    return "; ".join(pools) or "unknown"
+    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    numpy_dir = str(Path(np.__file__).resolve().parent)
+    own = [p for p in pools  # wheels keep it in numpy.libs/, other builds inside numpy/
+           if str(p.get("filepath", "")).startswith((numpy_dir + ".libs", numpy_dir + os.sep))]
+    return "; ".join(f"{p.get('internal_api')} {p.get('version')} {p.get('architecture')} "
+                     f"threads={p.get('num_threads')}" for p in (own or pools)) or "unknown"
+
+
+def blas_threads(blas: str) -> int | None:
+    """The thread count recorded in an `nnexp.blas` tag, if there is exactly one BLAS pool."""
+    counts = [part.rsplit("threads=", 1)[1] for part in blas.split("; ") if "threads=" in part]
+    return int(counts[0]) if len(counts) == 1 and counts[0].isdigit() else None
+
+
+def source_name(command: list[str]) -> str:
+    """The entry point for `mlflow.source.name`: the module of `python -m X`, else the script."""
+    if "-m" in command[:-1]:
+        return command[command.index("-m") + 1]
+    return Path(command[0]).name if command else "unknown"
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")
 
 
 def provenance_tags(command: list[str] | None = None) -> tuple[dict[str, str], str | None]:
     """MLflow tags describing source, versions and host; and the git diff when the tree is dirty."""
+    command = list(command if command is not None else sys.argv)
     git = git_state()
-    tags = {f"nnexp.version.{k}": v for k, v in versions().items()}
+    tags = {f"{VERSION_PREFIX}{k}": v for k, v in versions().items()}
     tags.update({
         "nnexp.platform": platform.platform(),
         "nnexp.host": platform.node(),
-        "nnexp.blas": blas_info(),
-        "nnexp.command": " ".join(command if command is not None else sys.argv),
-        "mlflow.source.name": "nnexp.train",
+        BLAS_TAG: blas_info(),
+        "nnexp.command": " ".join(command),
+        "mlflow.source.name": source_name(command),
         "mlflow.source.type": "LOCAL",
+        "mlflow.user": _user(),
     })
+    diff = git["diff"] if git["dirty"] == "true" else None
     if git["commit"]:
-        tags["mlflow.source.git.commit"] = git["commit"]
-        tags["nnexp.git.dirty"] = git["dirty"] or "unknown"
+        tags[COMMIT_TAG] = git["commit"]
+        tags[DIRTY_TAG] = git["dirty"] or "unknown"
+        if git["branch"]:
+            tags["mlflow.source.git.branch"] = git["branch"]
+        if diff:
+            tags[DIFF_HASH_TAG] = hashlib.sha256(diff.encode()).hexdigest()
     else:
-        tags["nnexp.git.dirty"] = "unknown (not a git checkout)"
-    return tags, (git["diff"] if git["dirty"] == "true" else None)
+        tags[DIRTY_TAG] = "unknown (not a git checkout)"
+    return tags, diff
+
+
+def provenance_differences(recorded: dict[str, str], current: dict[str, str]
+                           ) -> list[tuple[str, str | None, str | None]]:
+    """(tag, recorded, current) for each determining tag that differs: commit, diff, versions, BLAS.
+
+    A tag that only one side has counts as a difference, except that a clean tree has no diff hash.
+    """
+    keys = set(DETERMINING_TAGS) | {k for k in (*recorded, *current)
+                                    if k.startswith(VERSION_PREFIX)}
+    differences = []
+    for key in sorted(keys):
+        a, b = recorded.get(key), current.get(key)
+        if a != b and not (key == DIFF_HASH_TAG and None in (a, b)
+                           and recorded.get(DIRTY_TAG) != current.get(DIRTY_TAG)):
+            differences.append((key, a, b))
+    return differences
