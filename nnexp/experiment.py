@@ -277,6 +277,7 @@ def _train_and_record(cfg: DictConfig, run: Run, dataset: Dataset, loss_name: st
         final.update(test)
     run.metrics.flush()
     run.set_tags({"nnexp.best_epoch": loop.best_epoch, "nnexp.epochs_run": loop.epochs_run,
+                  "nnexp.train_seconds": f"{loop.seconds:.4f}",
                   "nnexp.stopped_early": str(loop.stopped_early).lower()})
     if run.enabled:
         save_weights_artifact()

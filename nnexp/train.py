@@ -16,7 +16,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from nnexp.cli import CONF_DIR, errors_exit, run_cli
+from nnexp.cli import CONF_DIR, errors_exit, main_entry, run_cli
 from nnexp.config import register_configs
 from nnexp.experiment import run_experiment
 from nnexp.tracking.run import RunDiverged
@@ -64,5 +64,9 @@ def main() -> None:
     run_cli(train, PROG)
 
 
+def _main_process() -> None:
+    main_entry(train, PROG)
+
+
 if __name__ == "__main__":
-    main()
+    _main_process()

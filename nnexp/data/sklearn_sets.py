@@ -1,23 +1,22 @@
-"""Small classification sets bundled with scikit-learn (no download needed)."""
+"""Small classification sets bundled with scikit-learn (no download needed).
+
+scikit-learn is imported only when one is loaded: it costs ~1 s, which a job on a synthetic
+set or a rejected command line should not pay.
+"""
 
 from __future__ import annotations
-
-from sklearn import datasets as skd
 
 from .checks import validate_arrays
 from .dataset import RawData
 
-SKLEARN_LOADERS = {
-    "digits": skd.load_digits,
-    "iris": skd.load_iris,
-    "wine": skd.load_wine,
-    "breast_cancer": skd.load_breast_cancer,
-}
+SKLEARN_LOADERS = ("digits", "iris", "wine", "breast_cancer")
 
 
 def load_sklearn_set(name: str) -> RawData:
     """Load one bundled sklearn set as float64 features, int64 labels and str class names."""
-    bunch = SKLEARN_LOADERS[name]()
+    from sklearn import datasets
+
+    bunch = getattr(datasets, f"load_{name}")()
     X, y = validate_arrays(bunch.data, bunch.target, "classification")
     class_names = [str(c) for c in bunch.target_names]
     note = (

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.datasets import make_circles, make_moons
 
 from .checks import validate_arrays
 from .dataset import RawData
@@ -35,9 +34,13 @@ def load_synthetic_set(
     rng = np.random.default_rng(seed)
     desc = f"generated {name}: {n_samples} samples, noise={noise}"
     if name == "moons":
+        from sklearn.datasets import make_moons
+
         X, y = make_moons(n_samples=n_samples, noise=noise, random_state=seed)
         classes = ["upper", "lower"]
     elif name == "circles":
+        from sklearn.datasets import make_circles
+
         X, y = make_circles(n_samples=n_samples, noise=noise, factor=0.5, random_state=seed)
         classes = ["outer", "inner"]
     elif name == "xor":

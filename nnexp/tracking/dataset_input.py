@@ -24,5 +24,13 @@ def dataset_inputs(dataset: Any) -> list[Any]:
 
 
 def log_dataset_inputs(client: Any, run_id: str, dataset: Any) -> None:
-    """Attach the data set's splits to the run (MlflowClient API: the run is not a fluent one)."""
-    client.log_inputs(run_id, datasets=dataset_inputs(dataset))
+    """Attach the data set's splits to the run (MlflowClient API: the run is not a fluent one).
+
+    Under the store lock: parallel jobs inserting the same dataset row at once would otherwise
+    hit SQLite's UNIQUE constraint (seen in 1 of 4 joblib sweeps).
+    """
+    from nnexp.tracking.store import store_lock
+
+    inputs = dataset_inputs(dataset)
+    with store_lock(client.tracking_uri):
+        client.log_inputs(run_id, datasets=inputs)

@@ -5,6 +5,7 @@ Also compares a recorded provenance with the current one, for `nnexp.reproduce` 
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import os
@@ -64,6 +65,7 @@ def git_state() -> dict[str, str | None]:
             "dirty": str(bool(diff.strip())).lower(), "diff": diff}
 
 
+@functools.lru_cache(maxsize=1)
 def versions() -> dict[str, str]:
     """Versions of python and of every package a result depends on."""
     found = {"python": platform.python_version()}
