@@ -147,11 +147,16 @@ def exit_now(code: int = 0) -> NoReturn:
     """Exit after running atexit handlers and flushing, skipping interpreter teardown.
 
     Tearing down the ~2000 modules MLflow, pandas and matplotlib load takes over a second per
-    process (measured 1.3 s), a cost every job of a sweep would pay for nothing.
+    process (measured 1.3 s), a cost every job of a sweep would pay for nothing. With worker
+    processes alive (joblib's loky pool) the normal exit runs instead: only the interpreter's
+    thread shutdown stops that pool, and joining it first would hang.
     """
     import atexit
     import logging
+    import multiprocessing
 
+    if multiprocessing.active_children():
+        sys.exit(code)
     atexit._run_exitfuncs()
     logging.shutdown()
     sys.stdout.flush()

@@ -166,9 +166,9 @@ def run_experiment(
 
 def finished_run(uri: str, experiment: str, identity: str) -> Any | None:
     """The newest FINISHED run of `experiment` whose config hash is `identity`, if any."""
-    from mlflow.tracking import MlflowClient
+    from nnexp.tracking.store import open_client
 
-    client = MlflowClient(tracking_uri=uri)
+    client = open_client(uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return None
@@ -183,10 +183,10 @@ def finished_run(uri: str, experiment: str, identity: str) -> Any | None:
 def _reuse(done: Any, cfg: DictConfig, uri: str, parent_run_id: str | None, verbose: bool,
            run_name: str) -> ExperimentResult:
     """sweep.skip_finished: answer with an earlier identical run instead of training again."""
-    from mlflow.tracking import MlflowClient
+    from nnexp.tracking.store import open_client
 
     if parent_run_id:  # the sweep summary lists reused runs next to its children
-        MlflowClient(tracking_uri=uri).set_tag(
+        open_client(uri).set_tag(
             parent_run_id, f"nnexp.sweep.reused.{done.info.run_id}", run_name)
     metrics = dict(done.data.metrics)
     objective = metrics.get(cfg.sweep.objective, math.nan)

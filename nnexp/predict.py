@@ -22,10 +22,11 @@ def load_run_model(uri: str, run_id: str) -> Any:
     """The run's pyfunc model; UserAbort (one line) for an unknown run or a run without model."""
     import mlflow
     from mlflow.exceptions import MlflowException
-    from mlflow.tracking import MlflowClient
+
+    from nnexp.tracking.store import open_client
 
     try:
-        MlflowClient(tracking_uri=uri).get_run(run_id)
+        open_client(uri).get_run(run_id)
     except MlflowException:
         raise UserAbort(f"run '{run_id}' not found in {uri}") from None
     mlflow.set_tracking_uri(uri)

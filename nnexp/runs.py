@@ -56,9 +56,10 @@ def stale_reason(client: Any, run: Any, idle_minutes: float, now_ms: int) -> str
 def cleanup(uri: str, idle_minutes: float, dry_run: bool) -> list[tuple[str, str, str]]:
     """Mark stale RUNNING runs FAILED in every experiment; return (run id, name, reason)."""
     from mlflow.entities import ViewType
-    from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=uri)
+    from nnexp.tracking.store import open_client
+
+    client = open_client(uri)
     experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
     if not experiments:
         return []

@@ -50,9 +50,9 @@ def runs_page_url(base: str, experiment_id: str | None) -> str:
 
 def experiment_id(uri: str, name: str) -> str | None:
     """The id of experiment `name` in the store, or None when it has no runs yet."""
-    from mlflow.tracking import MlflowClient
+    from nnexp.tracking.store import open_client
 
-    found = MlflowClient(tracking_uri=uri).get_experiment_by_name(name)
+    found = open_client(uri).get_experiment_by_name(name)
     return None if found is None else found.experiment_id
 
 

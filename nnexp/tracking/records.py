@@ -64,9 +64,9 @@ def open_store(uri: str) -> Any:
                               "set MLFLOW_TRACKING_URI)")
     else:
         check_uri(uri)
-    from mlflow.tracking import MlflowClient
+    from nnexp.tracking.store import open_client
 
-    return MlflowClient(tracking_uri=uri)
+    return open_client(uri)
 
 
 def load_run(client: Any, run_id: str) -> RunRecord:

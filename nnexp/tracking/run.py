@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from nnexp.tracking.metrics import MetricBuffer
-from nnexp.tracking.store import ensure_experiment
+from nnexp.tracking.store import ensure_experiment, open_client
 
 TAG_PREFIX = "nnexp."
 
@@ -138,9 +138,7 @@ def tracked_run(
         with signals_end_run() as run.interrupt:
             yield run
         return
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=uri)
+    client = open_client(uri)
     experiment_id = ensure_experiment(client, experiment, uri)
     all_tags = {"mlflow.runName": run_name, **(tags or {})}
     if parent_run_id:

@@ -92,18 +92,26 @@ def store_lock(uri: str) -> Iterator[None]:
     MLflow creates and migrates the schema on first use; eight processes doing it at once on a
     new file fail with `duplicate column name`. A file lock beside the database prevents it.
     """
-    if not uri.startswith("sqlite:///"):
+    lock_path = Path(sqlite_path(uri)).with_suffix(".lock")
+    if not uri.startswith("sqlite:///") or not lock_path.parent.is_dir():
         yield
         return
     import fcntl
 
-    lock_path = Path(sqlite_path(uri)).with_suffix(".lock")
     with open(lock_path, "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def open_client(uri: str) -> Any:
+    """An MlflowClient on `uri`; creating it creates (and migrates) the store, so under the lock."""
+    from mlflow.tracking import MlflowClient
+
+    with store_lock(uri):
+        return MlflowClient(tracking_uri=uri)
 
 
 def ensure_experiment(client: Any, name: str, uri: str) -> str:

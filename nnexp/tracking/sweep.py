@@ -96,13 +96,11 @@ class MlflowSweepCallback(Callback):
             _validate_jobs(config)
         if not config.tracking.enabled:
             return
-        from mlflow.tracking import MlflowClient
-
-        from nnexp.tracking.store import ensure_experiment, resolve_tracking_uri
+        from nnexp.tracking.store import ensure_experiment, open_client, resolve_tracking_uri
 
         uri = resolve_tracking_uri(config.tracking.uri)
         os.environ["MLFLOW_TRACKING_URI"] = uri  # jobs in other processes use the same store
-        self.client = MlflowClient(tracking_uri=uri)
+        self.client = open_client(uri)
         experiment_id = ensure_experiment(self.client, config.tracking.experiment, uri)
         self.keys = swept_keys(list(config.hydra.overrides.task), _sweeper_params(config))
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
