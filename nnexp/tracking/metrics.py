@@ -28,9 +28,7 @@ class MetricBuffer:
     def add(self, key: str, value: float, step: int) -> None:
         value = float(value)
         if self.client is not None:
-            from mlflow.entities import Metric
-
-            self._pending.append(Metric(key, value, int(time.time() * 1000), step))
+            self._pending.append((key, value, int(time.time() * 1000), step))
         self.history.setdefault(key, []).append((step, value))
 
     def add_many(self, values: Mapping[str, float], step: int) -> None:
@@ -41,7 +39,10 @@ class MetricBuffer:
 
     def flush(self) -> None:
         """Send every pending point; called periodically, at the end, and on any failure."""
+        from mlflow.entities import Metric
+
         while self._pending:
-            self.client.log_batch(self.run_id, metrics=self._pending[:MAX_BATCH])
+            chunk = [Metric(*point) for point in self._pending[:MAX_BATCH]]
+            self.client.log_batch(self.run_id, metrics=chunk)
             del self._pending[:MAX_BATCH]
         self._last_flush = time.monotonic()

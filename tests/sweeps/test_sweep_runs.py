@@ -139,3 +139,13 @@ def test_optuna_search_runs_trials_as_children(tmp_path):
     for child in children:
         assert 1e-4 <= float(child.data.params["lr"]) <= 0.3
         assert child.info.run_name.startswith("lr=")
+
+
+def test_submitit_local_launcher_runs_children_under_the_parent(tmp_path):
+    proc = run_cli(["nnexp.train", "-m", "hydra/launcher=submitit_local", "lr=0.1,0.01", *FAST],
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    parent, children = _split(all_runs(_store(tmp_path)))
+    assert parent.info.status == "FINISHED"
+    assert sorted(c.info.run_name for c in children) == ["lr=0.01", "lr=0.1"]
+    assert all(c.info.status == "FINISHED" for c in children)
