@@ -14,9 +14,11 @@ class MetricBuffer:
 
     One `log_metric` call costs ~4.5 ms on SQLite; a batch of 1000 costs ~70 ms, so batching
     keeps tracking off the training hot path. `flush()` must run before the run ends.
+    Writes are synchronous: MLflow's background writer (`synchronous=False`) was measured 20 %
+    slower on a 4 s job, its SQLAlchemy work competing with the training loop for the GIL.
     """
 
-    def __init__(self, client: Any | None, run_id: str | None, flush_every_s: float = 10.0
+    def __init__(self, client: Any | None, run_id: str | None, flush_every_s: float = 30.0
                  ) -> None:
         self.client = client
         self.run_id = run_id

@@ -61,6 +61,25 @@ def _spans_decades(values: Sequence[float]) -> bool:
     return len(positive) > 1 and max(positive) / min(positive) > 100
 
 
+MAX_CURVE_POINTS = 400  # a 700-pixel-wide axis cannot show more; drawing more costs seconds
+
+
+def _buckets(points: list[tuple[int, float]], max_points: int
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(step, min, median, max) per bucket of consecutive points, at most `max_points` buckets.
+
+    Min and max keep a single exploding or vanishing step visible after thinning.
+    """
+    data = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    steps, values = data[:, 0], np.maximum(data[:, 1], 1e-30)
+    if len(values) <= max_points:
+        return steps, values, values, values
+    edges = np.linspace(0, len(values), max_points + 1).astype(int)
+    parts = [values[a:b] for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    return (np.array([steps[a] for a in edges[:-1]]), np.array([p.min() for p in parts]),
+            np.array([np.median(p) for p in parts]), np.array([p.max() for p in parts]))
+
+
 def gradient_norms(history: History, path: Path) -> Path:
     """Per-layer gradient norm per logged step, log scale: vanishing or exploding at a glance."""
     plt = _pyplot()
@@ -68,8 +87,10 @@ def gradient_norms(history: History, path: Path) -> Path:
     keys = sorted((k for k in history if k.startswith("grad_norm/")),
                   key=lambda k: int(re.sub(r"\D", "", k) or 0))
     for key in keys:
-        steps, values = zip(*history[key], strict=True)
-        ax.plot(steps, np.maximum(values, 1e-30), label=key.split("/", 1)[1], linewidth=1.2)
+        steps, low, middle, high = _buckets(history[key], MAX_CURVE_POINTS)
+        line, = ax.plot(steps, middle, label=key.split("/", 1)[1], linewidth=1.2)
+        if len(steps) < len(history[key]):  # each point stands for several steps: show range
+            ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
     ax.set_yscale("log")
     ax.set_xlabel("step")
     ax.set_ylabel("gradient L2 norm")
