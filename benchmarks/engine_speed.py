@@ -166,6 +166,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=None, help="timed rounds (after warm-up)")
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--no-torch", action="store_true")
+    parser.add_argument("--pause", type=float, default=1.0,
+                        help="seconds of rest before each timed epoch, so the thread pools of "
+                             "the previous implementation (OpenMP, a second OpenBLAS) stop "
+                             "spinning; 0 to disable")
     args = parser.parse_args()
     n_samples = args.samples or (15_000 if args.quick else 60_000)
     rounds = args.rounds or (3 if args.quick else 5)
@@ -204,6 +208,7 @@ def main() -> None:
     for rnd in range(args.warmup + rounds):
         line = []
         for r in runners:
+            time.sleep(args.pause)
             t0 = time.perf_counter()
             loss = r.epoch()
             dt = time.perf_counter() - t0
