@@ -7,9 +7,9 @@ read back from the store:
 
     per-job fixed cost = (sweep wall time - sum of the children's training times) / 8
 
-Runs record no training time yet. The benchmark uses, in order: a ``nnexp.train_seconds`` tag if
-one exists; else the span of the run's own metric timestamps (first ``train/loss_step`` to the
-last ``val/loss``: the loop minus one step); the child run's duration (end - start) is reported
+Training time is the run's ``nnexp.train_seconds`` tag; for older runs without it, the span of
+the run's own metric timestamps (first ``train/loss_step`` to the last ``val/loss``: the loop
+minus one step); the child run's duration (end - start) is reported
 as an upper bound of everything that happens inside the run. The timeline of the sweep (start-up
 until the parent run exists, gaps between children, summary) comes from the same timestamps.
 
@@ -19,7 +19,8 @@ then warm (as the 2nd..8th job of a basic sweep, which all run in one process), 
 stage: config, data, provenance, run creation, input logging, training loop, weights, model,
 plots, run end.
 
-Part 2, parallel speed-up: 4 CPU-bound jobs (digits, ``model.hidden=[256,256]``, many epochs),
+Part 2, parallel speed-up: 8 CPU-bound jobs (digits, ``model.hidden=[256,256]``, 800 epochs,
+about 8 s of training each; ``--cpu-jobs``, ``--cpu-epochs`` change that),
 basic launcher against ``hydra/launcher=joblib hydra.launcher.n_jobs=2``, with
 ``OPENBLAS_NUM_THREADS=1`` in both (two OpenBLAS threads per process on 2 cores oversubscribe
 the machine); ``--default-threads`` adds the same pair with the variable unset.
@@ -383,7 +384,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="one repeat, shorter jobs (~2 min)")
     parser.add_argument("--repeats", type=int, help="sweeps per mode (default 3, quick 1)")
     parser.add_argument("--cpu-epochs", type=int,
-                        help="epochs of the Part 2 jobs (default 400, ~4 s each; quick 150)")
+                        help="epochs of the Part 2 jobs (default 800, ~8 s each; quick 150)")
     parser.add_argument("--default-threads", action="store_true",
                         help="Part 2 also with OPENBLAS_NUM_THREADS unset (slow on a busy box)")
     parser.add_argument("--skip-part2", action="store_true")
@@ -395,7 +396,7 @@ def main() -> None:
         print(json.dumps(stage_breakdown(args._stages[0], int(args._stages[1]))))
         return
     repeats = args.repeats or (1 if args.quick else 3)
-    epochs = args.cpu_epochs or (150 if args.quick else 400)
+    epochs = args.cpu_epochs or (150 if args.quick else 800)
     threads: list[int | None] = [1, None] if args.default_threads else [1]
     with tempfile.TemporaryDirectory(prefix="nnexp-sweep-bench-") as tmp:
         workdir = Path(tmp)
