@@ -15,8 +15,10 @@ FAST = ["train.epochs=2", "model.hidden=[16]"]
 
 
 @pytest.fixture(autouse=True)
-def _no_inherited_store(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test may touch the repo's mlruns/: drop any store the environment points at."""
+def _no_inherited_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No test may touch the repo's mlruns/: drop any store the environment points at, and run
+    from the test's temporary folder, so a default `./mlruns` or Hydra `outputs/` lands there."""
+    monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     monkeypatch.delenv("NNEXP_PARENT_RUN_ID", raising=False)
     monkeypatch.delenv("NNEXP_SWEPT_KEYS", raising=False)

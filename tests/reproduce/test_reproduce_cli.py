@@ -6,6 +6,7 @@ import pytest
 from helpers import client_for, run_cli
 
 from nnexp.reproduce import main
+from nnexp.tracking.store import ensure_experiment
 
 
 def test_cli_reproduces_a_run_identically(train_run, store_uri, tmp_path):
@@ -18,7 +19,7 @@ def test_cli_reproduces_a_run_identically(train_run, store_uri, tmp_path):
 
 
 def test_cli_unknown_run_id_is_one_line_and_exit_2(train_run, store_uri, tmp_path):
-    client_for(store_uri).create_experiment("nnexp")  # the store exists; the run does not
+    ensure_experiment(client_for(store_uri), "nnexp", store_uri)  # a store, but no such run
     done = run_cli(["nnexp.reproduce", "0123abc", "--tracking-uri", store_uri], cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
@@ -45,7 +46,7 @@ def test_missing_store_is_exit_2_and_creates_nothing(monkeypatch, capsys, tmp_pa
 
 def test_run_without_config_artifact_is_exit_2(monkeypatch, capsys, store_uri):
     client = client_for(store_uri)
-    run_id = client.create_run(client.create_experiment("nnexp")).info.run_id
+    run_id = client.create_run(ensure_experiment(client, "nnexp", store_uri)).info.run_id
     code, _, err = _main(monkeypatch, capsys, run_id, "--tracking-uri", store_uri)
     assert code == 2
     assert err == f"nnexp.reproduce: error: run '{run_id}' has no config.yaml artifact: " \

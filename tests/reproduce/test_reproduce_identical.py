@@ -6,6 +6,7 @@ from helpers import client_for
 
 from nnexp.data.synthetic_images import make_image_folder
 from nnexp.reproduce import REPRODUCED_FROM_TAG, reproduce
+from nnexp.tracking.store import ensure_experiment
 
 
 def _reproduce(run_id: str, uri: str, capsys, *extra: str) -> tuple[int, str]:
@@ -43,7 +44,7 @@ def test_float32_images_momentum_with_clipping_is_identical(train_run, store_uri
 
 def test_sweep_child_is_reproduced_outside_the_sweep(train_run, store_uri, capsys):
     client = client_for(store_uri)
-    exp_id = client.create_experiment("nnexp")
+    exp_id = ensure_experiment(client, "nnexp", store_uri)
     parent = client.create_run(exp_id, run_name="sweep").info.run_id
     child = train_run("lr=0.01", parent_run_id=parent, name="lr=0.01")
     assert client.get_run(child).data.tags["mlflow.parentRunId"] == parent
