@@ -20,7 +20,12 @@ from nnexp.cli import CONF_DIR, errors_exit, main_entry, run_cli
 from nnexp.config import register_configs
 from nnexp.experiment import run_experiment
 from nnexp.tracking.run import RunDiverged
-from nnexp.tracking.sweep import PARENT_RUN_ENV, SWEPT_KEYS_ENV, child_run_name
+from nnexp.tracking.sweep import (
+    PARENT_RUN_ENV,
+    SWEPT_KEYS_ENV,
+    child_run_name,
+    record_job_error,
+)
 
 register_configs()
 PROG = "nnexp.train"
@@ -54,6 +59,10 @@ def _run_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | Non
         # In a sweep a diverged job is a result, not a crash: the run is FAILED, the study goes on.
         print(f"[{name}] {exc}", file=sys.stderr)
         return float(cfg.sweep.diverged_objective)
+    except Exception as exc:
+        if parent:  # the job may have failed before its run existed: tell the sweep's parent
+            record_job_error(parent, name, exc)
+        raise
     if multirun:
         what = "reused" if result.reused else "run"
         print(f"[{name}] {cfg.sweep.objective} {result.objective:.4f}  {what} {result.run_id}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import os
 import platform
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,24 @@ def swept_keys(task_overrides: list[str], sweeper_params: dict[str, Any] | None)
             if o.is_sweep_override()]
     keys += [k for k in (sweeper_params or {}) if k not in keys]
     return [k.lstrip("+~") for k in keys]
+
+
+JOB_ERROR_TAG = "nnexp.sweep.job_error."
+
+
+def record_job_error(parent_id: str, job_name: str, exc: BaseException) -> None:
+    """Note on the parent run that a job raised (whether or not it had created its own run)."""
+    from nnexp.cli import describe_user_error
+    from nnexp.tracking.store import open_client
+
+    message = describe_user_error(exc) or f"{type(exc).__name__}: {exc}"
+    key = JOB_ERROR_TAG + re.sub(r"[^A-Za-z0-9_.-]+", "_", job_name)[:200]
+    try:
+        open_client(os.environ["MLFLOW_TRACKING_URI"]).set_tag(
+            parent_id, key, f"{job_name} (raised: {message})"[:5000])
+    except Exception as failure:  # the job's own error matters more than this note
+        print(f"sweep: could not record the job's error on the parent: {failure}",
+              file=sys.stderr)
 
 
 def _sweeper_params(config: DictConfig) -> dict[str, Any]:
@@ -124,10 +143,14 @@ class MlflowSweepCallback(Callback):
         print(f"sweep: parent run {self.parent_id} ({name})", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        self.finish()
+        self.finish(ended_normally=True)
 
-    def finish(self) -> None:
-        """Write the summary and end the parent run; safe to call twice."""
+    def finish(self, ended_normally: bool = False) -> None:
+        """Write the summary and end the parent run; safe to call twice.
+
+        Called from atexit when a job raised (Hydra then skips on_multirun_end): the parent
+        ends FAILED even if every child run that exists finished.
+        """
         if self.parent_id is None:
             return
         parent_id, self.parent_id = self.parent_id, None
@@ -140,6 +163,10 @@ class MlflowSweepCallback(Callback):
             assert self.config is not None
             status = write_summary(self.client, parent_id, self.keys,
                                    self.config.sweep.objective, self.config.sweep.direction)
+            if not ended_normally:
+                status = "FAILED"
+                self.client.set_tag(parent_id, "nnexp.sweep.error",
+                                    "the sweep stopped early: a job raised or it was interrupted")
         except Exception as exc:  # the summary must never leave the parent RUNNING
             print(f"sweep: summary failed: {exc}", file=sys.stderr)
             self.client.set_tag(parent_id, "nnexp.error", f"summary failed: {exc}"[:5000])

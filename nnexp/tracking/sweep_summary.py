@@ -95,7 +95,6 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
     failed = [r for r in rows if r["status"] != "FINISHED"]
     usable = [r for r in rows if r["status"] == "FINISHED" and math.isfinite(r[objective])]
     tags: dict[str, str] = {"nnexp.sweep.n_children": str(len(rows)),
-                            "nnexp.sweep.n_failed": str(len(failed)),
                             "nnexp.sweep.objective": f"{objective} ({direction})"}
     if usable:
         pick = min if direction == "minimize" else max
@@ -103,10 +102,13 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
         tags.update({"nnexp.best_run_id": best["run_id"], "nnexp.best_run_name": best["run_name"],
                      "nnexp.best_objective": repr(best[objective])})
         client.log_metric(parent_id, f"best/{objective}", best[objective])
-    if failed:
-        tags["nnexp.sweep.failed"] = ", ".join(
-            f"{r['run_name']} ({'diverged' if r['diverged'] else r['status']})" for r in failed
-        )[:5000]
+    job_errors = sorted(v for k, v in parent_tags.items()
+                        if k.startswith("nnexp.sweep.job_error."))
+    listed = [f"{r['run_name']} ({'diverged' if r['diverged'] else r['status']})" for r in failed]
+    listed += job_errors
+    tags["nnexp.sweep.n_failed"] = str(len(listed))
+    if listed:
+        tags["nnexp.sweep.failed"] = ", ".join(listed)[:5000]
     for key, value in tags.items():
         client.set_tag(parent_id, key, value)
     with tempfile.TemporaryDirectory(prefix="nnexp-sweep-") as tmp:
@@ -116,6 +118,9 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
         report = [f"# Sweep summary\n\nobjective: `{objective}` ({direction}); "
                   f"{len(rows)} children, {len(failed)} failed or diverged\n",
                   _markdown(rows, columns)]
+        if job_errors:
+            report += ["\n## Jobs that raised (no finished run)\n\n",
+                       *(f"- {line}\n" for line in job_errors)]
         if SEED_KEY in keys:
             stats = seed_statistics(rows, keys, objective)
             stat_columns = [k for k in keys if k != SEED_KEY] + [
@@ -125,7 +130,7 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
         (folder / "children.md").write_text("".join(report))
         _objective_plots(rows, keys, objective, folder)
         client.log_artifacts(parent_id, str(folder), "summary")
-    return "FAILED" if failed else "FINISHED"
+    return "FAILED" if failed or job_errors else "FINISHED"
 
 
 def _objective_plots(rows: list[dict[str, Any]], keys: list[str], objective: str,

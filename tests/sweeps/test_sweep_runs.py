@@ -149,3 +149,21 @@ def test_submitit_local_launcher_runs_children_under_the_parent(tmp_path):
     assert parent.info.status == "FINISHED"
     assert sorted(c.info.run_name for c in children) == ["lr=0.01", "lr=0.1"]
     assert all(c.info.status == "FINISHED" for c in children)
+
+
+def test_job_that_raises_fails_the_parent_and_other_jobs_still_run(tmp_path):
+    from nnexp.data import make_image_folder
+
+    good = make_image_folder(tmp_path / "pictures", per_class=6, size=(8, 8))
+    missing = tmp_path / "nowhere"
+    proc = run_cli(["nnexp.train", "-m", "data=images", "data.image_size=[8,8]",
+                    f"data.image_dir={missing},{good}", *FAST], cwd=tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"nnexp.train: error: data.image_dir: folder '{missing}' does not exist")
+    assert "Traceback" not in proc.stderr
+    parent, children = _split(all_runs(_store(tmp_path)))
+    assert [c.info.status for c in children] == ["FINISHED"]  # the good job ran after the bad
+    assert parent.info.status == "FAILED"
+    assert f"data.image_dir={missing} (raised: data.image_dir: folder" in (
+        parent.data.tags["nnexp.sweep.failed"])
