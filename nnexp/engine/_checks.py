@@ -88,5 +88,16 @@ class BufferCache:
             arr = self._arrays[key] = np.empty(shape, dtype=dtype)
         return arr
 
+    def constant(self, value: float, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A read-only array filled with ``value`` (callers must not write to it)."""
+        key = ("constant", value, shape, dtype)
+        arr = self._arrays.get(key)
+        if arr is None:
+            if len(self._arrays) >= self._max:
+                del self._arrays[next(iter(self._arrays))]
+            arr = self._arrays[key] = np.full(shape, value, dtype=dtype)
+            arr.flags.writeable = False
+        return arr
+
     def clear(self) -> None:
         self._arrays.clear()

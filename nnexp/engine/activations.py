@@ -49,7 +49,9 @@ class ReLU(Activation):
 
     def forward(self, x: np.ndarray, inplace: bool = False) -> np.ndarray:
         y = self._out("y", x, inplace)
-        np.maximum(x, 0, out=y)
+        # max against a zero array of x's shape, not the scalar 0: numpy's loop for two
+        # contiguous arrays is SIMD, the scalar-broadcast one for maximum is ~4x slower
+        np.maximum(x, self._cache.constant(0, x.shape, x.dtype), out=y)
         self._y = y
         return y
 

