@@ -7,6 +7,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -112,7 +114,10 @@ def serve(argv: list[str] | None = None) -> int:
     port = args.port or free_port()
     base = f"http://{LOOPBACK if args.host in (LOOPBACK, '0.0.0.0') else args.host}:{port}"
     exp_id = experiment_id(uri, args.experiment)
-    process = subprocess.Popen(server_command(uri, args.host, port))
+    # Its own process group: `mlflow ui` starts uvicorn and a job consumer, and stopping us
+    # (Ctrl-C or SIGTERM) must stop all of them, not leave a server holding the port.
+    process = subprocess.Popen(server_command(uri, args.host, port), start_new_session=True)
+    signal.signal(signal.SIGTERM, _stop)
     try:
         print(f"MLflow UI on {uri}, starting ...", flush=True)
         if not wait_healthy(base, process):
@@ -126,12 +131,28 @@ def serve(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 0
     finally:
-        if process.poll() is None:
-            process.terminate()
+        _stop_group(process)
+
+
+def _stop(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the server's whole process group; SIGKILL whatever is left after 10 s."""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            process.poll()  # reap the leader, or it stays in the group as a zombie
             try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.2)
 
 
 def main() -> None:
