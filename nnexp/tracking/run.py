@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 import signal
-import tempfile
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -74,9 +72,6 @@ class Run:
     def log_text(self, text: str, artifact_file: str) -> None:
         if self.enabled:
             self.client.log_text(self.run_id, text, artifact_file)
-
-    def log_dict(self, data: dict[str, Any], artifact_file: str) -> None:
-        self.log_text(json.dumps(data, indent=2, sort_keys=True), artifact_file)
 
 
 class InterruptFlag:
@@ -185,16 +180,3 @@ def _record_failure(run: Run, exc: BaseException, extra: dict[str, str], *,
                   f"{TAG_PREFIX}last_completed_epoch": run.last_completed_epoch, **extra})
     if with_traceback:
         run.log_text("".join(traceback.format_exception(exc)), "error/traceback.txt")
-
-
-def write_temp(files: dict[str, str | bytes]) -> tempfile.TemporaryDirectory[str]:
-    """A temporary folder holding the given files, for logging them as one artifact folder."""
-    tmp = tempfile.TemporaryDirectory(prefix="nnexp-")
-    for name, content in files.items():
-        path = Path(tmp.name) / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
-    return tmp
