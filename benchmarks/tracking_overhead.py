@@ -24,6 +24,7 @@ from nnexp.config import register_configs
 from nnexp.experiment import run_experiment
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+TARGET = 1.03
 
 
 def _cfg(overrides: list[str]):
@@ -68,6 +69,10 @@ def main() -> None:
         print(f"training loop only     (median of {args.repeats}): "
               f"tracking on {loop['on']:.3f} s, off {loop['off']:.3f} s, "
               f"ratio {loop['on'] / loop['off']:.3f}")
+        for label, ratio in (("whole run", total["on"] / total["off"]),
+                             ("training loop", loop["on"] / loop["off"])):
+            verdict = "met" if ratio <= TARGET else "missed"
+            print(f"target overhead <= {TARGET}: {label} {verdict} ({ratio:.3f})")
         result = {
             "overhead_ratio": round(total["on"] / total["off"], 4),
             "loop_overhead_ratio": round(loop["on"] / loop["off"], 4),
