@@ -21,6 +21,12 @@ def _model():
     return build_mlp(3, [4], 2, rng=np.random.default_rng(0))
 
 
+def _fit(epochs: int, batch_size: int) -> list[float]:
+    model = _model()
+    return fit(model, make_loss("mse"), SGD(model, 0.1), np.zeros((4, 3)), np.zeros((4, 2)),
+               epochs=epochs, batch_size=batch_size, rng=np.random.default_rng(0))
+
+
 CASES = [
     ("lr", lambda: SGD(_model(), lr=-1.0)),
     ("lr", lambda: make_optimizer("adam", _model(), lr=0.0)),
@@ -54,32 +60,8 @@ CASES = [
     ("targets", lambda: make_loss("mse")(np.zeros((4, 2)), np.zeros((4, 3)))),
     ("layers", lambda: Sequential([Dense(3, 4), Dense(5, 2)])),
     ("layers", lambda: Sequential([])),
-    (
-        "epochs",
-        lambda: fit(
-            _model(),
-            make_loss("mse"),
-            SGD(_model(), 0.1),
-            np.zeros((4, 3)),
-            np.zeros((4, 2)),
-            epochs=0,
-            batch_size=2,
-            rng=np.random.default_rng(0),
-        ),
-    ),
-    (
-        "batch_size",
-        lambda: fit(
-            _model(),
-            make_loss("mse"),
-            SGD(_model(), 0.1),
-            np.zeros((4, 3)),
-            np.zeros((4, 2)),
-            epochs=1,
-            batch_size=0,
-            rng=np.random.default_rng(0),
-        ),
-    ),
+    ("epochs", lambda: _fit(epochs=0, batch_size=2)),
+    ("batch_size", lambda: _fit(epochs=1, batch_size=0)),
 ]
 
 
