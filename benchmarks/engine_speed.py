@@ -15,6 +15,10 @@ keeps the Adam state (``fit`` with ``warm_start`` would rebuild the optimizer ev
 PyTorch: ``torch.set_num_threads`` = numpy's BLAS thread count (threadpoolctl), and
 ``torch.optim.Adam(fused=True)`` when available.
 
+The floor: each round also times, on a separate copy of the model, the work no numpy engine
+can skip — the eight matmuls of a step (forward, and backward without the input gradient) and
+one Adam update — which bounds what any numpy engine can reach on this machine today.
+
 Usage::
 
     python benchmarks/engine_speed.py [--dtype float32|float64] [--quick]
@@ -82,6 +86,44 @@ class NnexpRunner:
             batch_size=BATCH,
             rng=self.rng,
         )[0]
+
+
+class StepFloor:
+    """Median µs of a step's eight matmuls and of one Adam update, on a copy of the model."""
+
+    def __init__(self, X: np.ndarray, dtype: str) -> None:
+        rng = np.random.default_rng(1)
+        self.model = build_mlp(X.shape[1], HIDDEN, 10, dtype=dtype, rng=rng)
+        self.opt = Adam(self.model, lr=LR)
+        self.x = np.ascontiguousarray(X[:BATCH])
+        widths = [X.shape[1], *HIDDEN, 10]
+        self.z = [np.ones((BATCH, w), dtype=dtype) for w in widths[1:]]
+
+    def _matmuls(self) -> None:
+        dense = self.model._dense
+        inputs = [self.x, *self.z[:-1]]
+        for layer, x, z in zip(dense, inputs, self.z, strict=True):  # forward
+            np.matmul(x, layer.weight, out=z)
+        for i in range(len(dense) - 1, -1, -1):  # backward: dW = Xᵀ G, dX = G Wᵀ
+            np.matmul(inputs[i].T, self.z[i], out=dense[i].grad_weight)
+            if i:
+                np.matmul(self.z[i], dense[i].weight.T, out=self.z[i - 1])
+
+    @staticmethod
+    def _median_us(fn, repeats: int = 200) -> float:
+        for _ in range(20):
+            fn()
+        samples = []
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                fn()
+            samples.append((time.perf_counter() - t0) / repeats * 1e6)
+        return statistics.median(samples)
+
+    def measure(self) -> tuple[float, float]:
+        """(matmul µs, Adam µs) per step."""
+        return self._median_us(self._matmuls), self._median_us(self.opt.step)
 
 
 class SklearnRunner:
@@ -204,6 +246,8 @@ def main() -> None:
             torch_note = "not importable"
     print(f"torch: {torch_note}")
 
+    floor = StepFloor(X, args.dtype)
+    floor_us: list[tuple[float, float]] = []
     times: dict[str, list[float]] = {r.name: [] for r in runners}
     for rnd in range(args.warmup + rounds):
         line = []
@@ -215,8 +259,12 @@ def main() -> None:
             if rnd >= args.warmup:
                 times[r.name].append(dt)
             line.append(f"{r.name} {n_samples / dt / 1e3:6.1f}k/s (loss {loss:.3f})")
+        time.sleep(args.pause)
+        matmul_us, adam_us = floor.measure()
+        if rnd >= args.warmup:
+            floor_us.append((matmul_us, adam_us))
         tag = "warm-up" if rnd < args.warmup else f"round {rnd - args.warmup + 1}"
-        print(f"{tag:>8}: " + " | ".join(line))
+        print(f"{tag:>8}: " + " | ".join(line) + f" | floor {matmul_us:.0f}+{adam_us:.0f} µs")
 
     sps = {k: n_samples / statistics.median(v) for k, v in times.items()}
 
@@ -231,6 +279,17 @@ def main() -> None:
     print(
         f"nnexp / sklearn = {r_sk:.2f}x" + (f", nnexp / torch = {r_torch:.2f}x" if r_torch else "")
     )
+    steps_per_epoch = -(-n_samples // BATCH)
+    step_us = 1e6 * statistics.median(times["nnexp"]) / steps_per_epoch
+    matmul_us = statistics.median(m for m, _ in floor_us)
+    adam_us = statistics.median(a for _, a in floor_us)
+    ceiling = BATCH / ((matmul_us + adam_us) * 1e-6)
+    print(
+        f"   floor: matmuls {matmul_us:.0f} µs + Adam {adam_us:.0f} µs a step -> no numpy "
+        f"engine beats {ceiling:,.0f} samples/s here = {ceiling / sps['sklearn']:.2f}x sklearn; "
+        f"nnexp's step {step_us:.0f} µs (gather, activations, loss, Python: "
+        f"{step_us - matmul_us - adam_us:.0f} µs)"
+    )
     print(
         json.dumps(
             {
@@ -240,6 +299,10 @@ def main() -> None:
                 "ratio_vs_sklearn": round(r_sk, 3),
                 "ratio_vs_torch": round(r_torch, 3) if r_torch else None,
                 "dtype": args.dtype,
+                "step_us": round(step_us, 1),
+                "floor_matmul_us": round(matmul_us, 1),
+                "floor_adam_us": round(adam_us, 1),
+                "ceiling_ratio_vs_sklearn": round(ceiling / sps["sklearn"], 3),
                 "n_samples": n_samples,
                 "rounds": rounds,
                 "blas": blas,

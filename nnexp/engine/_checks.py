@@ -99,5 +99,16 @@ class BufferCache:
             arr.flags.writeable = False
         return arr
 
+    def arange(self, n: int) -> np.ndarray:
+        """A read-only ``np.arange(n)`` (row indices), built once per n."""
+        key = ("arange", n)
+        arr = self._arrays.get(key)
+        if arr is None:
+            if len(self._arrays) >= self._max:
+                del self._arrays[next(iter(self._arrays))]
+            arr = self._arrays[key] = np.arange(n)
+            arr.flags.writeable = False
+        return arr
+
     def clear(self) -> None:
         self._arrays.clear()
