@@ -15,6 +15,9 @@ keeps the Adam state (``fit`` with ``warm_start`` would rebuild the optimizer ev
 PyTorch: ``torch.set_num_threads`` = numpy's BLAS thread count (threadpoolctl), and
 ``torch.optim.Adam(fused=True)`` when available.
 
+Also a reference with no engine at all: the same step written out by hand as straight-line
+numpy (``InlineNumpyRunner``: same buffers, same Adam), to show what nnexp's layers cost.
+
 The floor: each round also times, on a separate copy of the model, the work no numpy engine
 can skip — the eight matmuls of a step (forward, and backward without the input gradient) and
 one Adam update — which bounds what any numpy engine can reach on this machine today.
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import sys
@@ -86,6 +90,86 @@ class NnexpRunner:
             batch_size=BATCH,
             rng=self.rng,
         )[0]
+
+
+class InlineNumpyRunner:
+    """The reference step hand-inlined: no layers, no loss object, no optimizer object."""
+
+    name = "inline"
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, dtype: str) -> None:
+        self.rng = np.random.default_rng(0)
+        self.model = build_mlp(X.shape[1], HIDDEN, 10, dtype=dtype, rng=self.rng)
+        self.m, self.v, self.s = (np.zeros_like(self.model.params) for _ in range(3))
+        self.t = 0
+        self.X, self.y = X, y.astype(np.intp)
+        self.samples = X.shape[0] - X.shape[0] % BATCH  # full batches only
+        b, dt = BATCH, X.dtype
+        self.xb, self.yb = np.empty((b, X.shape[1]), dt), np.empty(b, np.intp)
+        self.h1, self.h2, self.z = (np.empty((b, w), dt) for w in (*HIDDEN, 10))
+        self.g1, self.g2 = np.empty((b, HIDDEN[0]), dt), np.empty((b, HIDDEN[1]), dt)
+        self.mask1, self.mask2 = np.empty((b, HIDDEN[0]), bool), np.empty((b, HIDDEN[1]), bool)
+        self.zero1, self.zero2 = np.zeros((b, HIDDEN[0]), dt), np.zeros((b, HIDDEN[1]), dt)
+        self.z_t, self.row_max, self.row_sum = np.empty((10, b), dt), *np.empty((2, b), dt)
+        self.ones_b, self.ones_k, self.rows = np.ones(b, dt), np.ones(10, dt), np.arange(b)
+
+    def epoch(self) -> float:
+        (W1, b1, dW1, db1), (W2, b2, dW2, db2), (W3, b3, dW3, db3) = (
+            (d.weight, d.bias, d.grad_weight, d.grad_bias) for d in self.model._dense
+        )
+        p, g, m, v, s = self.model.params, self.model.grads, self.m, self.v, self.s
+        xb, yb, h1, h2, z, g1, g2 = self.xb, self.yb, self.h1, self.h2, self.z, self.g1, self.g2
+        n, beta1, beta2, eps = self.X.shape[0], 0.9, 0.999, 1e-8
+        order = self.rng.permutation(n)
+        total = 0.0
+        for start in range(0, n - BATCH + 1, BATCH):  # full batches only
+            idx = order[start : start + BATCH]
+            np.take(self.X, idx, axis=0, out=xb, mode="clip")
+            np.take(self.y, idx, axis=0, out=yb, mode="clip")
+            np.matmul(xb, W1, out=h1)
+            np.add(h1, b1, out=h1)
+            np.maximum(h1, self.zero1, out=h1)
+            np.matmul(h1, W2, out=h2)
+            np.add(h2, b2, out=h2)
+            np.maximum(h2, self.zero2, out=h2)
+            np.matmul(h2, W3, out=z)
+            np.add(z, b3, out=z)
+            np.copyto(self.z_t, z.T)
+            np.maximum.reduce(self.z_t, axis=0, out=self.row_max)
+            np.subtract(z, self.row_max[:, None], out=z)
+            picked = z[self.rows, yb]
+            np.exp(z, out=z)
+            np.matmul(z, self.ones_k, out=self.row_sum)
+            total += float(np.log(self.row_sum).sum() - picked.sum())
+            np.divide(z, self.row_sum[:, None], out=z)
+            z[self.rows, yb] -= 1
+            np.multiply(z, z.dtype.type(1 / BATCH), out=z)
+            np.matmul(h2.T, z, out=dW3)
+            np.matmul(self.ones_b, z, out=db3)
+            np.matmul(z, W3.T, out=g2)
+            np.greater(h2, 0, out=self.mask2)
+            np.multiply(g2, self.mask2, out=g2)
+            np.matmul(h1.T, g2, out=dW2)
+            np.matmul(self.ones_b, g2, out=db2)
+            np.matmul(g2, W2.T, out=g1)
+            np.greater(h1, 0, out=self.mask1)
+            np.multiply(g1, self.mask1, out=g1)
+            np.matmul(xb.T, g1, out=dW1)
+            np.matmul(self.ones_b, g1, out=db1)
+            self.t += 1
+            c = math.sqrt((1 - beta2) / (1 - beta2**self.t))
+            a = LR * (1 - beta1) / (1 - beta1**self.t) / c
+            np.multiply(m, beta1, out=m)
+            np.add(m, g, out=m)
+            np.multiply(g, g, out=s)
+            np.multiply(v, beta2, out=v)
+            np.add(v, s, out=v)
+            np.sqrt(v, out=s)
+            np.add(s, eps / c, out=s)
+            np.divide(m, s, out=s)
+            np.multiply(s, a, out=s)
+            np.subtract(p, s, out=p)
+        return total / (n - n % BATCH)
 
 
 class StepFloor:
@@ -235,6 +319,7 @@ def main() -> None:
 
     runners: list = [
         NnexpRunner(X, y, args.dtype),
+        InlineNumpyRunner(X, y, args.dtype),
         SklearnRunner(X, y, args.dtype, args.warmup + rounds),
     ]
     torch_note = "not run"
@@ -257,8 +342,9 @@ def main() -> None:
             loss = r.epoch()
             dt = time.perf_counter() - t0
             if rnd >= args.warmup:
-                times[r.name].append(dt)
-            line.append(f"{r.name} {n_samples / dt / 1e3:6.1f}k/s (loss {loss:.3f})")
+                times[r.name].append(dt / getattr(r, "samples", n_samples))
+            line.append(f"{r.name} {getattr(r, 'samples', n_samples) / dt / 1e3:6.1f}k/s "
+                        f"(loss {loss:.3f})")
         time.sleep(args.pause)
         matmul_us, adam_us = floor.measure()
         if rnd >= args.warmup:
@@ -266,7 +352,7 @@ def main() -> None:
         tag = "warm-up" if rnd < args.warmup else f"round {rnd - args.warmup + 1}"
         print(f"{tag:>8}: " + " | ".join(line) + f" | floor {matmul_us:.0f}+{adam_us:.0f} µs")
 
-    sps = {k: n_samples / statistics.median(v) for k, v in times.items()}
+    sps = {k: 1 / statistics.median(v) for k, v in times.items()}  # times: seconds per sample
 
     def paired_ratio(other: str) -> float | None:
         if other not in times:
@@ -276,11 +362,12 @@ def main() -> None:
     for k, v in sps.items():
         print(f"{k:>8}: median {v:,.0f} samples/s")
     r_sk, r_torch = paired_ratio("sklearn"), paired_ratio("torch")
+    r_inline = paired_ratio("inline")
     print(
         f"nnexp / sklearn = {r_sk:.2f}x" + (f", nnexp / torch = {r_torch:.2f}x" if r_torch else "")
+        + f", nnexp / hand-inlined numpy = {r_inline:.2f}x"
     )
-    steps_per_epoch = -(-n_samples // BATCH)
-    step_us = 1e6 * statistics.median(times["nnexp"]) / steps_per_epoch
+    step_us = 1e6 * BATCH / sps["nnexp"]
     matmul_us = statistics.median(m for m, _ in floor_us)
     adam_us = statistics.median(a for _, a in floor_us)
     ceiling = BATCH / ((matmul_us + adam_us) * 1e-6)
@@ -298,6 +385,8 @@ def main() -> None:
                 "torch_samples_per_s": round(sps["torch"], 1) if "torch" in sps else None,
                 "ratio_vs_sklearn": round(r_sk, 3),
                 "ratio_vs_torch": round(r_torch, 3) if r_torch else None,
+                "inline_numpy_samples_per_s": round(sps["inline"], 1),
+                "ratio_vs_inline_numpy": round(r_inline, 3),
                 "dtype": args.dtype,
                 "step_us": round(step_us, 1),
                 "floor_matmul_us": round(matmul_us, 1),
