@@ -2,7 +2,9 @@
 
 Paired runs in one process (on, off, on, off, ...) after a warm-up, so imports are paid once;
 medians of the whole run and of the training loop alone (where buffered metric logging is the
-only tracking work). `--e2e` also times `python -m nnexp.train` as separate processes.
+only tracking work). A third variant, "bare", keeps MLflow but switches off the plots and the
+pyfunc model: the least any MLflow run costs (run, params, tags, config files, metrics).
+`--e2e` also times `python -m nnexp.train` as separate processes.
 
     python benchmarks/tracking_overhead.py [--repeats 5] [--e2e] [overrides ...]
 """
@@ -56,16 +58,22 @@ def main() -> None:
         store = f"tracking.uri=sqlite:///{tmp}/mlruns/mlflow.db"
         on = [*args.overrides, store]
         off = [*args.overrides, "tracking.enabled=false"]
-        _time_run(on), _time_run(off)  # warm-up: imports, database creation, caches
-        runs: dict[str, list[tuple[float, float]]] = {"on": [], "off": []}
+        bare = [*on, "tracking.plots=false", "tracking.log_model=false"]
+        variants = {"on": on, "off": off, "bare": bare}
+        for overrides in variants.values():  # warm-up: imports, database creation, caches
+            _time_run(overrides)
+        runs: dict[str, list[tuple[float, float]]] = {k: [] for k in variants}
         for _ in range(args.repeats):
-            runs["on"].append(_time_run(on))
-            runs["off"].append(_time_run(off))
+            for name, overrides in variants.items():
+                runs[name].append(_time_run(overrides))
         total = {k: statistics.median(t for t, _ in v) for k, v in runs.items()}
         loop = {k: statistics.median(s for _, s in v) for k, v in runs.items()}
         print(f"whole run, in-process  (median of {args.repeats}): "
               f"tracking on {total['on']:.3f} s, off {total['off']:.3f} s, "
               f"ratio {total['on'] / total['off']:.3f}")
+        print(f"bare MLflow run        (median of {args.repeats}): "
+              f"no plots, no model {total['bare']:.3f} s, "
+              f"ratio {total['bare'] / total['off']:.3f}")
         print(f"training loop only     (median of {args.repeats}): "
               f"tracking on {loop['on']:.3f} s, off {loop['off']:.3f} s, "
               f"ratio {loop['on'] / loop['off']:.3f}")
@@ -78,6 +86,7 @@ def main() -> None:
             "loop_overhead_ratio": round(loop["on"] / loop["off"], 4),
             "run_on_s": round(total["on"], 4), "run_off_s": round(total["off"], 4),
             "fixed_tracking_cost_s": round(total["on"] - total["off"], 4),
+            "bare_overhead_ratio": round(total["bare"] / total["off"], 4),
             "repeats": args.repeats, "overrides": args.overrides,
         }
         if args.e2e:
