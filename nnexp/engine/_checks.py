@@ -80,35 +80,31 @@ class BufferCache:
         self._max = max_entries
 
     def get(self, tag: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A writable work array (contents undefined)."""
         key = (tag, shape, dtype)
         arr = self._arrays.get(key)
-        if arr is None:
-            if len(self._arrays) >= self._max:
-                del self._arrays[next(iter(self._arrays))]
-            arr = self._arrays[key] = np.empty(shape, dtype=dtype)
-        return arr
+        return arr if arr is not None else self._add(key, np.empty(shape, dtype=dtype))
 
     def constant(self, value: float, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """A read-only array filled with ``value`` (callers must not write to it)."""
         key = ("constant", value, shape, dtype)
         arr = self._arrays.get(key)
-        if arr is None:
-            if len(self._arrays) >= self._max:
-                del self._arrays[next(iter(self._arrays))]
-            arr = self._arrays[key] = np.full(shape, value, dtype=dtype)
-            arr.flags.writeable = False
-        return arr
+        return arr if arr is not None else self._add(key, np.full(shape, value, dtype=dtype),
+                                                     read_only=True)
 
     def arange(self, n: int) -> np.ndarray:
         """A read-only ``np.arange(n)`` (row indices), built once per n."""
         key = ("arange", n)
         arr = self._arrays.get(key)
-        if arr is None:
-            if len(self._arrays) >= self._max:
-                del self._arrays[next(iter(self._arrays))]
-            arr = self._arrays[key] = np.arange(n)
-            arr.flags.writeable = False
+        return arr if arr is not None else self._add(key, np.arange(n), read_only=True)
+
+    def _add(self, key: tuple, arr: np.ndarray, read_only: bool = False) -> np.ndarray:
+        if len(self._arrays) >= self._max:
+            del self._arrays[next(iter(self._arrays))]
+        arr.flags.writeable = not read_only
+        self._arrays[key] = arr
         return arr
 
     def clear(self) -> None:
         self._arrays.clear()
+
