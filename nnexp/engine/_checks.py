@@ -107,4 +107,3 @@ class BufferCache:
 
     def clear(self) -> None:
         self._arrays.clear()
-
