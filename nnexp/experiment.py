@@ -283,7 +283,7 @@ def _train_and_record(cfg: DictConfig, run: Run, dataset: Dataset, loss_name: st
         save_weights_artifact()
         if cfg.tracking.log_model:
             log_network_model(run.client.tracking_uri, run.run_id, out / "weights.npz", dataset,
-                              loss_name)
+                              loss_name, step=loop.epochs_run)
         if cfg.tracking.plots:
             _log_plots(run, out, model, dataset, loop, loss_fn, loss_name, classify)
     if verbose:

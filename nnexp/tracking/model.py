@@ -89,9 +89,13 @@ def quiet_mlflow() -> Iterator[None]:
             os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = bar
 
 
-def log_network_model(uri: str, run_id: str, weights: Path, dataset: Any, loss_name: str
-                      ) -> str:
-    """Log `weights` (.npz from `save_weights`) as the run's pyfunc model; returns its URI."""
+def log_network_model(uri: str, run_id: str, weights: Path, dataset: Any, loss_name: str,
+                      step: int = 0) -> str:
+    """Log `weights` (.npz from `save_weights`) as the run's pyfunc model; returns its URI.
+
+    MLflow links the run's metrics logged at `step` to the model (its Models page shows them):
+    pass the last epoch, where the final validation and test figures are.
+    """
     import mlflow
     from mlflow.models import infer_signature
 
@@ -106,7 +110,7 @@ def log_network_model(uri: str, run_id: str, weights: Path, dataset: Any, loss_n
             mlflow.pyfunc.log_model(
                 name=MODEL_NAME, python_model=str(MODEL_CODE), artifacts=artifacts,
                 signature=infer_signature(example, output), input_example=example,
-                pip_requirements=pip_requirements(),
+                pip_requirements=pip_requirements(), step=step,
                 metadata={"nnexp.task": meta["task"], "nnexp.loss": loss_name,
                           "nnexp.class_names": meta["class_names"],
                           "python": platform.python_version()},

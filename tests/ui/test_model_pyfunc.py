@@ -83,3 +83,14 @@ def test_no_model_when_log_model_is_false(make_cfg, store_uri):
     (run,) = all_runs(store_uri)
     assert run.info.status == "FINISHED"
     assert client_for(store_uri).search_logged_models([run.info.experiment_id]) == []
+
+
+def test_model_carries_the_final_validation_and_test_metrics(make_cfg, store_uri):
+    result = run_experiment(make_cfg(), run_name="linked", verbose=False)
+    (run,) = all_runs(store_uri)
+    (output,) = run.outputs.model_outputs
+    assert output.step == result.loop.epochs_run
+    model = client_for(store_uri).get_logged_model(output.model_id)
+    linked = {m.key: m.value for m in model.metrics}
+    for key in ("test/accuracy", "test/loss", "val/loss", "val/accuracy", "train/loss"):
+        assert linked[key] == run.data.metrics[key], key
