@@ -354,10 +354,10 @@ def main() -> None:
 
     sps = {k: 1 / statistics.median(v) for k, v in times.items()}  # times: seconds per sample
 
-    def paired_ratio(other: str) -> float | None:
+    def paired_ratio(other: str, of: str = "nnexp") -> float | None:
         if other not in times:
             return None
-        return statistics.median(o / s for s, o in zip(times["nnexp"], times[other], strict=True))
+        return statistics.median(o / s for s, o in zip(times[of], times[other], strict=True))
 
     for k, v in sps.items():
         print(f"{k:>8}: median {v:,.0f} samples/s")
@@ -366,6 +366,7 @@ def main() -> None:
     print(
         f"nnexp / sklearn = {r_sk:.2f}x" + (f", nnexp / torch = {r_torch:.2f}x" if r_torch else "")
         + f", nnexp / hand-inlined numpy = {r_inline:.2f}x"
+        + f"; hand-inlined numpy / sklearn = {paired_ratio('sklearn', of='inline'):.2f}x"
     )
     step_us = 1e6 * BATCH / sps["nnexp"]
     matmul_us = statistics.median(m for m, _ in floor_us)
@@ -387,6 +388,7 @@ def main() -> None:
                 "ratio_vs_torch": round(r_torch, 3) if r_torch else None,
                 "inline_numpy_samples_per_s": round(sps["inline"], 1),
                 "ratio_vs_inline_numpy": round(r_inline, 3),
+                "inline_numpy_ratio_vs_sklearn": round(paired_ratio("sklearn", of="inline"), 3),
                 "dtype": args.dtype,
                 "step_us": round(step_us, 1),
                 "floor_matmul_us": round(matmul_us, 1),
