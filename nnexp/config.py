@@ -13,10 +13,17 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, DictConfig, OmegaConf
 
-from nnexp.engine import ACTIVATIONS, INITIALISERS, LOSSES, OPTIMIZERS, SCHEDULES
-
-DTYPES = ("float32", "float64")
-IMAGE_MODES = ("L", "RGB")
+from nnexp.vocabulary import (
+    ACTIVATIONS,
+    DATASETS,
+    DTYPES,
+    IMAGE_MODES,
+    INITIALISERS,
+    LOSSES,
+    OPTIMIZERS,
+    SCHEDULES,
+    SWEEP_DIRECTIONS,
+)
 
 
 class ConfigError(ValueError):
@@ -166,12 +173,10 @@ def validate(cfg: DictConfig) -> None:
         )
     if not str(cfg.tracking.experiment).strip():
         raise ConfigError("tracking.experiment: must be a non-empty name")
-    _allowed("sweep.direction", cfg.sweep.direction, ("minimize", "maximize"))
+    _allowed("sweep.direction", cfg.sweep.direction, SWEEP_DIRECTIONS)
 
 
 def _validate_data_and_train(cfg: DictConfig) -> None:
-    from nnexp.data import DATASETS
-
     _allowed("data", cfg.data.name, DATASETS)
     if cfg.data.n_samples < 4:
         raise ConfigError(f"data.n_samples: must be >= 4, got {cfg.data.n_samples}")

@@ -22,16 +22,15 @@ from nnexp import engine
 from nnexp.config import ConfigError, to_container, validate
 from nnexp.data import Dataset, load_dataset
 from nnexp.loop import Diverged, LoopResult, LoopSettings, evaluate, predicted_classes, train_loop
-from nnexp.tracking import plots
+from nnexp.tracking import plots, tags
 from nnexp.tracking.dataset_input import log_dataset_inputs
 from nnexp.tracking.model import log_network_model
 from nnexp.tracking.params import flatten
 from nnexp.tracking.provenance import provenance_tags
 from nnexp.tracking.run import Run, RunDiverged, tracked_run
 from nnexp.tracking.store import resolve_tracking_uri
+from nnexp.vocabulary import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
-CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
-REGRESSION_LOSSES = ("mse", "mae")
 IDENTITY_EXCLUDES = ("tracking", "sweep", "gradcheck")  # keys that never change the numbers
 
 
@@ -136,31 +135,31 @@ def run_experiment(
     dataset = load_data(cfg)
     loss_name = choose_loss(cfg, dataset)
     provenance, git_diff = provenance_tags(command)
-    tags = {
+    run_tags = {
         **provenance,
-        "nnexp.seed": str(cfg.seed),
-        "nnexp.pid": str(os.getpid()),
-        "nnexp.config_hash": config_hash(config),
-        "nnexp.dtype": cfg.model.dtype,
-        "nnexp.data": dataset.name,
-        "nnexp.overrides": " ".join(overrides or []) or "(none)",
+        tags.SEED: str(cfg.seed),
+        tags.PID: str(os.getpid()),
+        tags.CONFIG_HASH: config_hash(config),
+        tags.DTYPE: cfg.model.dtype,
+        tags.DATA: dataset.name,
+        tags.OVERRIDES: " ".join(overrides or []) or "(none)",
         **(extra_tags or {}),
     }
     if dataset.notes:
-        tags["nnexp.data_notes"] = "; ".join(dataset.notes)[:5000]
+        run_tags[tags.DATA_NOTES] = "; ".join(dataset.notes)[:tags.MAX_VALUE_CHARS]
         if verbose:
             for note in dataset.notes:
                 if "convert" in note:  # the user should know their images were changed
                     print(f"note: {note}", file=sys.stderr)
-    with tracked_run(uri, cfg.tracking.experiment, run_name, tags=tags,
+    with tracked_run(uri, cfg.tracking.experiment, run_name, run_tags=run_tags,
                      parent_run_id=parent_run_id) as run:
         _log_inputs(run, cfg, config, overrides, hydra_dir, git_diff, dataset, loss_name)
         try:
             return _train_and_record(cfg, run, dataset, loss_name, verbose)
         except Diverged as exc:
             raise RunDiverged(str(exc), {
-                "nnexp.diverged": "true", "nnexp.diverged.what": exc.what,
-                **{f"nnexp.diverged.{k}": v for k, v in exc.where.items()},
+                tags.DIVERGED: "true", tags.DIVERGED_PREFIX + "what": exc.what,
+                **{tags.DIVERGED_PREFIX + k: v for k, v in exc.where.items()},
             }) from None
 
 
@@ -174,7 +173,8 @@ def finished_run(uri: str, experiment: str, identity: str) -> Any | None:
         return None
     runs = client.search_runs(
         [found.experiment_id],
-        filter_string=f"tags.`nnexp.config_hash` = '{identity}' and attributes.status = 'FINISHED'",
+        filter_string=(f"tags.`{tags.CONFIG_HASH}` = '{identity}' "
+                       "and attributes.status = 'FINISHED'"),
         order_by=["attributes.start_time DESC"], max_results=1,
     )
     return runs[0] if runs else None
@@ -187,7 +187,7 @@ def _reuse(done: Any, cfg: DictConfig, uri: str, parent_run_id: str | None, verb
 
     if parent_run_id:  # the sweep summary lists reused runs next to its children
         open_client(uri).set_tag(
-            parent_run_id, f"nnexp.sweep.reused.{done.info.run_id}", run_name)
+            parent_run_id, tags.SWEEP_REUSED_PREFIX + done.info.run_id, run_name)
     metrics = dict(done.data.metrics)
     objective = metrics.get(cfg.sweep.objective, math.nan)
     if verbose:
@@ -276,9 +276,9 @@ def _train_and_record(cfg: DictConfig, run: Run, dataset: Dataset, loss_name: st
         run.metrics.add_many(test, loop.epochs_run)
         final.update(test)
     run.metrics.flush()
-    run.set_tags({"nnexp.best_epoch": loop.best_epoch, "nnexp.epochs_run": loop.epochs_run,
-                  "nnexp.train_seconds": f"{loop.seconds:.4f}",
-                  "nnexp.stopped_early": str(loop.stopped_early).lower()})
+    run.set_tags({tags.BEST_EPOCH: loop.best_epoch, tags.EPOCHS_RUN: loop.epochs_run,
+                  tags.TRAIN_SECONDS: f"{loop.seconds:.4f}",
+                  tags.STOPPED_EARLY: str(loop.stopped_early).lower()})
     if run.enabled:
         save_weights_artifact()
         if cfg.tracking.log_model:

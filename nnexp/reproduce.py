@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnexp.cli import CONF_DIR, group_options, run_cli
 from nnexp.config import Config, ConfigError
-from nnexp.tracking import provenance
+from nnexp.tracking import provenance, tags
 from nnexp.tracking.params import flatten
 from nnexp.tracking.records import (
     MetricPoint,
@@ -36,7 +36,6 @@ from nnexp.tracking.records import (
 )
 
 PROG = "nnexp.reproduce"
-REPRODUCED_FROM_TAG = "nnexp.reproduced_from"
 EXIT_IDENTICAL, EXIT_DIFFERENT = 0, 1
 _INTERPOLATION = re.compile(r"^\$\{[^}]+\}$")
 
@@ -205,7 +204,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 @contextmanager
 def recorded_blas_threads(record: RunRecord) -> Iterator[str | None]:
     """Run BLAS with the thread count the run recorded: threads change the order of sums."""
-    wanted = provenance.blas_threads(record.tags.get(provenance.BLAS_TAG, ""))
+    wanted = provenance.blas_threads(record.tags.get(tags.BLAS, ""))
     now = provenance.blas_threads(provenance.blas_info())
     if wanted is None or now is None or wanted == now:
         yield None
@@ -234,19 +233,19 @@ def _train(cfg: DictConfig, record: RunRecord, overrides: list[str], command: li
     from nnexp.experiment import run_experiment
     from nnexp.tracking.run import RunDiverged
 
-    tags = {REPRODUCED_FROM_TAG: record.run_id}
+    extra = {tags.REPRODUCED_FROM: record.run_id}
     if overrides:
-        tags["nnexp.reproduce.overrides"] = " ".join(overrides)
+        extra[tags.REPRODUCE_OVERRIDES] = " ".join(overrides)
     name = f"{record.name or record.run_id} (reproduced)"
     try:
-        result = run_experiment(cfg, run_name=name, overrides=overrides, extra_tags=tags,
+        result = run_experiment(cfg, run_name=name, overrides=overrides, extra_tags=extra,
                                 verbose=verbose, command=command)
         assert result.run_id is not None
         return result.run_id
     except RunDiverged as exc:  # reproducing a diverged run: it should diverge the same way
         print(f"note: {exc}")
         found = client.search_runs([record.experiment_id],
-                                   f"tags.`{REPRODUCED_FROM_TAG}` = '{record.run_id}'",
+                                   f"tags.`{tags.REPRODUCED_FROM}` = '{record.run_id}'",
                                    order_by=["attributes.start_time DESC"], max_results=1)
         return found[0].info.run_id
 

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from nnexp.cli import EXIT_USER_ERROR
+from nnexp.tracking import tags
 from nnexp.tracking.store import StoreError, resolve_tracking_uri
 
 
@@ -44,8 +45,7 @@ def stale_reason(client: Any, run: Any, idle_minutes: float, now_ms: int) -> str
     idle = (now_ms - last_activity_ms(client, run)) / 60000
     if idle < idle_minutes:
         return None
-    tags = run.data.tags
-    pid, host = tags.get("nnexp.pid"), tags.get("nnexp.host")
+    pid, host = run.data.tags.get(tags.PID), run.data.tags.get(tags.HOST)
     if pid and host == platform.node():
         if process_alive(int(pid)):
             return None
@@ -73,7 +73,7 @@ def cleanup(uri: str, idle_minutes: float, dry_run: bool) -> list[tuple[str, str
             continue
         ended.append((run.info.run_id, run.info.run_name, reason))
         if not dry_run:
-            client.set_tag(run.info.run_id, "nnexp.status_reason", f"cleanup: {reason}")
+            client.set_tag(run.info.run_id, tags.STATUS_REASON, f"cleanup: {reason}")
             client.set_terminated(run.info.run_id, "FAILED")
     return ended
 

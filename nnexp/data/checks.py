@@ -8,10 +8,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .errors import DataError
+from nnexp.vocabulary import DTYPES, IMAGE_MODES
 
-ALLOWED_DTYPES = ("float32", "float64")
-ALLOWED_IMAGE_MODES = ("L", "RGB")
+from .errors import DataError
 
 
 def check_int(key: str, value: object, *, minimum: int) -> int:
@@ -69,8 +68,8 @@ def check_dtype(dtype: object) -> str:
         name = np.dtype(dtype).name  # type: ignore[call-overload]
     except TypeError:
         name = None
-    if name not in ALLOWED_DTYPES:
-        allowed = ", ".join(ALLOWED_DTYPES)
+    if name not in DTYPES:
+        allowed = ", ".join(DTYPES)
         raise DataError(f"dtype={dtype!r} is not allowed; allowed: {allowed}")
     return name
 
@@ -97,11 +96,11 @@ def check_image_size(image_size: object) -> tuple[int, int]:
 
 
 def check_image_mode(image_mode: object) -> str:
-    """Return the Pillow mode if it is one of ALLOWED_IMAGE_MODES."""
-    if image_mode not in ALLOWED_IMAGE_MODES:
+    """Return the Pillow mode if it is one of IMAGE_MODES."""
+    if image_mode not in IMAGE_MODES:
         raise DataError(
             f"data.image_mode={image_mode!r} is not allowed; "
-            f"allowed: {', '.join(ALLOWED_IMAGE_MODES)}"
+            f"allowed: {', '.join(IMAGE_MODES)}"
         )
     return str(image_mode)
 

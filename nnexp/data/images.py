@@ -8,24 +8,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from nnexp.vocabulary import IMAGE_EXTENSIONS
+
 from .checks import check_dtype, check_image_mode, check_image_size, validate_arrays
 from .dataset import RawData
 from .errors import DataError
 
-IMAGE_EXTENSIONS = (
-    ".bmp",
-    ".gif",
-    ".jpeg",
-    ".jpg",
-    ".pbm",
-    ".pgm",
-    ".png",
-    ".pnm",
-    ".ppm",
-    ".tif",
-    ".tiff",
-    ".webp",
-)
 _READ_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 _MAX_LISTED = 5
 

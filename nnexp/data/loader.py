@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnexp.vocabulary import DATASETS
+
 from .checks import check_bool, check_dtype, check_fractions, check_int, check_real
 from .dataset import Dataset, RawData
 from .errors import DataError
@@ -12,8 +14,6 @@ from .scaling import apply_scaler, fit_scaler
 from .sklearn_sets import SKLEARN_LOADERS, load_sklearn_set
 from .splits import split_indices
 from .synthetic import SYNTHETIC_NAMES, load_synthetic_set
-
-DATASETS = ("digits", "iris", "wine", "breast_cancer", "moons", "circles", "xor", "line", "images")
 
 
 def _seeds(rng_seed: object) -> tuple[int, np.random.Generator]:

@@ -15,17 +15,12 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from nnexp.tracking import tags
+
 PACKAGES = ("nnexp", "numpy", "mlflow", "hydra-core", "omegaconf", "scikit-learn", "pillow")
 SOURCE_DIR = Path(__file__).resolve().parents[2]
 MAX_UNTRACKED_BYTES = 1_000_000  # larger untracked files are listed in the patch, not included
 
-# Tags that decide whether numbers can be repeated bit for bit (host and user do not).
-COMMIT_TAG = "mlflow.source.git.commit"
-DIRTY_TAG = "nnexp.git.dirty"
-DIFF_HASH_TAG = "nnexp.git.diff_sha256"
-BLAS_TAG = "nnexp.blas"
-DETERMINING_TAGS = (COMMIT_TAG, DIRTY_TAG, DIFF_HASH_TAG, "nnexp.platform", BLAS_TAG)
-VERSION_PREFIX = "nnexp.version."
 
 
 def _git(*args: str, ok_codes: tuple[int, ...] = (0,)) -> str | None:
@@ -120,27 +115,27 @@ def provenance_tags(command: list[str] | None = None) -> tuple[dict[str, str], s
     """MLflow tags describing source, versions and host; and the git diff when the tree is dirty."""
     command = list(command if command is not None else sys.argv)
     git = git_state()
-    tags = {f"{VERSION_PREFIX}{k}": v for k, v in versions().items()}
-    tags.update({
-        "nnexp.platform": platform.platform(),
-        "nnexp.host": platform.node(),
-        BLAS_TAG: blas_info(),
-        "nnexp.command": " ".join(command),
-        "mlflow.source.name": source_name(command),
-        "mlflow.source.type": "LOCAL",
-        "mlflow.user": _user(),
+    found = {f"{tags.VERSION_PREFIX}{k}": v for k, v in versions().items()}
+    found.update({
+        tags.PLATFORM: platform.platform(),
+        tags.HOST: platform.node(),
+        tags.BLAS: blas_info(),
+        tags.COMMAND: " ".join(command),
+        tags.MLFLOW_SOURCE_NAME: source_name(command),
+        tags.MLFLOW_SOURCE_TYPE: "LOCAL",
+        tags.MLFLOW_USER: _user(),
     })
     diff = git["diff"] if git["dirty"] == "true" else None
     if git["commit"]:
-        tags[COMMIT_TAG] = git["commit"]
-        tags[DIRTY_TAG] = git["dirty"] or "unknown"
+        found[tags.MLFLOW_GIT_COMMIT] = git["commit"]
+        found[tags.GIT_DIRTY] = git["dirty"] or "unknown"
         if git["branch"]:
-            tags["mlflow.source.git.branch"] = git["branch"]
+            found[tags.MLFLOW_GIT_BRANCH] = git["branch"]
         if diff:
-            tags[DIFF_HASH_TAG] = hashlib.sha256(diff.encode()).hexdigest()
+            found[tags.GIT_DIFF_SHA] = hashlib.sha256(diff.encode()).hexdigest()
     else:
-        tags[DIRTY_TAG] = "unknown (not a git checkout)"
-    return tags, diff
+        found[tags.GIT_DIRTY] = "unknown (not a git checkout)"
+    return found, diff
 
 
 def provenance_differences(recorded: dict[str, str], current: dict[str, str]
@@ -149,12 +144,12 @@ def provenance_differences(recorded: dict[str, str], current: dict[str, str]
 
     A tag that only one side has counts as a difference, except that a clean tree has no diff hash.
     """
-    keys = set(DETERMINING_TAGS) | {k for k in (*recorded, *current)
-                                    if k.startswith(VERSION_PREFIX)}
+    keys = set(tags.DETERMINING) | {k for k in (*recorded, *current)
+                                    if k.startswith(tags.VERSION_PREFIX)}
     differences = []
     for key in sorted(keys):
         a, b = recorded.get(key), current.get(key)
-        if a != b and not (key == DIFF_HASH_TAG and None in (a, b)
-                           and recorded.get(DIRTY_TAG) != current.get(DIRTY_TAG)):
+        if a != b and not (key == tags.GIT_DIFF_SHA and None in (a, b)
+                           and recorded.get(tags.GIT_DIRTY) != current.get(tags.GIT_DIRTY)):
             differences.append((key, a, b))
     return differences

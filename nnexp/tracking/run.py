@@ -9,10 +9,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from nnexp.tracking import tags
 from nnexp.tracking.metrics import MetricBuffer
 from nnexp.tracking.store import ensure_experiment, open_client
-
-TAG_PREFIX = "nnexp."
 
 
 class RunInterrupted(BaseException):
@@ -26,9 +25,9 @@ class RunInterrupted(BaseException):
 class RunDiverged(RuntimeError):
     """A non-finite loss or gradient; the run ends FAILED with where it happened in its tags."""
 
-    def __init__(self, message: str, tags: dict[str, str]) -> None:
+    def __init__(self, message: str, where: dict[str, str]) -> None:
         super().__init__(message)
-        self.tags = tags
+        self.tags = where
 
 
 class Run:
@@ -55,11 +54,11 @@ class Run:
             for start in range(0, len(items), 100):
                 self.client.log_batch(self.run_id, params=items[start:start + 100])
 
-    def set_tags(self, tags: dict[str, Any]) -> None:
+    def set_tags(self, values: dict[str, Any]) -> None:
         if self.enabled:
             from mlflow.entities import RunTag
 
-            self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+            self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in values.items()])
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         if self.enabled:
@@ -120,7 +119,7 @@ def tracked_run(
     experiment: str,
     run_name: str,
     *,
-    tags: dict[str, str] | None = None,
+    run_tags: dict[str, str] | None = None,
     parent_run_id: str | None = None,
 ) -> Iterator[Run]:
     """Start a run and end it FINISHED, FAILED (error and traceback recorded) or KILLED.
@@ -135,9 +134,9 @@ def tracked_run(
         return
     client = open_client(uri)
     experiment_id = ensure_experiment(client, experiment, uri)
-    all_tags = {"mlflow.runName": run_name, **(tags or {})}
+    all_tags = {tags.MLFLOW_RUN_NAME: run_name, **(run_tags or {})}
     if parent_run_id:
-        all_tags["mlflow.parentRunId"] = parent_run_id
+        all_tags[tags.MLFLOW_PARENT_RUN_ID] = parent_run_id
     mlflow_run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
     run = Run(client, mlflow_run.info.run_id, experiment_id)
     status = "FAILED"
@@ -165,8 +164,8 @@ def tracked_run(
 def _record_interruption(run: Run, exc: RunInterrupted) -> None:
     run.metrics.flush()
     run.set_tags({
-        f"{TAG_PREFIX}status_reason": str(exc),
-        f"{TAG_PREFIX}last_completed_epoch": run.last_completed_epoch,
+        tags.STATUS_REASON: str(exc),
+        tags.LAST_COMPLETED_EPOCH: run.last_completed_epoch,
     })
     if run.on_interrupt is not None:
         run.on_interrupt()
@@ -176,7 +175,7 @@ def _record_failure(run: Run, exc: BaseException, extra: dict[str, str], *,
                     with_traceback: bool) -> None:
     run.metrics.flush()
     message = (str(exc).splitlines() or [type(exc).__name__])[0]
-    run.set_tags({f"{TAG_PREFIX}error": f"{type(exc).__name__}: {message}"[:5000],
-                  f"{TAG_PREFIX}last_completed_epoch": run.last_completed_epoch, **extra})
+    run.set_tags({tags.ERROR: f"{type(exc).__name__}: {message}"[:tags.MAX_VALUE_CHARS],
+                  tags.LAST_COMPLETED_EPOCH: run.last_completed_epoch, **extra})
     if with_traceback:
         run.log_text("".join(traceback.format_exception(exc)), "error/traceback.txt")

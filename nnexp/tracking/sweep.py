@@ -19,9 +19,10 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from nnexp.tracking import tags
+
 PARENT_RUN_ENV = "NNEXP_PARENT_RUN_ID"
 SWEPT_KEYS_ENV = "NNEXP_SWEPT_KEYS"
-SWEEP_TAG = "nnexp.sweep"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 MAX_VALIDATED_JOBS = 500
 
@@ -49,19 +50,16 @@ def swept_keys(task_overrides: list[str], sweeper_params: dict[str, Any] | None)
     return [k.lstrip("+~") for k in keys]
 
 
-JOB_ERROR_TAG = "nnexp.sweep.job_error."
-
-
 def record_job_error(parent_id: str, job_name: str, exc: BaseException) -> None:
     """Note on the parent run that a job raised (whether or not it had created its own run)."""
     from nnexp.cli import describe_user_error
     from nnexp.tracking.store import open_client
 
     message = describe_user_error(exc) or f"{type(exc).__name__}: {exc}"
-    key = JOB_ERROR_TAG + re.sub(r"[^A-Za-z0-9_.-]+", "_", job_name)[:200]
+    key = tags.SWEEP_JOB_ERROR_PREFIX + re.sub(r"[^A-Za-z0-9_.-]+", "_", job_name)[:200]
     try:
         open_client(os.environ["MLFLOW_TRACKING_URI"]).set_tag(
-            parent_id, key, f"{job_name} (raised: {message})"[:5000])
+            parent_id, key, f"{job_name} (raised: {message})"[:tags.MAX_VALUE_CHARS])
     except Exception as failure:  # the job's own error matters more than this note
         print(f"sweep: could not record the job's error on the parent: {failure}",
               file=sys.stderr)
@@ -125,15 +123,15 @@ class MlflowSweepCallback(Callback):
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         name = "sweep " + (",".join(self.keys) or Path(sweep_dir).name)
         run = self.client.create_run(experiment_id, run_name=name, tags={
-            "mlflow.runName": name,
-            SWEEP_TAG: "parent",
-            "nnexp.pid": str(os.getpid()),
-            "nnexp.host": platform.node(),
-            "nnexp.sweep.dir": sweep_dir,
-            "nnexp.sweep.params": ",".join(self.keys),
-            "nnexp.sweep.overrides": " ".join(config.hydra.overrides.task),
-            "nnexp.sweep.sweeper": str(config.hydra.sweeper.get("_target_")),
-            "nnexp.sweep.launcher": str(config.hydra.launcher.get("_target_")),
+            tags.MLFLOW_RUN_NAME: name,
+            tags.SWEEP: "parent",
+            tags.PID: str(os.getpid()),
+            tags.HOST: platform.node(),
+            tags.SWEEP_DIR: sweep_dir,
+            tags.SWEEP_PARAMS: ",".join(self.keys),
+            tags.SWEEP_OVERRIDES: " ".join(config.hydra.overrides.task),
+            tags.SWEEP_SWEEPER: str(config.hydra.sweeper.get("_target_")),
+            tags.SWEEP_LAUNCHER: str(config.hydra.launcher.get("_target_")),
         })
         self.parent_id = run.info.run_id
         self.config = config
@@ -165,10 +163,11 @@ class MlflowSweepCallback(Callback):
                                    self.config.sweep.objective, self.config.sweep.direction)
             if not ended_normally:
                 status = "FAILED"
-                self.client.set_tag(parent_id, "nnexp.sweep.error",
+                self.client.set_tag(parent_id, tags.SWEEP_ERROR,
                                     "the sweep stopped early: a job raised or it was interrupted")
         except Exception as exc:  # the summary must never leave the parent RUNNING
             print(f"sweep: summary failed: {exc}", file=sys.stderr)
-            self.client.set_tag(parent_id, "nnexp.error", f"summary failed: {exc}"[:5000])
+            self.client.set_tag(parent_id, tags.ERROR,
+                                f"summary failed: {exc}"[:tags.MAX_VALUE_CHARS])
         finally:
             self.client.set_terminated(parent_id, status)

@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from nnexp.tracking import plots
+from nnexp.tracking import plots, tags
 from nnexp.tracking.sweep import parse_override
 
 SEED_KEY = "seed"
@@ -22,19 +22,19 @@ def child_runs(client: Any, parent_id: str) -> list[Any]:
     parent = client.get_run(parent_id)
     return client.search_runs(
         [parent.info.experiment_id],
-        filter_string=f"tags.mlflow.parentRunId = '{parent_id}'",
+        filter_string=f"tags.`{tags.MLFLOW_PARENT_RUN_ID}` = '{parent_id}'",
         order_by=["attributes.start_time ASC"],
         max_results=50000,
     )
 
 
 def _row(run: Any, keys: list[str], objective: str) -> dict[str, Any]:
-    swept = dict(parse_override(o) for o in run.data.tags.get("nnexp.overrides", "").split()
+    swept = dict(parse_override(o) for o in run.data.tags.get(tags.OVERRIDES, "").split()
                  if "=" in o)
     row: dict[str, Any] = {"run_name": run.info.run_name, "run_id": run.info.run_id,
                            "status": run.info.status,
-                           "diverged": run.data.tags.get("nnexp.diverged") == "true",
-                           "error": run.data.tags.get("nnexp.error", "")}
+                           "diverged": run.data.tags.get(tags.DIVERGED) == "true",
+                           "error": run.data.tags.get(tags.ERROR, "")}
     for key in keys:
         row[key] = swept.get(key, "")
     for name, value in sorted(run.data.metrics.items()):
@@ -86,7 +86,7 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
     runs = child_runs(client, parent_id)
     rows = [_row(run, keys, objective) for run in runs]
     parent_tags = client.get_run(parent_id).data.tags
-    for tag in sorted(t for t in parent_tags if t.startswith("nnexp.sweep.reused.")):
+    for tag in sorted(t for t in parent_tags if t.startswith(tags.SWEEP_REUSED_PREFIX)):
         row = _row(client.get_run(tag.rsplit(".", 1)[1]), keys, objective)
         row["run_name"] = f"{row['run_name']} (reused)"
         rows.append(row)
@@ -94,22 +94,22 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
     columns = ["run_name", *keys, "status", "diverged", *metric_columns, "run_id"]
     failed = [r for r in rows if r["status"] != "FINISHED"]
     usable = [r for r in rows if r["status"] == "FINISHED" and math.isfinite(r[objective])]
-    tags: dict[str, str] = {"nnexp.sweep.n_children": str(len(rows)),
-                            "nnexp.sweep.objective": f"{objective} ({direction})"}
+    summary: dict[str, str] = {tags.SWEEP_N_CHILDREN: str(len(rows)),
+                               tags.SWEEP_OBJECTIVE: f"{objective} ({direction})"}
     if usable:
         pick = min if direction == "minimize" else max
         best = pick(usable, key=lambda r: r[objective])
-        tags.update({"nnexp.best_run_id": best["run_id"], "nnexp.best_run_name": best["run_name"],
-                     "nnexp.best_objective": repr(best[objective])})
+        summary.update({tags.BEST_RUN_ID: best["run_id"], tags.BEST_RUN_NAME: best["run_name"],
+                     tags.BEST_OBJECTIVE: repr(best[objective])})
         client.log_metric(parent_id, f"best/{objective}", best[objective])
     job_errors = sorted(v for k, v in parent_tags.items()
-                        if k.startswith("nnexp.sweep.job_error."))
+                        if k.startswith(tags.SWEEP_JOB_ERROR_PREFIX))
     listed = [f"{r['run_name']} ({'diverged' if r['diverged'] else r['status']})" for r in failed]
     listed += job_errors
-    tags["nnexp.sweep.n_failed"] = str(len(listed))
+    summary[tags.SWEEP_N_FAILED] = str(len(listed))
     if listed:
-        tags["nnexp.sweep.failed"] = ", ".join(listed)[:5000]
-    for key, value in tags.items():
+        summary[tags.SWEEP_FAILED] = ", ".join(listed)[:tags.MAX_VALUE_CHARS]
+    for key, value in summary.items():
         client.set_tag(parent_id, key, value)
     with tempfile.TemporaryDirectory(prefix="nnexp-sweep-") as tmp:
         folder = Path(tmp) / "summary"

@@ -1,0 +1,70 @@
+"""The record schema: every tag name nnexp writes on a run, in one place.
+
+These names are what `reproduce`, `diff`, `runs` and the sweep summary read back, so a tag is
+renamed here or nowhere. Prefixes end with a dot and take a suffix (a key, a run id, a name).
+"""
+
+from __future__ import annotations
+
+PREFIX = "nnexp."
+
+# What ran: identity and inputs of the experiment.
+SEED = "nnexp.seed"
+CONFIG_HASH = "nnexp.config_hash"
+DTYPE = "nnexp.dtype"
+DATA = "nnexp.data"
+DATA_NOTES = "nnexp.data_notes"
+OVERRIDES = "nnexp.overrides"
+COMMAND = "nnexp.command"
+
+# Where it ran: provenance (after Sacred). DETERMINING decide whether numbers repeat bit for bit.
+HOST = "nnexp.host"
+PID = "nnexp.pid"
+PLATFORM = "nnexp.platform"
+BLAS = "nnexp.blas"
+GIT_DIRTY = "nnexp.git.dirty"
+GIT_DIFF_SHA = "nnexp.git.diff_sha256"
+VERSION_PREFIX = "nnexp.version."
+MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
+MLFLOW_GIT_BRANCH = "mlflow.source.git.branch"
+MLFLOW_SOURCE_NAME = "mlflow.source.name"
+MLFLOW_SOURCE_TYPE = "mlflow.source.type"
+MLFLOW_USER = "mlflow.user"
+MLFLOW_RUN_NAME = "mlflow.runName"
+MLFLOW_PARENT_RUN_ID = "mlflow.parentRunId"
+DETERMINING = (MLFLOW_GIT_COMMIT, GIT_DIRTY, GIT_DIFF_SHA, PLATFORM, BLAS)
+
+# How it went.
+BEST_EPOCH = "nnexp.best_epoch"
+EPOCHS_RUN = "nnexp.epochs_run"
+TRAIN_SECONDS = "nnexp.train_seconds"
+STOPPED_EARLY = "nnexp.stopped_early"
+LAST_COMPLETED_EPOCH = "nnexp.last_completed_epoch"
+STATUS_REASON = "nnexp.status_reason"
+ERROR = "nnexp.error"
+DIVERGED = "nnexp.diverged"
+DIVERGED_PREFIX = "nnexp.diverged."  # + what, epoch, step, layer
+
+# Reproduction.
+REPRODUCED_FROM = "nnexp.reproduced_from"
+REPRODUCE_OVERRIDES = "nnexp.reproduce.overrides"
+
+# Sweeps: the parent run's tags.
+SWEEP = "nnexp.sweep"  # "parent" on a sweep's parent run
+SWEEP_DIR = "nnexp.sweep.dir"
+SWEEP_PARAMS = "nnexp.sweep.params"
+SWEEP_OVERRIDES = "nnexp.sweep.overrides"
+SWEEP_SWEEPER = "nnexp.sweep.sweeper"
+SWEEP_LAUNCHER = "nnexp.sweep.launcher"
+SWEEP_OBJECTIVE = "nnexp.sweep.objective"
+SWEEP_N_CHILDREN = "nnexp.sweep.n_children"
+SWEEP_N_FAILED = "nnexp.sweep.n_failed"
+SWEEP_FAILED = "nnexp.sweep.failed"
+SWEEP_ERROR = "nnexp.sweep.error"
+SWEEP_REUSED_PREFIX = "nnexp.sweep.reused."  # + run id of an earlier identical run
+SWEEP_JOB_ERROR_PREFIX = "nnexp.sweep.job_error."  # + job name
+BEST_RUN_ID = "nnexp.best_run_id"
+BEST_RUN_NAME = "nnexp.best_run_name"
+BEST_OBJECTIVE = "nnexp.best_objective"
+
+MAX_VALUE_CHARS = 5000  # long values (errors, lists of runs) are cut here, within MLflow's limit

@@ -1,0 +1,19 @@
+"""The names a user may choose, in one place: the config's checks, the data loaders and the error
+messages all read them here. Engine names (activations, optimizers, ...) belong to the engine and
+are handed on from it."""
+
+from __future__ import annotations
+
+from nnexp.engine import ACTIVATIONS, DTYPES, INITIALISERS, LOSSES, OPTIMIZERS, SCHEDULES
+
+DATASETS = ("digits", "iris", "wine", "breast_cancer", "moons", "circles", "xor", "line", "images")
+IMAGE_MODES = ("L", "RGB")
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".pbm", ".pgm", ".png", ".pnm", ".ppm",
+                    ".tif", ".tiff", ".webp")
+SWEEP_DIRECTIONS = ("minimize", "maximize")
+CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
+REGRESSION_LOSSES = ("mse", "mae")
+
+__all__ = ["ACTIVATIONS", "CLASSIFICATION_LOSSES", "DATASETS", "DTYPES", "IMAGE_EXTENSIONS",
+           "IMAGE_MODES", "INITIALISERS", "LOSSES", "OPTIMIZERS", "REGRESSION_LOSSES", "SCHEDULES",
+           "SWEEP_DIRECTIONS"]
