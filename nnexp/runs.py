@@ -8,7 +8,6 @@ host only the idle time can tell). Stale runs are marked FAILED with the reason 
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import sys
 import time
@@ -16,18 +15,8 @@ from typing import Any
 
 from nnexp.cli import EXIT_USER_ERROR
 from nnexp.tracking import tags
+from nnexp.tracking.liveness import process_alive
 from nnexp.tracking.store import StoreError, resolve_tracking_uri
-
-
-def process_alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def last_activity_ms(client: Any, run: Any) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,11 +107,21 @@ def store_lock(uri: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+_PREPARED: set[str] = set()  # SQLite stores this process has seen complete
+
+
 def open_client(uri: str) -> Any:
-    """An MlflowClient on `uri`; creating it creates (and migrates) the store, so under the lock."""
+    """An MlflowClient on `uri`; a new SQLite store is created atomically first, under the lock."""
     from mlflow.tracking import MlflowClient
 
     with store_lock(uri):
+        if uri.startswith("sqlite:///") and uri not in _PREPARED:
+            from nnexp.tracking.sqlite_schema import prepare_sqlite_store
+
+            note = prepare_sqlite_store(Path(sqlite_path(uri)))
+            if note:
+                print(note, file=sys.stderr)
+            _PREPARED.add(uri)
         return MlflowClient(tracking_uri=uri)
 
 
