@@ -103,13 +103,14 @@ def errors_exit(prog: str) -> Iterator[None]:
 
     Anything else (a bug) keeps its traceback. `--debug` shows tracebacks for everything.
     """
-    from nnexp.tracking.run import RunDiverged, RunInterrupted
+    from nnexp.interrupts import RunInterrupted
+    from nnexp.loop import Diverged
 
     try:
         yield
     except UserAbort as exc:
         _fail(prog, str(exc), EXIT_USER_ERROR)
-    except RunDiverged as exc:
+    except Diverged as exc:
         _fail(prog, f"{exc} (run ended FAILED)", EXIT_RUN_FAILED)
     except RunInterrupted as exc:
         _fail(prog, f"{exc}; run ended KILLED, weights saved", EXIT_INTERRUPTED)

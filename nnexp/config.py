@@ -92,6 +92,8 @@ class TrackingConfig:
     log_model: bool = True
     plots: bool = True
     run_name: str | None = None
+    metric_budget: int = 1000  # points per metric in the store; the full history is an artifact
+    retry_seconds: float = 120.0  # how long to wait for a locked or unreachable store
 
 
 @dataclass
@@ -171,6 +173,10 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(
             f"tracking.log_every_n_steps: must be >= 1, got {cfg.tracking.log_every_n_steps}"
         )
+    if cfg.tracking.metric_budget < 3:
+        raise ConfigError(
+            f"tracking.metric_budget: must be >= 3 points, got {cfg.tracking.metric_budget}")
+    _positive("tracking.retry_seconds", cfg.tracking.retry_seconds, allow_zero=True)
     if not str(cfg.tracking.experiment).strip():
         raise ConfigError("tracking.experiment: must be a non-empty name")
     _allowed("sweep.direction", cfg.sweep.direction, SWEEP_DIRECTIONS)

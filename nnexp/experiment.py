@@ -1,6 +1,7 @@
-"""One experiment, end to end: config -> data -> network -> training loop -> one MLflow run.
+"""One experiment, end to end: config -> data -> network -> training loop, told to an observer.
 
-Callable without Hydra (reproduce and tests use it directly); `nnexp.train` is its CLI.
+Callable without Hydra (reproduce, tests and notebooks use it) and without MLflow: what records
+the run is its observer (`nnexp.observer`); `nnexp.train` is its command line.
 """
 
 from __future__ import annotations
@@ -8,9 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import sys
 import tempfile
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,14 +20,25 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnexp import engine
 from nnexp.config import ConfigError, to_container, validate
+from nnexp.console import ConsoleObserver, say
 from nnexp.data import Dataset, load_dataset
+from nnexp.history import MetricHistory
+from nnexp.interrupts import RunInterrupted, interrupts_stop_run
 from nnexp.loop import Diverged, LoopResult, LoopSettings, evaluate, predicted_classes, train_loop
+from nnexp.observer import (
+    FAILED,
+    FINISHED,
+    KILLED,
+    Observers,
+    RunObserver,
+    RunOutcome,
+    RunPlan,
+    RunStart,
+)
 from nnexp.tracking import plots, tags
-from nnexp.tracking.dataset_input import log_dataset_inputs
-from nnexp.tracking.model import log_network_model
+from nnexp.tracking.model import model_meta
 from nnexp.tracking.params import flatten
 from nnexp.tracking.provenance import provenance_tags
-from nnexp.tracking.run import Run, RunDiverged, tracked_run
 from nnexp.tracking.store import resolve_tracking_uri
 from nnexp.vocabulary import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
@@ -41,6 +52,7 @@ class ExperimentResult:
     metrics: dict[str, float]
     loop: LoopResult
     reused: bool = False
+    kept_locally: str | None = None  # the store did not take the record: it waits here
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -110,6 +122,17 @@ def build_schedule(cfg: DictConfig, total_steps: int) -> Any:
     )
 
 
+def make_observer(cfg: DictConfig, uri: str | None, verbose: bool) -> RunObserver:
+    """The MLflow observer when tracking is on, and the console when the run should talk."""
+    store = None
+    if uri is not None:
+        from nnexp.tracking.mlflow_observer import MlflowObserver
+
+        store = MlflowObserver(uri, budget=cfg.tracking.metric_budget,
+                               retry_seconds=cfg.tracking.retry_seconds)
+    return Observers(*([store] if store else []), *([ConsoleObserver(store)] if verbose else []))
+
+
 def run_experiment(
     cfg: DictConfig,
     *,
@@ -120,25 +143,79 @@ def run_experiment(
     extra_tags: dict[str, str] | None = None,
     verbose: bool = True,
     command: list[str] | None = None,
+    observer: RunObserver | None = None,
 ) -> ExperimentResult:
-    """Validate, load data, train, and record everything in one MLflow run; return the objective.
+    """Validate, load data, build the network, train, and tell `observer` (by default the MLflow
+    run and the console the config asks for) everything; return the objective and metrics.
 
     Every user mistake (config, data, store) is raised before the run is created.
     """
     validate(cfg)
     config = to_container(cfg)
-    uri = resolve_tracking_uri(cfg.tracking.uri) if cfg.tracking.enabled else None
+    uri = resolve_tracking_uri(cfg.tracking.uri, probe=False) if cfg.tracking.enabled else None
     if uri is not None and cfg.sweep.skip_finished:
+        from nnexp.tracking.reuse import finished_run
+
         done = finished_run(uri, cfg.tracking.experiment, config_hash(config))
         if done is not None:
             return _reuse(done, cfg, uri, parent_run_id, verbose, run_name)
     dataset = load_data(cfg)
     loss_name = choose_loss(cfg, dataset)
+    rng = np.random.default_rng(cfg.seed)
+    model = build_network(cfg, dataset, loss_name, rng)
+    optimizer = build_optimizer(cfg, model)
+    steps_per_epoch = math.ceil(dataset.X_train.shape[0] / cfg.train.batch_size)
+    plan = RunPlan(total_steps=steps_per_epoch * cfg.train.epochs, epochs=cfg.train.epochs,
+                   log_every_n_steps=cfg.tracking.log_every_n_steps)
+    schedule = build_schedule(cfg, plan.total_steps)
+    start = _run_start(cfg, config, run_name, plan, dataset, loss_name, model, overrides,
+                       parent_run_id, hydra_dir, extra_tags, command)
+    if verbose:
+        for note in dataset.notes:
+            if "convert" in note:  # the user should know their images were changed
+                say(f"note: {note}", error=True)
+    observer = observer or make_observer(cfg, uri, verbose)
+    history = MetricHistory(observer, expected_rows=plan.expected_points(per_step=True))
+    training = _Training(cfg, dataset, loss_name, model, optimizer, schedule, rng, history)
+    with tempfile.TemporaryDirectory(prefix="nnexp-run-") as work:
+        try:
+            observer.started(start)
+            return training.run(observer, Path(work))
+        except Diverged as exc:
+            history.flush()
+            observer.ended(RunOutcome(FAILED, {
+                tags.ERROR: f"Diverged: {exc}"[:tags.MAX_VALUE_CHARS],
+                tags.LAST_COMPLETED_EPOCH: str(training.last_epoch), tags.DIVERGED: "true",
+                tags.DIVERGED_PREFIX + "what": exc.what,
+                **{tags.DIVERGED_PREFIX + k: v for k, v in exc.where.items()}}))
+            raise
+        except RunInterrupted as exc:
+            history.flush()
+            if observer.records_files:  # the latest weights, between two steps
+                observer.artifact(engine_weights(model, Path(work)))
+            observer.ended(RunOutcome(KILLED, {
+                tags.STATUS_REASON: str(exc),
+                tags.LAST_COMPLETED_EPOCH: str(training.last_epoch)}))
+            raise
+        except BaseException as exc:
+            history.flush()
+            message = (str(exc).splitlines() or [type(exc).__name__])[0]
+            observer.ended(RunOutcome(FAILED, {
+                tags.ERROR: f"{type(exc).__name__}: {message}"[:tags.MAX_VALUE_CHARS],
+                tags.LAST_COMPLETED_EPOCH: str(training.last_epoch)},
+                traceback="".join(traceback.format_exception(exc))))
+            raise
+
+
+def _run_start(cfg: DictConfig, config: dict[str, Any], run_name: str, plan: RunPlan,
+               dataset: Dataset, loss_name: str, model: Any, overrides: list[str] | None,
+               parent_run_id: str | None, hydra_dir: Path | None,
+               extra_tags: dict[str, str] | None, command: list[str] | None) -> RunStart:
+    """What a run needs to be understood and repeated, known before training starts."""
     provenance, git_diff = provenance_tags(command)
     run_tags = {
         **provenance,
         tags.SEED: str(cfg.seed),
-        tags.PID: str(os.getpid()),
         tags.CONFIG_HASH: config_hash(config),
         tags.DTYPE: cfg.model.dtype,
         tags.DATA: dataset.name,
@@ -147,169 +224,122 @@ def run_experiment(
     }
     if dataset.notes:
         run_tags[tags.DATA_NOTES] = "; ".join(dataset.notes)[:tags.MAX_VALUE_CHARS]
-        if verbose:
-            for note in dataset.notes:
-                if "convert" in note:  # the user should know their images were changed
-                    print(f"note: {note}", file=sys.stderr)
-    with tracked_run(uri, cfg.tracking.experiment, run_name, run_tags=run_tags,
-                     parent_run_id=parent_run_id) as run:
-        _log_inputs(run, cfg, config, overrides, hydra_dir, git_diff, dataset, loss_name)
-        try:
-            return _train_and_record(cfg, run, dataset, loss_name, verbose)
-        except Diverged as exc:
-            raise RunDiverged(str(exc), {
-                tags.DIVERGED: "true", tags.DIVERGED_PREFIX + "what": exc.what,
-                **{tags.DIVERGED_PREFIX + k: v for k, v in exc.where.items()},
-            }) from None
-
-
-def finished_run(uri: str, experiment: str, identity: str) -> Any | None:
-    """The newest FINISHED run of `experiment` whose config hash is `identity`, if any."""
-    from nnexp.tracking.store import open_client
-
-    client = open_client(uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return None
-    runs = client.search_runs(
-        [found.experiment_id],
-        filter_string=(f"tags.`{tags.CONFIG_HASH}` = '{identity}' "
-                       "and attributes.status = 'FINISHED'"),
-        order_by=["attributes.start_time DESC"], max_results=1,
-    )
-    return runs[0] if runs else None
+    params = flatten(config)
+    params.update({f"dataset.{k}": str(v) for k, v in dataset.summary().items()})
+    params["train.loss_resolved"] = loss_name
+    params["model.n_parameters"] = str(model.params.size)
+    texts = {"config.yaml": OmegaConf.to_yaml(OmegaConf.create(config)),
+             "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(list(overrides or [])))}
+    if git_diff:
+        texts["source/git_diff.patch"] = git_diff
+    folders = {".hydra": hydra_dir} if hydra_dir is not None else {}
+    return RunStart(run_name, cfg.tracking.experiment, plan, parent_run_id, run_tags, params,
+                    texts, folders, dataset)
 
 
 def _reuse(done: Any, cfg: DictConfig, uri: str, parent_run_id: str | None, verbose: bool,
            run_name: str) -> ExperimentResult:
     """sweep.skip_finished: answer with an earlier identical run instead of training again."""
-    from nnexp.tracking.store import open_client
+    from nnexp.tracking.reuse import note_reuse
 
     if parent_run_id:  # the sweep summary lists reused runs next to its children
-        open_client(uri).set_tag(
-            parent_run_id, tags.SWEEP_REUSED_PREFIX + done.info.run_id, run_name)
+        note_reuse(uri, parent_run_id, done.info.run_id, run_name)
     metrics = dict(done.data.metrics)
     objective = metrics.get(cfg.sweep.objective, math.nan)
     if verbose:
-        print(f"skipped: identical config already FINISHED as run {done.info.run_id} "
-              f"({cfg.sweep.objective} {objective:.4f})")
+        say(f"skipped: identical config already FINISHED as run {done.info.run_id} "
+            f"({cfg.sweep.objective} {objective:.4f})")
     return ExperimentResult(done.info.run_id, objective, metrics, LoopResult(), reused=True)
 
 
-def _log_inputs(run: Run, cfg: DictConfig, config: dict[str, Any], overrides: list[str] | None,
-                hydra_dir: Path | None, git_diff: str | None, dataset: Dataset,
-                loss_name: str) -> None:
-    """What a run needs to be understood and repeated, logged before training starts."""
-    if not run.enabled:
-        return
-    params = flatten(config)
-    params.update({f"dataset.{k}": str(v) for k, v in dataset.summary().items()})
-    params["train.loss_resolved"] = loss_name
-    run.log_params(params)
-    run.log_text(OmegaConf.to_yaml(OmegaConf.create(config)), "config.yaml")
-    run.log_text(OmegaConf.to_yaml(OmegaConf.create(list(overrides or []))), "overrides.yaml")
-    log_dataset_inputs(run.client, run.run_id, dataset)
-    if hydra_dir is not None and hydra_dir.is_dir():
-        run.log_artifacts(hydra_dir, ".hydra")
-    if git_diff:
-        run.log_text(git_diff, "source/git_diff.patch")
+def engine_weights(model: Any, folder: Path) -> Path:
+    """The network's weights and architecture as `weights.npz` in `folder`."""
+    path = folder / "weights.npz"
+    engine.save_weights(model, path)
+    return path
 
 
-def _progress(epochs: int) -> Any:
-    width = len(str(epochs))
+class _Training:
+    """The training part of one experiment, and how far it got."""
 
-    def show(epoch: int, values: dict[str, float]) -> None:
-        shown = "  ".join(f"{k} {v:.4f}" for k, v in values.items()
-                          if k.startswith(("train/", "val/")))
-        print(f"epoch {epoch:>{width}}/{epochs}  {shown}  lr {values['lr']:.3g}", flush=True)
+    def __init__(self, cfg: DictConfig, dataset: Dataset, loss_name: str, model: Any,
+                 optimizer: Any, schedule: Any, rng: np.random.Generator,
+                 history: MetricHistory) -> None:
+        self.cfg, self.dataset, self.loss_name = cfg, dataset, loss_name
+        self.model, self.optimizer, self.schedule, self.rng = model, optimizer, schedule, rng
+        self.history = history
+        self.last_epoch = 0
 
-    return show
+    def run(self, observer: RunObserver, work: Path) -> ExperimentResult:
+        cfg, dataset, model = self.cfg, self.dataset, self.model
+        loss_fn = engine.make_loss(self.loss_name)
+        classify = dataset.task == "classification"
+        y_train, y_val, y_test = (targets_for(self.loss_name, y, cfg.model.dtype)
+                                  for y in (dataset.y_train, dataset.y_val, dataset.y_test))
+        settings = LoopSettings(
+            epochs=cfg.train.epochs, batch_size=cfg.train.batch_size,
+            patience=cfg.train.patience, clip_norm=cfg.optimizer.clip_norm,
+            log_every_n_steps=cfg.tracking.log_every_n_steps)
 
+        def on_epoch(epoch: int, step: int, values: dict[str, float]) -> None:
+            self.last_epoch = epoch
+            observer.epoch_ended(epoch, step, values)
 
-def _train_and_record(cfg: DictConfig, run: Run, dataset: Dataset, loss_name: str,
-                      verbose: bool) -> ExperimentResult:
-    rng = np.random.default_rng(cfg.seed)
-    model = build_network(cfg, dataset, loss_name, rng)
-    loss_fn = engine.make_loss(loss_name)
-    optimizer = build_optimizer(cfg, model)
-    steps_per_epoch = math.ceil(dataset.X_train.shape[0] / cfg.train.batch_size)
-    schedule = build_schedule(cfg, steps_per_epoch * cfg.train.epochs)
-    classify = dataset.task == "classification"
-    dtype = cfg.model.dtype
-    y_train, y_val, y_test = (targets_for(loss_name, y, dtype)
-                              for y in (dataset.y_train, dataset.y_val, dataset.y_test))
-    settings = LoopSettings(
-        epochs=cfg.train.epochs, batch_size=cfg.train.batch_size, patience=cfg.train.patience,
-        clip_norm=cfg.optimizer.clip_norm, log_every_n_steps=cfg.tracking.log_every_n_steps,
-    )
-    workdir = tempfile.TemporaryDirectory(prefix="nnexp-run-")
-    out = Path(workdir.name)
+        with interrupts_stop_run() as interrupt:
+            interrupt.deferred = True
+            loop = train_loop(
+                model, loss_fn, self.optimizer, self.schedule,
+                (dataset.X_train, y_train, dataset.X_val, y_val), settings, self.rng,
+                self.history, classify=classify, on_epoch=on_epoch,
+                between_steps=interrupt.check)
+            interrupt.deferred = False
+            interrupt.check()
+            final = {k: v for k, v in loop.last.items() if k != "epoch"}
+            if dataset.X_test.shape[0]:
+                test = {f"test/{k}": v for k, v in
+                        evaluate(model, loss_fn, dataset.X_test, y_test, classify).items()}
+                self.history.add_many(test, loop.steps)
+                final.update(test)
+            self.history.flush()
+            if observer.records_files:
+                self._record_files(observer, work, loop, classify)
+        objective = self.history.last(cfg.sweep.objective)
+        observer.ended(RunOutcome(FINISHED, {
+            tags.BEST_EPOCH: str(loop.best_epoch), tags.EPOCHS_RUN: str(loop.epochs_run),
+            tags.TRAIN_SECONDS: f"{loop.seconds:.4f}",
+            tags.STOPPED_EARLY: str(loop.stopped_early).lower()},
+            metrics=final, seconds=loop.seconds, epochs_run=loop.epochs_run))
+        return ExperimentResult(observer.run_id, math.nan if objective is None else objective,
+                                final, loop, kept_locally=observer.kept_locally)
 
-    def save_weights_artifact() -> None:
-        engine.save_weights(model, out / "weights.npz")
-        run.log_artifact(out / "weights.npz")
-
-    run.on_interrupt = save_weights_artifact
-    if run.enabled:
-        run.log_params({"model.n_parameters": str(model.params.size)})
-
-    def on_epoch(epoch: int, values: dict[str, float]) -> None:
-        run.last_completed_epoch = epoch
-        if verbose:
-            show(epoch, values)
-
-    show = _progress(cfg.train.epochs)
-    run.interrupt.deferred = True
-    try:
-        loop = train_loop(
-            model, loss_fn, optimizer, schedule,
-            (dataset.X_train, y_train, dataset.X_val, y_val), settings, rng, run.metrics,
-            classify=classify, on_epoch=on_epoch, between_steps=run.interrupt.check,
-        )
-    finally:
-        run.interrupt.deferred = False
-    run.interrupt.check()
-    final: dict[str, float] = dict(loop.last)
-    if dataset.X_test.shape[0]:
-        test = {f"test/{k}": v for k, v in evaluate(model, loss_fn, dataset.X_test, y_test,
-                                                    classify).items()}
-        run.metrics.add_many(test, loop.epochs_run)
-        final.update(test)
-    run.metrics.flush()
-    run.set_tags({tags.BEST_EPOCH: loop.best_epoch, tags.EPOCHS_RUN: loop.epochs_run,
-                  tags.TRAIN_SECONDS: f"{loop.seconds:.4f}",
-                  tags.STOPPED_EARLY: str(loop.stopped_early).lower()})
-    if run.enabled:
-        save_weights_artifact()
+    def _record_files(self, observer: RunObserver, work: Path, loop: LoopResult,
+                      classify: bool) -> None:
+        """Weights, the full metric history, the loadable model and the plots."""
+        cfg, dataset = self.cfg, self.dataset
+        weights = engine_weights(self.model, work)
+        observer.artifact(weights)
+        (work / "metrics").mkdir()
+        observer.artifact(self.history.save(work / "metrics" / "history.npz"), "metrics")
         if cfg.tracking.log_model:
-            log_network_model(run.client.tracking_uri, run.run_id, out / "weights.npz", dataset,
-                              loss_name, step=loop.epochs_run)
+            observer.model(weights, model_meta(dataset, self.loss_name), dataset, loop.steps)
         if cfg.tracking.plots:
-            _log_plots(run, out, model, dataset, loop, loss_fn, loss_name, classify)
-    if verbose:
-        shown = "  ".join(f"{k} {v:.4f}" for k, v in final.items()
-                          if k.startswith(("val/", "test/")))
-        where = f"run {run.run_id}" if run.enabled else "tracking off"
-        print(f"done in {loop.seconds:.2f} s ({loop.epochs_run} epochs)  {shown}  [{where}]")
-    objective_key = cfg.sweep.objective
-    history = run.metrics.history.get(objective_key)
-    objective = history[-1][1] if history else math.nan
-    workdir.cleanup()
-    return ExperimentResult(run.run_id, objective, final, loop)
+            observer.artifact(self._plots(work / "plots", loop, classify), "plots")
 
-
-def _log_plots(run: Run, out: Path, model: Any, dataset: Dataset, loop: LoopResult,
-               loss_fn: Any, loss_name: str, classify: bool) -> None:
-    folder = out / "plots"
-    folder.mkdir(exist_ok=True)
-    history = run.metrics.history
-    plots.loss_curves(history, folder / "loss_curves.png", loop.best_epoch)
-    plots.gradient_norms(history, folder / "gradient_norms.png")
-    if classify and dataset.X_test.shape[0]:
-        predicted = predicted_classes(model.predict(dataset.X_test))
-        plots.confusion_matrix(dataset.y_test, predicted, dataset.class_names,
-                               folder / "confusion_matrix.png")
-    if dataset.image_shape is not None:
-        weights = model.named_parameters()["layer1.weight"]
-        plots.first_layer_weights(weights, dataset.image_shape, folder / "first_layer_weights.png")
-    run.log_artifacts(folder, "plots")
+    def _plots(self, folder: Path, loop: LoopResult, classify: bool) -> Path:
+        folder.mkdir()
+        dataset, history = self.dataset, self.history
+        epochs = history.series("epoch")[1].astype(int).tolist()
+        per_epoch = {key: list(zip(epochs, history.series(key)[1].tolist(), strict=True))
+                     for key in ("train/loss", "val/loss")}
+        plots.loss_curves(per_epoch, folder / "loss_curves.png", loop.best_epoch)
+        plots.gradient_norms({k: history.points(k) for k in history.keys()
+                              if k.startswith("grad_norm/")}, folder / "gradient_norms.png")
+        if classify and dataset.X_test.shape[0]:
+            predicted = predicted_classes(self.model.predict(dataset.X_test))
+            plots.confusion_matrix(dataset.y_test, predicted, dataset.class_names,
+                                   folder / "confusion_matrix.png")
+        if dataset.image_shape is not None:
+            weights = self.model.named_parameters()["layer1.weight"]
+            plots.first_layer_weights(weights, dataset.image_shape,
+                                      folder / "first_layer_weights.png")
+        return folder

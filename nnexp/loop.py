@@ -17,7 +17,7 @@ from nnexp.engine import clip_grad_norm
 
 
 class MetricSink(Protocol):
-    def add_many(self, values: dict[str, float], step: int) -> None: ...
+    def add_many(self, values: dict[str, float], step: int, per_step: bool = False) -> None: ...
 
 
 class Diverged(RuntimeError):
@@ -89,13 +89,14 @@ def train_loop(
     metrics: MetricSink,
     *,
     classify: bool,
-    on_epoch: Callable[[int, dict[str, float]], None] | None = None,
+    on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
     between_steps: Callable[[], None] | None = None,
 ) -> LoopResult:
     """Minibatch gradient descent for `settings.epochs` epochs with optional early stopping.
 
     Logs `train/loss_step`, `lr` and `grad_norm/<layer>` every `log_every_n_steps` steps and,
-    per epoch, `train/loss`, `val/loss`, `val/accuracy` and `weight_norm/<layer>`. With
+    per epoch, `train/loss`, `val/loss`, `val/accuracy`, `weight_norm/<layer>` and `epoch`, at
+    the global step the epoch ended on (so every metric shares one x axis). With
     `patience > 0` the weights of the best validation epoch are restored at the end.
     """
     # Overflow is expected when training diverges; it is detected and reported as Diverged.
@@ -107,7 +108,7 @@ def train_loop(
 def _loop(model: Any, loss_fn: Any, optimizer: Any, schedule: Callable[[int], float],
           data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], settings: LoopSettings,
           rng: np.random.Generator, metrics: MetricSink, *, classify: bool,
-          on_epoch: Callable[[int, dict[str, float]], None] | None,
+          on_epoch: Callable[[int, int, dict[str, float]], None] | None,
           between_steps: Callable[[], None] | None) -> LoopResult:
     X_train, y_train, X_val, y_val = data
     n = X_train.shape[0]
@@ -134,7 +135,7 @@ def _loop(model: Any, loss_fn: Any, optimizer: Any, schedule: Callable[[int], fl
             if step % settings.log_every_n_steps == 0:
                 values = {"train/loss_step": loss, "lr": lr}
                 values.update({f"grad_norm/{k}": v for k, v in model.grad_norms().items()})
-                metrics.add_many(values, step)
+                metrics.add_many(values, step, per_step=True)
             optimizer.step()
             loss_sum += loss * batch.size
             step += 1
@@ -147,7 +148,8 @@ def _loop(model: Any, loss_fn: Any, optimizer: Any, schedule: Callable[[int], fl
         epoch_values = {"train/loss": loss_sum / n}
         epoch_values.update({f"val/{k}": v for k, v in val.items()})
         epoch_values.update({f"weight_norm/{k}": v for k, v in model.weight_norms().items()})
-        metrics.add_many(epoch_values, epoch)
+        epoch_values["epoch"] = epoch
+        metrics.add_many(epoch_values, step)
         result.epochs_run, result.steps, result.last = epoch, step, epoch_values
         if val["loss"] < result.best_val_loss:
             result.best_val_loss, result.best_epoch = val["loss"], epoch
@@ -157,7 +159,7 @@ def _loop(model: Any, loss_fn: Any, optimizer: Any, schedule: Callable[[int], fl
         else:
             epochs_without_improvement += 1
         if on_epoch is not None:
-            on_epoch(epoch, {**epoch_values, "lr": optimizer.lr})
+            on_epoch(epoch, step, {**epoch_values, "lr": optimizer.lr})
         if settings.patience and epochs_without_improvement >= settings.patience:
             result.stopped_early = True
             break

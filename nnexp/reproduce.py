@@ -231,7 +231,7 @@ def _train(cfg: DictConfig, record: RunRecord, overrides: list[str], command: li
            verbose: bool, client: Any) -> str:
     """Train `cfg` as a new run tagged with where it came from; its run id (diverged or not)."""
     from nnexp.experiment import run_experiment
-    from nnexp.tracking.run import RunDiverged
+    from nnexp.loop import Diverged
 
     extra = {tags.REPRODUCED_FROM: record.run_id}
     if overrides:
@@ -242,7 +242,7 @@ def _train(cfg: DictConfig, record: RunRecord, overrides: list[str], command: li
                                 verbose=verbose, command=command)
         assert result.run_id is not None
         return result.run_id
-    except RunDiverged as exc:  # reproducing a diverged run: it should diverge the same way
+    except Diverged as exc:  # reproducing a diverged run: it should diverge the same way
         print(f"note: {exc}")
         found = client.search_runs([record.experiment_id],
                                    f"tags.`{tags.REPRODUCED_FROM}` = '{record.run_id}'",

@@ -1,8 +1,12 @@
-"""`python -m nnexp.runs cleanup`: end runs that a killed process left RUNNING.
+"""`python -m nnexp.runs`: keep the store honest after crashes, kills and outages.
 
-A process killed with SIGKILL cannot end its run. A RUNNING run is stale when nothing was logged
-to it for `--idle-minutes` and its process is gone (checked by pid on this host; on another
-host only the idle time can tell). Stale runs are marked FAILED with the reason as a tag.
+    python -m nnexp.runs sync                # upload what runs kept locally (store was down)
+    python -m nnexp.runs cleanup             # sync, then end runs whose process is gone
+    python -m nnexp.runs summarize PARENT    # rebuild a sweep's summary from its children
+
+A RUNNING run is stale when its process is gone: checked at once by pid on this host, and by its
+heartbeat (refreshed every ~30 s while the process lives) for runs on other hosts. Liveness is
+never guessed from metrics, and no metric history is read.
 """
 
 from __future__ import annotations
@@ -11,81 +15,152 @@ import argparse
 import platform
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from nnexp.cli import EXIT_USER_ERROR
+from nnexp.observer import FAILED, KILLED
 from nnexp.tracking import tags
-from nnexp.tracking.liveness import process_alive
-from nnexp.tracking.store import StoreError, resolve_tracking_uri
+from nnexp.tracking.liveness import same_process_alive, stale_reason
+from nnexp.tracking.store import StoreError, outbox_root, resolve_tracking_uri
+
+PROG = "nnexp.runs"
 
 
-def last_activity_ms(client: Any, run: Any) -> int:
-    """The newest timestamp of the run: its start or its latest metric point."""
-    newest = run.info.start_time or 0
-    for key in run.data.metrics:
-        history = client.get_metric_history(run.info.run_id, key)
-        if history:
-            newest = max(newest, max(m.timestamp for m in history))
-    return newest
+@dataclass
+class Ended:
+    run_id: str
+    name: str
+    reason: str
+    status: str
 
 
-def stale_reason(client: Any, run: Any, idle_minutes: float, now_ms: int) -> str | None:
-    """Why a RUNNING run is stale, or None while it may still be alive."""
-    idle = (now_ms - last_activity_ms(client, run)) / 60000
-    if idle < idle_minutes:
-        return None
-    pid, host = run.data.tags.get(tags.PID), run.data.tags.get(tags.HOST)
-    if pid and host == platform.node():
-        if process_alive(int(pid)):
-            return None
-        return f"process {pid} on {host} is gone; idle {idle:.1f} min"
-    return f"no update for {idle:.1f} min (process on {host or 'unknown host'} not checkable)"
+def sync(uri: str, client: Any) -> list[str]:
+    """Replay every local outbox of `uri` whose process is gone; one line per run."""
+    from nnexp.tracking.outbox import outboxes
+    from nnexp.tracking.sync import replay
+
+    lines = []
+    for outbox in outboxes(outbox_root(uri)):
+        info = outbox.info
+        if info.get("host") == platform.node() and same_process_alive(
+                int(info.get("pid", 0)), info.get("pid_start")):
+            continue  # its own process is still writing it
+        if info.get("uri") not in (None, uri):
+            continue  # kept for another store
+        done = replay(outbox, client, unended_reason=(
+            f"cleanup: process {info.get('pid')} on {info.get('host')} ended without ending "
+            "its run (killed); its journal was replayed"))
+        ended = f", ended {done.ended}" if done.ended else ""
+        lines.append(f"synced run {done.run_id}: {done.n_values} metric values, "
+                     f"{done.n_ops} pending writes{ended}")
+    return lines
 
 
-def cleanup(uri: str, idle_minutes: float, dry_run: bool) -> list[tuple[str, str, str]]:
-    """Mark stale RUNNING runs FAILED in every experiment; return (run id, name, reason)."""
+def stale_runs(client: Any, stale_minutes: float) -> list[tuple[Any, str]]:
+    """RUNNING runs of every experiment whose process is gone, with the reason."""
     from mlflow.entities import ViewType
 
-    from nnexp.tracking.store import open_client
-
-    client = open_client(uri)
     experiments = [e.experiment_id for e in client.search_experiments(view_type=ViewType.ALL)]
     if not experiments:
         return []
     running = client.search_runs(experiments, filter_string="attributes.status = 'RUNNING'",
                                  max_results=50000)
-    now_ms = int(time.time() * 1000)
-    ended = []
+    now = time.time()
+    found = []
     for run in running:
-        reason = stale_reason(client, run, idle_minutes, now_ms)
-        if reason is None:
+        reason = stale_reason(run.data.tags, run.info.start_time or 0, now, stale_minutes * 60)
+        if reason is not None:
+            found.append((run, reason))
+    return found
+
+
+def cleanup(uri: str, stale_minutes: float, dry_run: bool) -> tuple[list[str], list[Ended]]:
+    """Sync local outboxes, then end stale runs (a sweep parent after rebuilding its summary)."""
+    from nnexp.tracking.store import open_client
+
+    client = open_client(uri)
+    synced = [] if dry_run else sync(uri, client)
+    ended = []
+    for run, reason in stale_runs(client, stale_minutes):
+        is_parent = run.data.tags.get(tags.SWEEP) == "parent"
+        status = KILLED if is_parent else FAILED
+        ended.append(Ended(run.info.run_id, run.info.run_name, reason, status))
+        if dry_run:
             continue
-        ended.append((run.info.run_id, run.info.run_name, reason))
-        if not dry_run:
-            client.set_tag(run.info.run_id, tags.STATUS_REASON, f"cleanup: {reason}")
-            client.set_terminated(run.info.run_id, "FAILED")
-    return ended
+        client.set_tag(run.info.run_id, tags.STATUS_REASON, f"cleanup: {reason}")
+        if is_parent:
+            summarize(client, run.info.run_id, end_status=KILLED)
+        else:
+            client.set_terminated(run.info.run_id, status)
+    return synced, ended
+
+
+def summarize(client: Any, parent_id: str, end_status: str | None = None) -> str:
+    """Rebuild a sweep parent's summary from its children in the store; end it if asked."""
+    from nnexp.tracking.sweep_summary import write_summary
+
+    parent = client.get_run(parent_id)
+    run_tags = parent.data.tags
+    if run_tags.get(tags.SWEEP) != "parent":
+        raise StoreError(f"run {parent_id} is not a sweep's parent run")
+    keys = [k for k in run_tags.get(tags.SWEEP_PARAMS, "").split(",") if k]
+    objective = run_tags.get(tags.SWEEP_OBJECTIVE, "val/loss").split(" (")[0]
+    direction = run_tags.get(tags.SWEEP_DIRECTION, "minimize")
+    status = write_summary(client, parent_id, keys, objective, direction)
+    if end_status is not None:
+        client.set_terminated(parent_id, end_status)
+        return end_status
+    return status
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    store = argparse.ArgumentParser(add_help=False)
+    store.add_argument("--tracking-uri", help="default: MLFLOW_TRACKING_URI, then ./mlruns")
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("sync", parents=[store],
+                        help="upload what runs kept locally while the store was down")
+    clean = commands.add_parser("cleanup", parents=[store],
+                                help="sync, then end runs whose process is gone")
+    clean.add_argument("--stale-minutes", type=float, default=10.0,
+                       help="heartbeat silence after which a run on another host is stale")
+    clean.add_argument("--dry-run", action="store_true", help="only list what would be ended")
+    summary = commands.add_parser("summarize", parents=[store],
+                                  help="rebuild a sweep's summary from its children")
+    summary.add_argument("parent_run_id")
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="nnexp.runs", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    clean = commands.add_parser("cleanup", help="mark stale RUNNING runs FAILED")
-    clean.add_argument("--tracking-uri", help="default: tracking URI of ./mlruns")
-    clean.add_argument("--idle-minutes", type=float, default=10.0,
-                       help="minutes without any logged metric before a run may be stale")
-    clean.add_argument("--dry-run", action="store_true", help="only list what would be ended")
-    args = parser.parse_args(argv)
+    from nnexp.tracking.store import open_client
+
+    args = _arguments(argv)
     try:
         uri = resolve_tracking_uri(args.tracking_uri)
+        client = open_client(uri)
+        if args.command == "sync":
+            lines = sync(uri, client)
+            print("\n".join(lines + [f"{len(lines)} run(s) synced"]))
+        elif args.command == "summarize":
+            parent = client.get_run(args.parent_run_id)
+            alive = parent.info.status == "RUNNING" and stale_reason(
+                parent.data.tags, parent.info.start_time or 0, time.time(), 600) is None
+            end = None if alive or parent.info.status != "RUNNING" else KILLED
+            status = summarize(client, args.parent_run_id, end_status=end)
+            print(f"summary of sweep {args.parent_run_id} rebuilt; parent "
+                  f"{'still running' if alive else status}")
+        else:
+            synced, ended = cleanup(uri, args.stale_minutes, args.dry_run)
+            verb = "would end" if args.dry_run else "ended"
+            for line in synced:
+                print(line)
+            for run in ended:
+                print(f"{verb} {run.status}: {run.run_id} ({run.name}): {run.reason}")
+            print(f"{len(ended)} stale run(s) {verb}")
     except StoreError as exc:
-        print(f"nnexp.runs: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
-    ended = cleanup(uri, args.idle_minutes, args.dry_run)
-    verb = "would mark" if args.dry_run else "marked"
-    for run_id, name, reason in ended:
-        print(f"{verb} FAILED: {run_id} ({name}): {reason}")
-    print(f"{len(ended)} stale run(s) {verb} FAILED")
     return 0
 
 

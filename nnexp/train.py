@@ -16,10 +16,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from nnexp.cli import CONF_DIR, errors_exit, main_entry, run_cli
+from nnexp.cli import CONF_DIR, EXIT_RUN_FAILED, errors_exit, main_entry, run_cli
 from nnexp.config import register_configs
 from nnexp.experiment import run_experiment
-from nnexp.tracking.run import RunDiverged
+from nnexp.loop import Diverged
 from nnexp.tracking.sweep import (
     PARENT_RUN_ENV,
     SWEPT_KEYS_ENV,
@@ -53,7 +53,7 @@ def _run_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | Non
         result = run_experiment(cfg, run_name=name, overrides=overrides, parent_run_id=parent,
                                 hydra_dir=hydra_dir, verbose=not multirun,
                                 command=["python", "-m", "nnexp.train", *sys.argv[1:]])
-    except RunDiverged as exc:
+    except Diverged as exc:
         if not multirun:
             raise
         # In a sweep a diverged job is a result, not a crash: the run is FAILED, the study goes on.
@@ -66,6 +66,8 @@ def _run_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | Non
     if multirun:
         what = "reused" if result.reused else "run"
         print(f"[{name}] {cfg.sweep.objective} {result.objective:.4f}  {what} {result.run_id}")
+    elif result.kept_locally:  # trained, but the record is not in the store yet: not a success
+        raise SystemExit(EXIT_RUN_FAILED)
     return result.objective
 
 

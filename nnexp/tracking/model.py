@@ -51,23 +51,16 @@ def pip_requirements() -> list[str]:
 
 
 @contextmanager
-def _fluent_run(uri: str, run_id: str) -> Iterator[None]:
-    """Make an existing run the active fluent run, then detach it leaving its status RUNNING.
-
-    MLflow 3's `log_model` needs an active run; the caller's `tracked_run` ends the run later.
-    """
+def _tracking_uri(uri: str) -> Iterator[None]:
+    """MLflow's model logging reads the global tracking URI: point it at `uri`, then restore."""
     import mlflow
 
-    previous_uri = os.environ.get("MLFLOW_TRACKING_URI")
+    previous = mlflow.get_tracking_uri() if os.environ.get("MLFLOW_TRACKING_URI") else None
     mlflow.set_tracking_uri(uri)
     try:
-        mlflow.start_run(run_id=run_id)
-        try:
-            yield
-        finally:
-            mlflow.end_run(status="RUNNING")
+        yield
     finally:
-        mlflow.set_tracking_uri(previous_uri)  # None unsets MLFLOW_TRACKING_URI again
+        mlflow.set_tracking_uri(previous)  # None unsets MLFLOW_TRACKING_URI again
 
 
 @contextmanager
@@ -89,33 +82,46 @@ def quiet_mlflow() -> Iterator[None]:
             os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = bar
 
 
-def log_network_model(uri: str, run_id: str, weights: Path, dataset: Any, loss_name: str,
-                      step: int = 0) -> str:
-    """Log `weights` (.npz from `save_weights`) as the run's pyfunc model; returns its URI.
+def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any],
+                      example: list[list[float]], *, step: int,
+                      linked: list[tuple[str, float, int]], name: str = MODEL_NAME) -> str:
+    """Log `weights` (.npz from `save_weights`) as a pyfunc LoggedModel of the run; its URI.
 
-    MLflow links the run's metrics logged at `step` to the model (its Models page shows them):
-    pass the last epoch, where the final validation and test figures are.
+    The model is created explicitly and attached to the run as an output at `step`, and the
+    metrics `linked` ((key, value, timestamp) already logged at `step`) are linked to it. MLflow's
+    own linking reads every metric's whole history back; this reads nothing.
     """
     import mlflow
+    from mlflow.entities import LoggedModelOutput, Metric
     from mlflow.models import infer_signature
+    from mlflow.tracking import MlflowClient
 
-    meta = model_meta(dataset, loss_name)
-    example = raw_inputs(dataset, dataset.X_train[:EXAMPLE_ROWS])
+    client = MlflowClient(uri)
+    run = client.get_run(run_id)
+    rows = np.asarray(example, dtype=np.float64)
     with tempfile.TemporaryDirectory(prefix="nnexp-model-") as tmp:
         meta_path = Path(tmp) / "meta.json"
         meta_path.write_text(json.dumps(meta, indent=2))
         artifacts = {"weights": str(weights), "meta": str(meta_path)}
-        output = _predict_example(artifacts, example)
-        with quiet_mlflow(), _fluent_run(uri, run_id):
+        output = _predict_example(artifacts, rows)
+        model = client.create_logged_model(
+            run.info.experiment_id, name=name, source_run_id=run_id,
+            params=dict(run.data.params), model_type="nnexp-mlp")
+        with quiet_mlflow(), _tracking_uri(uri):
             mlflow.pyfunc.log_model(
-                name=MODEL_NAME, python_model=str(MODEL_CODE), artifacts=artifacts,
-                signature=infer_signature(example, output), input_example=example,
-                pip_requirements=pip_requirements(), step=step,
-                metadata={"nnexp.task": meta["task"], "nnexp.loss": loss_name,
+                name=name, python_model=str(MODEL_CODE), artifacts=artifacts,
+                signature=infer_signature(rows, output), input_example=rows,
+                pip_requirements=pip_requirements(), model_id=model.model_id,
+                metadata={"nnexp.task": meta["task"], "nnexp.loss": meta["loss"],
                           "nnexp.class_names": meta["class_names"],
                           "python": platform.python_version()},
             )
-    return f"runs:/{run_id}/{MODEL_NAME}"
+    client.log_outputs(run_id, models=[LoggedModelOutput(model.model_id, step=step)])
+    if linked:
+        client.log_batch(run_id, metrics=[
+            Metric(key, value, timestamp, step, run_id=run_id, model_id=model.model_id)
+            for key, value, timestamp in linked])
+    return f"models:/{model.model_id}"
 
 
 def _predict_example(artifacts: dict[str, str], example: np.ndarray) -> np.ndarray:

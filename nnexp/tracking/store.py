@@ -19,21 +19,38 @@ class StoreError(RuntimeError):
     """The tracking store cannot be used; the message is one line for the user."""
 
 
+class StoreUnavailable(StoreError):
+    """The store does not answer now (a server down or restarting); it may later."""
+
+
 def default_tracking_uri(start_dir: str | os.PathLike[str] | None = None) -> str:
     """`sqlite:///<abs start dir>/mlruns/mlflow.db`: one store per project folder, for every job."""
     root = Path(start_dir or os.getcwd()).resolve() / DEFAULT_STORE_DIR
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
-def resolve_tracking_uri(configured: str | None, start_dir: str | os.PathLike[str] | None = None
-                         ) -> str:
+def resolve_tracking_uri(configured: str | None, start_dir: str | os.PathLike[str] | None = None,
+                         *, probe: bool = True) -> str:
     """tracking.uri wins, then MLFLOW_TRACKING_URI, then the embedded default store."""
     uri = configured or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(start_dir)
-    check_uri(uri)
+    check_uri(uri, probe=probe)
     return uri
 
 
-def check_uri(uri: str) -> None:
+def outbox_root(uri: str) -> Path:
+    """Where runs keep what the store has not confirmed yet: beside an SQLite store, else in the
+    project's default store folder."""
+    if uri.startswith("sqlite:///"):
+        return Path(sqlite_path(uri)).resolve().parent / "outbox"
+    return Path(os.getcwd()).resolve() / DEFAULT_STORE_DIR / "outbox"
+
+
+def describe_store(uri: str) -> str:
+    """The store as a user would name it: the database file, or the server's address."""
+    return sqlite_path(uri) if uri.startswith("sqlite:///") else uri
+
+
+def check_uri(uri: str, *, probe: bool = True) -> None:
     """Refuse URIs MLflow cannot use, with a one-line reason, before any run is created."""
     scheme = urlparse(uri).scheme.split("+")[0]
     if scheme not in KNOWN_SCHEMES and not (len(scheme) <= 1):  # '' or a Windows drive: a path
@@ -51,11 +68,11 @@ def check_uri(uri: str) -> None:
                              f"{exc.strerror}") from None
         if not os.access(folder, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
             raise StoreError(f"tracking.uri: store '{db}' is not writable")
-    elif scheme in ("http", "https"):
-        _probe_server(uri)
+    elif scheme in ("http", "https") and probe:
+        probe_server(uri)
 
 
-def _probe_server(uri: str, timeout_s: float = 3.0) -> None:
+def probe_server(uri: str, timeout_s: float = 3.0) -> None:
     """Fail in seconds, not after MLflow's minutes of retries, when no server answers."""
     import urllib.error
     import urllib.request
@@ -67,7 +84,8 @@ def _probe_server(uri: str, timeout_s: float = 3.0) -> None:
         return  # something answers; MLflow reports its own errors
     except (urllib.error.URLError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise StoreError(f"tracking.uri: no MLflow server answers at {uri} ({reason})") from None
+        raise StoreUnavailable(f"tracking.uri: no MLflow server answers at {uri} ({reason})"
+                               ) from None
 
 
 def sqlite_path(uri: str) -> str:
@@ -111,8 +129,16 @@ _PREPARED: set[str] = set()  # SQLite stores this process has seen complete
 
 
 def open_client(uri: str) -> Any:
-    """An MlflowClient on `uri`; a new SQLite store is created atomically first, under the lock."""
+    """An MlflowClient on `uri`; a new SQLite store is created atomically first, under the lock.
+
+    MLflow logs a traceback for every locked-database error; nnexp retries those itself and
+    says so in one line, so that logger is silenced.
+    """
+    import logging
+
     from mlflow.tracking import MlflowClient
+
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
     with store_lock(uri):
         if uri.startswith("sqlite:///") and uri not in _PREPARED:

@@ -13,6 +13,7 @@ import os
 import platform
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,9 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp.tracking import tags
+from nnexp.tracking.liveness import process_start_time
+from nnexp.tracking.provenance import provenance_tags
+from nnexp.tracking.sweep_parent import SweepParent
 
 PARENT_RUN_ENV = "NNEXP_PARENT_RUN_ID"
 SWEPT_KEYS_ENV = "NNEXP_SWEPT_KEYS"
@@ -91,10 +95,12 @@ class MlflowSweepCallback(Callback):
     """Creates the sweep's parent run and, at the end, its summary; see the module docstring."""
 
     def __init__(self) -> None:
-        self.client: Any = None
-        self.parent_id: str | None = None
-        self.config: DictConfig | None = None
+        self.parent: SweepParent | None = None
         self.keys: list[str] = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Launchers ship callbacks to worker processes; the parent stays with its launcher."""
+        return {**self.__dict__, "parent": None}
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns a callback's Exception into a warning; a bad sweep must stop instead.
@@ -117,28 +123,34 @@ class MlflowSweepCallback(Callback):
 
         uri = resolve_tracking_uri(config.tracking.uri)
         os.environ["MLFLOW_TRACKING_URI"] = uri  # jobs in other processes use the same store
-        self.client = open_client(uri)
-        experiment_id = ensure_experiment(self.client, config.tracking.experiment, uri)
+        client = open_client(uri)
+        experiment_id = ensure_experiment(client, config.tracking.experiment, uri)
         self.keys = swept_keys(list(config.hydra.overrides.task), _sweeper_params(config))
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         name = "sweep " + (",".join(self.keys) or Path(sweep_dir).name)
-        run = self.client.create_run(experiment_id, run_name=name, tags={
+        provenance, _ = provenance_tags(["python", "-m", "nnexp.train", *sys.argv[1:]])
+        run = client.create_run(experiment_id, run_name=name, tags={
+            **provenance,
             tags.MLFLOW_RUN_NAME: name,
             tags.SWEEP: "parent",
             tags.PID: str(os.getpid()),
+            tags.PID_START: process_start_time(),
             tags.HOST: platform.node(),
+            tags.HEARTBEAT: str(int(time.time())),
             tags.SWEEP_DIR: sweep_dir,
             tags.SWEEP_PARAMS: ",".join(self.keys),
             tags.SWEEP_OVERRIDES: " ".join(config.hydra.overrides.task),
             tags.SWEEP_SWEEPER: str(config.hydra.sweeper.get("_target_")),
             tags.SWEEP_LAUNCHER: str(config.hydra.launcher.get("_target_")),
+            tags.SWEEP_OBJECTIVE: config.sweep.objective,
+            tags.SWEEP_DIRECTION: config.sweep.direction,
         })
-        self.parent_id = run.info.run_id
-        self.config = config
-        os.environ[PARENT_RUN_ENV] = self.parent_id
+        self.parent = SweepParent(client, run.info.run_id, self.keys, config.sweep.objective,
+                                  config.sweep.direction)
+        os.environ[PARENT_RUN_ENV] = run.info.run_id
         os.environ[SWEPT_KEYS_ENV] = ",".join(self.keys)
         atexit.register(self.finish)  # Hydra skips on_multirun_end when a job raised
-        print(f"sweep: parent run {self.parent_id} ({name})", flush=True)
+        print(f"sweep: parent run {run.info.run_id} ({name})", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self.finish(ended_normally=True)
@@ -147,27 +159,14 @@ class MlflowSweepCallback(Callback):
         """Write the summary and end the parent run; safe to call twice.
 
         Called from atexit when a job raised (Hydra then skips on_multirun_end): the parent
-        ends FAILED even if every child run that exists finished.
+        ends FAILED, or KILLED when a signal stopped a job, even if every child run finished.
         """
-        if self.parent_id is None:
+        from nnexp.interrupts import received
+
+        if self.parent is None:
             return
-        parent_id, self.parent_id = self.parent_id, None
+        parent, self.parent = self.parent, None
         os.environ.pop(PARENT_RUN_ENV, None)
         os.environ.pop(SWEPT_KEYS_ENV, None)
-        status = "FAILED"
-        try:
-            from nnexp.tracking.sweep_summary import write_summary
-
-            assert self.config is not None
-            status = write_summary(self.client, parent_id, self.keys,
-                                   self.config.sweep.objective, self.config.sweep.direction)
-            if not ended_normally:
-                status = "FAILED"
-                self.client.set_tag(parent_id, tags.SWEEP_ERROR,
-                                    "the sweep stopped early: a job raised or it was interrupted")
-        except Exception as exc:  # the summary must never leave the parent RUNNING
-            print(f"sweep: summary failed: {exc}", file=sys.stderr)
-            self.client.set_tag(parent_id, tags.ERROR,
-                                f"summary failed: {exc}"[:tags.MAX_VALUE_CHARS])
-        finally:
-            self.client.set_terminated(parent_id, status)
+        parent.finish(job_raised=not ended_normally,
+                      interrupted=received[-1] if received else None)

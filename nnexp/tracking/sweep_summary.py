@@ -95,7 +95,7 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
     failed = [r for r in rows if r["status"] != "FINISHED"]
     usable = [r for r in rows if r["status"] == "FINISHED" and math.isfinite(r[objective])]
     summary: dict[str, str] = {tags.SWEEP_N_CHILDREN: str(len(rows)),
-                               tags.SWEEP_OBJECTIVE: f"{objective} ({direction})"}
+                               tags.SWEEP_OBJECTIVE: objective, tags.SWEEP_DIRECTION: direction}
     if usable:
         pick = min if direction == "minimize" else max
         best = pick(usable, key=lambda r: r[objective])
@@ -116,7 +116,7 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
         folder.mkdir()
         (folder / "children.csv").write_text(_csv(rows, columns))
         report = [f"# Sweep summary\n\nobjective: `{objective}` ({direction}); "
-                  f"{len(rows)} children, {len(failed)} failed or diverged\n",
+                  f"{len(rows)} children, {len(listed)} failed, diverged or raised\n",
                   _markdown(rows, columns)]
         if job_errors:
             report += ["\n## Jobs that raised (no finished run)\n\n",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -49,7 +50,7 @@ def test_signal_ends_run_killed_with_metrics_and_weights(tmp_path, sig):
     last = int(run.data.tags["nnexp.last_completed_epoch"])
     assert last >= 3
     client = client_for(_store(tmp_path))
-    epochs = [m.step for m in client.get_metric_history(run.info.run_id, "train/loss")]
+    epochs = [m.value for m in client.get_metric_history(run.info.run_id, "epoch")]
     assert epochs == list(range(1, last + 1))  # every epoch before the signal was flushed
     assert any(a.path == "weights.npz" for a in client.list_artifacts(run.info.run_id))
 
@@ -137,7 +138,7 @@ def test_eight_concurrent_processes_lose_nothing(tmp_path):
     assert len({len(r.data.params) for r in runs}) == 1
 
 
-def test_sigkill_leaves_running_and_cleanup_marks_failed(tmp_path):
+def test_sigkill_leaves_running_and_cleanup_replays_and_marks_failed(tmp_path):
     proc = _start(["-m", "nnexp.train", *LONG], tmp_path)
     _wait_for_epoch(proc, 1)
     proc.kill()
@@ -146,28 +147,56 @@ def test_sigkill_leaves_running_and_cleanup_marks_failed(tmp_path):
     (run,) = all_runs(uri)
     assert run.info.status == "RUNNING"
     dry = subprocess.run([sys.executable, "-m", "nnexp.runs", "cleanup", "--tracking-uri", uri,
-                          "--idle-minutes", "0", "--dry-run"], capture_output=True, text=True,
+                          "--dry-run"], capture_output=True, text=True,
                          env=clean_env(), timeout=120)
-    assert "1 stale run(s) would mark FAILED" in dry.stdout
+    assert f"would end FAILED: {run.info.run_id}" in dry.stdout
+    assert "1 stale run(s) would end" in dry.stdout
     assert all_runs(uri)[0].info.status == "RUNNING"
-    done = subprocess.run([sys.executable, "-m", "nnexp.runs", "cleanup", "--tracking-uri", uri,
-                           "--idle-minutes", "0"], capture_output=True, text=True, env=clean_env(),
-                          timeout=120)
+    done = subprocess.run([sys.executable, "-m", "nnexp.runs", "cleanup", "--tracking-uri", uri],
+                          capture_output=True, text=True, env=clean_env(), timeout=120)
     assert done.returncode == 0, done.stderr
-    assert f"marked FAILED: {run.info.run_id}" in done.stdout
+    assert f"synced run {run.info.run_id}: " in done.stdout and "ended FAILED" in done.stdout
     (after,) = all_runs(uri)
     assert after.info.status == "FAILED"
-    assert "is gone" in after.data.tags["nnexp.status_reason"]
+    assert "ended without ending its run (killed)" in after.data.tags["nnexp.status_reason"]
+    assert not list((tmp_path / "mlruns" / "outbox").iterdir())  # replayed, then removed
 
 
+def test_sigkill_while_the_store_is_locked_loses_at_most_the_last_second(tmp_path):
+    """The store is locked (the writer cannot write) when the process is killed: the journal
+    still holds every epoch reported more than a second before the kill."""
+    proc = _start(["-m", "nnexp.train", *LONG], tmp_path)
+    _wait_for_epoch(proc, 1)
+    db = sqlite3.connect(tmp_path / "mlruns" / "mlflow.db", isolation_level=None)
+    db.execute("BEGIN EXCLUSIVE")  # nobody else can write now
+    seen: list[tuple[float, int]] = []
+    assert proc.stdout is not None
+    while not seen or time.monotonic() - seen[0][0] < 3:
+        line = proc.stdout.readline()
+        if line.startswith("epoch"):
+            seen.append((time.monotonic(), int(line.split()[1].split("/")[0])))
+    proc.kill()
+    killed_at = time.monotonic()
+    proc.communicate(timeout=30)
+    uri = _store(tmp_path)
+    db.execute("ROLLBACK")
+    db.close()
+    done = subprocess.run([sys.executable, "-m", "nnexp.runs", "sync", "--tracking-uri", uri],
+                          capture_output=True, text=True, env=clean_env(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    (run,) = all_runs(uri)
+    assert run.info.status == "FAILED"
+    recorded = [m.value for m in client_for(uri).get_metric_history(run.info.run_id, "epoch")]
+    safe = max(e for t, e in seen if t < killed_at - 1.2)  # reported over a second before
+    assert recorded[:safe] == list(range(1, safe + 1))
 def test_cleanup_leaves_live_runs_alone(tmp_path):
     proc = _start(["-m", "nnexp.train", *LONG], tmp_path)
     try:
         _wait_for_epoch(proc, 1)
         done = subprocess.run([sys.executable, "-m", "nnexp.runs", "cleanup", "--tracking-uri",
-                               _store(tmp_path), "--idle-minutes", "0"], capture_output=True,
+                               _store(tmp_path), "--stale-minutes", "0"], capture_output=True,
                               text=True, env=clean_env(), timeout=120)
-        assert "0 stale run(s) marked FAILED" in done.stdout
+        assert "0 stale run(s) ended" in done.stdout
     finally:
         proc.kill()
         proc.communicate(timeout=30)

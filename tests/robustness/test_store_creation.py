@@ -40,8 +40,8 @@ def test_sigkill_while_the_first_run_creates_the_schema(tmp_path):
 
 def _half_made_store(db: Path) -> None:
     """What a creation killed between MLflow's create_all and its migrations leaves."""
-    from mlflow.store.tracking.dbmodels.initial_models import Base
     from mlflow.store.db.utils import create_sqlalchemy_engine
+    from mlflow.store.tracking.dbmodels.initial_models import Base
 
     db.parent.mkdir(parents=True)
     engine = create_sqlalchemy_engine(f"sqlite:///{db}")

@@ -89,7 +89,7 @@ def test_model_carries_the_final_validation_and_test_metrics(make_cfg, store_uri
     result = run_experiment(make_cfg(), run_name="linked", verbose=False)
     (run,) = all_runs(store_uri)
     (output,) = run.outputs.model_outputs
-    assert output.step == result.loop.epochs_run
+    assert output.step == result.loop.steps  # the global step the last epoch ended on
     model = client_for(store_uri).get_logged_model(output.model_id)
     linked = {m.key: m.value for m in model.metrics}
     for key in ("test/accuracy", "test/loss", "val/loss", "val/accuracy", "train/loss"):

@@ -1,0 +1,49 @@
+"""What a run prints: one line an epoch, and at the end the results and where the record went."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+
+from nnexp.observer import FINISHED, RunObserver, RunOutcome, RunStart
+
+
+def say(text: str, *, error: bool = False) -> None:
+    """Print a line for the user; a closed pipe (`... | head`) silences the rest, never the run."""
+    stream = sys.stderr if error else sys.stdout
+    try:
+        print(text, file=stream, flush=True)
+    except BrokenPipeError:
+        devnull = open(os.devnull, "w")  # noqa: SIM115 - replaces the closed stream for good
+        os.dup2(devnull.fileno(), stream.fileno())
+        if error:
+            sys.stderr = devnull
+        else:
+            sys.stdout = devnull
+
+
+class ConsoleObserver(RunObserver):
+    """Progress on the terminal; `store` (if any) says at the end where the record is."""
+
+    def __init__(self, store: RunObserver | None = None) -> None:
+        self.store = store
+        self._epochs = 0
+
+    def started(self, start: RunStart) -> None:
+        self._epochs = start.plan.epochs
+
+    def epoch_ended(self, epoch: int, step: int, values: Mapping[str, float]) -> None:
+        width = len(str(self._epochs))
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in values.items()
+                          if k.startswith(("train/", "val/")))
+        say(f"epoch {epoch:>{width}}/{self._epochs}  {shown}  lr {values['lr']:.3g}")
+
+    def ended(self, outcome: RunOutcome) -> None:
+        if outcome.status != FINISHED:
+            return
+        shown = "  ".join(f"{k} {v:.4f}" for k, v in outcome.metrics.items()
+                          if k.startswith(("val/", "test/")))
+        where = self.store.summary_line() if self.store is not None else None
+        say(f"done in {outcome.seconds:.2f} s ({outcome.epochs_run} epochs)  {shown}")
+        say(where or "tracking off: nothing recorded")

@@ -1,0 +1,208 @@
+"""The MLflow observer: one MLflow run per experiment, written without ever losing a value.
+
+The run is created when the experiment starts (waiting, for a bounded time, for a store that is
+locked or down); from then on every event is journaled in the run's outbox first and written by a
+background thread (`writer.StoreWriter`), so training never waits for the store and a killed
+process or an unavailable store loses nothing. Metrics reach the store thinned to a budget of
+points per metric (`budget.SeriesBudget`); the full history is an artifact.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from nnexp.observer import MetricChunk, RunObserver, RunOutcome, RunPlan, RunStart
+from nnexp.tracking import tags
+from nnexp.tracking.budget import DEFAULT_BUDGET, SeriesBudget
+from nnexp.tracking.liveness import process_start_time
+from nnexp.tracking.outbox import Outbox
+from nnexp.tracking.store import (
+    StoreError,
+    StoreUnavailable,
+    ensure_experiment,
+    open_client,
+    outbox_root,
+    probe_server,
+)
+from nnexp.tracking.writer import StoreWriter, is_permanent
+
+T = TypeVar("T")
+SYNC_COMMAND = "python -m nnexp.runs sync"
+
+
+class MlflowObserver(RunObserver):
+    """Records a run in the MLflow store at `uri`; see the module docstring."""
+
+    records_files = True
+
+    def __init__(self, uri: str, *, budget: int = DEFAULT_BUDGET, retry_seconds: float = 120.0,
+                 heartbeat_seconds: float = 30.0) -> None:
+        self.uri = uri
+        self.budget = budget
+        self.retry_seconds = retry_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.run_id: str | None = None
+        self.experiment_id: str | None = None
+        self.complete = False  # the store holds the whole record
+        self._plan: RunPlan | None = None
+        self._outbox: Outbox | None = None
+        self._writer: StoreWriter | None = None
+        self._budgets: dict[str, SeriesBudget] = {}
+        self._last_sent: dict[str, tuple[float, int, int]] = {}  # key -> (value, time, step)
+
+    # ---- events ----------------------------------------------------------------------------
+    def started(self, start: RunStart) -> None:
+        client = self._patiently(self._open, "reach the tracking store")
+        self.experiment_id = self._patiently(
+            lambda: ensure_experiment(client, start.experiment, self.uri), "reach the store")
+        run_tags = {tags.MLFLOW_RUN_NAME: start.name, tags.PID: str(os.getpid()),
+                    tags.PID_START: process_start_time(), tags.HOST: platform.node(),
+                    tags.HEARTBEAT: str(int(time.time())), **start.tags}
+        if start.parent_run_id:
+            run_tags[tags.MLFLOW_PARENT_RUN_ID] = start.parent_run_id
+        run = self._patiently(lambda: client.create_run(self.experiment_id, run_name=start.name,
+                                                        tags=run_tags), "create the run")
+        self.run_id = run.info.run_id
+        self._plan = start.plan
+        self._outbox = Outbox.create(outbox_root(self.uri), self.run_id, {
+            "uri": self.uri, "experiment_id": self.experiment_id, "pid": os.getpid(),
+            "pid_start": run_tags[tags.PID_START], "host": platform.node(),
+            "budget": self.budget, "plan": vars(start.plan)})
+        self._writer = StoreWriter(client, self._outbox,
+                                   heartbeat_seconds=self.heartbeat_seconds)
+        self._writer.op({"op": "params", "params": start.params})
+        for name, text in start.texts.items():
+            self._keep_text(text, name)
+        for artifact_dir, folder in start.folders.items():
+            if folder.is_dir():
+                self.artifact(folder, artifact_dir)
+        if start.dataset is not None:
+            from nnexp.tracking.dataset_input import describe_dataset_inputs
+
+            self._writer.op({"op": "inputs", "datasets": describe_dataset_inputs(start.dataset)})
+
+    def metrics(self, chunk: MetricChunk) -> None:
+        assert self._outbox is not None and self._writer is not None and self._plan is not None
+        self._outbox.append_metrics(chunk)
+        points: list[tuple[str, float, int, int]] = []
+        for j, key in enumerate(chunk.keys):
+            budget = self._budgets.get(key)
+            if budget is None:
+                expected = self._plan.expected_points(chunk.per_step)
+                budget = self._budgets[key] = SeriesBudget(expected, self.budget)
+            self._send(key, budget.push(chunk.steps, chunk.timestamps, chunk.values[:, j]),
+                       points)
+        self._writer.metrics(points)
+
+    def artifact(self, path: Path, artifact_dir: str | None = None) -> None:
+        assert self._outbox is not None and self._writer is not None
+        name = f"{artifact_dir}/{path.name}" if artifact_dir else path.name
+        kept = self._outbox.keep_file(path, name)
+        self._writer.op({"op": "artifact", "path": kept, "dir": artifact_dir})
+
+    def model(self, weights: Path, meta: dict[str, Any], dataset: Any, step: int) -> None:
+        from nnexp.tracking.model import EXAMPLE_ROWS, raw_inputs
+
+        assert self._outbox is not None and self._writer is not None
+        self._finish_budgets()  # training is over: the store gets every last value first
+        linked = [(key, value, time_ms) for key, (value, time_ms, at) in self._last_sent.items()
+                  if at == step]
+        example = raw_inputs(dataset, dataset.X_train[:EXAMPLE_ROWS]).tolist()
+        kept = self._outbox.keep_file(weights, "model/weights.npz")
+        self._writer.op({"op": "model", "weights": kept, "meta": meta, "example": example,
+                         "step": step, "linked": linked})
+
+    def ended(self, outcome: RunOutcome) -> None:
+        if self._writer is None or self._outbox is None:
+            return  # the run was never created
+        self._finish_budgets()
+        if outcome.traceback:
+            self._keep_text(outcome.traceback, "error/traceback.txt")
+        if outcome.tags:
+            self._writer.op({"op": "tags", "tags": outcome.tags})
+        self._writer.op({"op": "end", "status": outcome.status})
+        self.complete = self._writer.close(self.retry_seconds)
+        if self.complete:
+            self._outbox.remove()
+        else:
+            self.kept_locally = str(self._outbox.folder)
+            problem = self._writer.problems[-1] if self._writer.problems else "no answer"
+            print(f"warning: the tracking store did not take run {self.run_id} within "
+                  f"{self.retry_seconds:g} s ({problem}); everything is kept in "
+                  f"{self._outbox.folder}: upload it with `{SYNC_COMMAND}`", file=sys.stderr)
+
+    def summary_line(self) -> str | None:
+        if self.run_id is None:
+            return None
+        from nnexp.tracking.store import describe_store
+
+        state = "recorded" if self.complete else "kept locally (store unavailable)"
+        return f"run {self.run_id} {state} in {describe_store(self.uri)}"
+
+    # ---- helpers ---------------------------------------------------------------------------
+    def _send(self, key: str, selected: tuple[Any, Any, Any],
+              points: list[tuple[str, float, int, int]]) -> None:
+        steps, times, values = selected
+        if len(steps) == 0:
+            return
+        points.extend(zip([key] * len(steps), values.tolist(), times.tolist(), steps.tolist(),
+                          strict=True))
+        self._last_sent[key] = (float(values[-1]), int(times[-1]), int(steps[-1]))
+
+    def _finish_budgets(self) -> None:
+        assert self._writer is not None
+        points: list[tuple[str, float, int, int]] = []
+        for key, budget in self._budgets.items():
+            self._send(key, budget.finish(), points)
+        self._writer.metrics(points)
+
+    def _keep_text(self, text: str, name: str) -> None:
+        assert self._outbox is not None and self._writer is not None
+        path = self._outbox.path(f"files/{name}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        folder, _, _ = name.rpartition("/")
+        self._writer.op({"op": "artifact", "path": f"files/{name}", "dir": folder or None})
+
+    def _open(self) -> Any:
+        """A client on the store, once a server store answers (MLflow's own retries take minutes
+        per request; a probe answers in seconds)."""
+        if self.uri.startswith(("http://", "https://")):
+            probe_server(self.uri)
+        return open_client(self.uri)
+
+    def _patiently(self, attempt: Callable[[], T], what: str) -> T:
+        """`attempt()`, retried while the store is locked or down, for `retry_seconds` at most."""
+        deadline = time.monotonic() + self.retry_seconds
+        pause, told = 0.5, False
+        while True:
+            try:
+                return attempt()
+            except StoreUnavailable as exc:
+                failure: BaseException = exc
+            except StoreError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - the store's errors have no common type
+                if is_permanent(exc):
+                    raise StoreError(f"tracking store {self.uri}: cannot {what}: "
+                                     f"{_first_line(exc)}") from None
+                failure = exc
+            if time.monotonic() + pause > deadline:
+                raise StoreError(f"tracking store {self.uri}: cannot {what} after "
+                                 f"{self.retry_seconds:g} s: {_first_line(failure)}") from None
+            if not told:
+                print(f"note: waiting up to {self.retry_seconds:g} s for the tracking store "
+                      f"({_first_line(failure)})", file=sys.stderr)
+                told = True
+            time.sleep(pause)
+            pause = min(pause * 2, 10.0)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -1,0 +1,28 @@
+"""`sweep.skip_finished`: an earlier FINISHED run of the same config answers for a new one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nnexp.tracking import tags
+from nnexp.tracking.store import open_client
+
+
+def finished_run(uri: str, experiment: str, identity: str) -> Any | None:
+    """The newest FINISHED run of `experiment` whose config hash is `identity`, if any."""
+    client = open_client(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return None
+    runs = client.search_runs(
+        [found.experiment_id],
+        filter_string=(f"tags.`{tags.CONFIG_HASH}` = '{identity}' "
+                       "and attributes.status = 'FINISHED'"),
+        order_by=["attributes.start_time DESC"], max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def note_reuse(uri: str, parent_run_id: str, reused_run_id: str, job_name: str) -> None:
+    """Tell the sweep's parent that `job_name` was answered by an earlier run."""
+    open_client(uri).set_tag(parent_run_id, tags.SWEEP_REUSED_PREFIX + reused_run_id, job_name)

@@ -1,0 +1,75 @@
+"""The background writer: retries a store that is unavailable, in order; reports refusals."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, TEMPORARILY_UNAVAILABLE
+
+from nnexp.tracking.outbox import Outbox
+from nnexp.tracking.writer import StoreWriter
+
+
+class FlakyClient:
+    """Refuses the first `failures` writes as unavailable, then records them."""
+
+    def __init__(self, failures: int) -> None:
+        self.failures = failures
+        self.written: list[tuple] = []
+
+    def _maybe_fail(self) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise MlflowException("database is locked", error_code=TEMPORARILY_UNAVAILABLE)
+
+    def log_batch(self, run_id, metrics=(), params=(), tags=()):
+        self._maybe_fail()
+        for metric in metrics:
+            if metric.key == "refused":
+                raise MlflowException("bad value", error_code=INVALID_PARAMETER_VALUE)
+        self.written += [("metric", m.key, m.step) for m in metrics]
+        self.written += [("tag", t.key) for t in tags]
+
+    def set_tag(self, run_id, key, value):
+        self._maybe_fail()
+        self.written.append(("tag", key))
+
+    def set_terminated(self, run_id, status):
+        self._maybe_fail()
+        self.written.append(("end", status))
+
+
+@pytest.fixture
+def outbox(tmp_path):
+    return Outbox.create(tmp_path, "run", {})
+
+
+def test_writes_wait_for_the_store_and_keep_their_order(outbox):
+    client = FlakyClient(failures=3)
+    writer = StoreWriter(client, outbox, heartbeat_seconds=3600)
+    writer.metrics([("loss", 1.0, 1000, 0), ("loss", 0.5, 2000, 1)])
+    writer.op({"op": "tags", "tags": {"a": "b"}})
+    writer.op({"op": "end", "status": "FINISHED"})
+    assert writer.close(wait_seconds=30)
+    written = [w for w in client.written if w != ("tag", "nnexp.heartbeat")]
+    assert written == [("metric", "loss", 0), ("metric", "loss", 1), ("tag", "a"),
+                       ("end", "FINISHED")]
+    assert outbox.pending_ops() == []
+    assert writer.waited_seconds > 0
+
+
+def test_a_store_that_stays_away_leaves_the_writes_journaled(outbox):
+    writer = StoreWriter(FlakyClient(failures=10**6), outbox, heartbeat_seconds=3600)
+    writer.op({"op": "end", "status": "FINISHED"})
+    assert not writer.close(wait_seconds=1)
+    assert [op["op"] for op in outbox.pending_ops()] == ["end"]
+
+
+def test_a_refused_write_is_reported_and_the_rest_still_goes(outbox, capsys):
+    client = FlakyClient(failures=0)
+    writer = StoreWriter(client, outbox, heartbeat_seconds=3600)
+    writer.metrics([("refused", 1.0, 1000, 0)])
+    writer.op({"op": "end", "status": "FINISHED"})
+    assert writer.close(wait_seconds=10)
+    assert ("end", "FINISHED") in client.written
+    assert "the store refused a write" in capsys.readouterr().err
