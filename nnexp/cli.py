@@ -7,10 +7,10 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import NoReturn
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+from nnexp.paths import group_options
+
 EXIT_USER_ERROR = 2
 EXIT_RUN_FAILED = 1
 EXIT_INTERRUPTED = 130
@@ -18,11 +18,6 @@ EXIT_INTERRUPTED = 130
 
 class UserAbort(BaseException):
     """A user mistake found where Hydra would swallow an Exception (its callbacks)."""
-
-
-def group_options(group: str) -> list[str]:
-    """The options of a config group, from the files in conf/<group>/."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
 def describe_user_error(exc: BaseException) -> str | None:

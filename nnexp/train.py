@@ -2,6 +2,7 @@
 
     python -m nnexp.train                       # one run with the defaults (digits MLP)
     python -m nnexp.train lr=0.1,0.01 -m        # a sweep: one child run per job
+    nnexp-train ...                             # the same, as an installed command
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from nnexp.cli import CONF_DIR, errors_exit, main_entry, run_cli
+from nnexp.cli import errors_exit, main_entry, run_cli
 from nnexp.config import register_configs
 from nnexp.experiment import run_experiment
+from nnexp.paths import conf_dir
 from nnexp.tracking.run import RunDiverged
 from nnexp.tracking.sweep import (
     PARENT_RUN_ENV,
@@ -31,7 +33,7 @@ register_configs()
 PROG = "nnexp.train"
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+@hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def train(cfg: DictConfig) -> float:
     """Hydra's task function: one job = one MLflow run; returns the objective for sweepers."""
     hc = HydraConfig.get()
@@ -73,9 +75,10 @@ def main() -> None:
     run_cli(train, PROG)
 
 
-def _main_process() -> None:
+def console_main() -> None:
+    """`python -m nnexp.train` and the `nnexp-train` command: `main`, then a fast exit."""
     main_entry(train, PROG)
 
 
 if __name__ == "__main__":
-    _main_process()
+    console_main()
