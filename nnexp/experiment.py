@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ from nnexp.tracking.run import Run, RunDiverged, tracked_run
 from nnexp.tracking.store import resolve_tracking_uri
 from nnexp.vocabulary import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
+log = logging.getLogger(__name__)
 IDENTITY_EXCLUDES = ("tracking", "sweep", "gradcheck")  # keys that never change the numbers
 
 
@@ -150,7 +151,7 @@ def run_experiment(
         if verbose:
             for note in dataset.notes:
                 if "convert" in note:  # the user should know their images were changed
-                    print(f"note: {note}", file=sys.stderr)
+                    log.warning(f"note: {note}")
     with tracked_run(uri, cfg.tracking.experiment, run_name, run_tags=run_tags,
                      parent_run_id=parent_run_id) as run:
         _log_inputs(run, cfg, config, overrides, hydra_dir, git_diff, dataset, loss_name)
@@ -191,8 +192,8 @@ def _reuse(done: Any, cfg: DictConfig, uri: str, parent_run_id: str | None, verb
     metrics = dict(done.data.metrics)
     objective = metrics.get(cfg.sweep.objective, math.nan)
     if verbose:
-        print(f"skipped: identical config already FINISHED as run {done.info.run_id} "
-              f"({cfg.sweep.objective} {objective:.4f})")
+        log.info(f"skipped: identical config already FINISHED as run {done.info.run_id} "
+                 f"({cfg.sweep.objective} {objective:.4f})")
     return ExperimentResult(done.info.run_id, objective, metrics, LoopResult(), reused=True)
 
 
@@ -221,7 +222,7 @@ def _progress(epochs: int) -> Any:
     def show(epoch: int, values: dict[str, float]) -> None:
         shown = "  ".join(f"{k} {v:.4f}" for k, v in values.items()
                           if k.startswith(("train/", "val/")))
-        print(f"epoch {epoch:>{width}}/{epochs}  {shown}  lr {values['lr']:.3g}", flush=True)
+        log.info(f"epoch {epoch:>{width}}/{epochs}  {shown}  lr {values['lr']:.3g}")
 
     return show
 
@@ -290,7 +291,7 @@ def _train_and_record(cfg: DictConfig, run: Run, dataset: Dataset, loss_name: st
         shown = "  ".join(f"{k} {v:.4f}" for k, v in final.items()
                           if k.startswith(("val/", "test/")))
         where = f"run {run.run_id}" if run.enabled else "tracking off"
-        print(f"done in {loop.seconds:.2f} s ({loop.epochs_run} epochs)  {shown}  [{where}]")
+        log.info(f"done in {loop.seconds:.2f} s ({loop.epochs_run} epochs)  {shown}  [{where}]")
     objective_key = cfg.sweep.objective
     history = run.metrics.history.get(objective_key)
     objective = history[-1][1] if history else math.nan

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from contextlib import nullcontext
@@ -31,6 +32,7 @@ from nnexp.tracking.sweep import (
 
 register_configs()
 PROG = "nnexp.train"
+log = logging.getLogger("nnexp.train")  # also when run as __main__
 
 
 @hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
@@ -59,7 +61,7 @@ def _run_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | Non
         if not multirun:
             raise
         # In a sweep a diverged job is a result, not a crash: the run is FAILED, the study goes on.
-        print(f"[{name}] {exc}", file=sys.stderr)
+        log.warning(f"[{name}] {exc}")
         return float(cfg.sweep.diverged_objective)
     except Exception as exc:
         if parent:  # the job may have failed before its run existed: tell the sweep's parent
@@ -67,7 +69,7 @@ def _run_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | Non
         raise
     if multirun:
         what = "reused" if result.reused else "run"
-        print(f"[{name}] {cfg.sweep.objective} {result.objective:.4f}  {what} {result.run_id}")
+        log.info(f"[{name}] {cfg.sweep.objective} {result.objective:.4f}  {what} {result.run_id}")
     return result.objective
 
 
