@@ -21,8 +21,9 @@ from omegaconf import DictConfig
 from nnexp.cli import errors_exit, main_entry, run_cli
 from nnexp.config import register_configs
 from nnexp.experiment import run_experiment
-from nnexp.paths import conf_dir
+from nnexp.paths import conf_dir, from_launch_dir
 from nnexp.tracking.run import RunDiverged
+from nnexp.tracking.store import absolute_store_uri
 from nnexp.tracking.sweep import (
     PARENT_RUN_ENV,
     SWEPT_KEYS_ENV,
@@ -48,7 +49,18 @@ def train(cfg: DictConfig) -> float:
     # A single run exits here with one line (Hydra would print its own banner first); in a
     # sweep the error goes back to Hydra so the other jobs still run.
     with nullcontext() if multirun else errors_exit(PROG):
+        anchor_paths(cfg, Path(hc.runtime.cwd))
         return _run_job(cfg, name, overrides, parent, hydra_dir, multirun)
+
+
+def anchor_paths(cfg: DictConfig, launch: Path) -> None:
+    """Relative paths a user gave (data.image_dir, a SQLite tracking.uri) made absolute against
+    the folder the command started in, which a job with hydra.job.chdir=true has left; the run
+    then records the absolute path it used."""
+    if cfg.data.image_dir:
+        cfg.data.image_dir = from_launch_dir(cfg.data.image_dir, launch)
+    if cfg.tracking.uri:
+        cfg.tracking.uri = absolute_store_uri(cfg.tracking.uri, launch)
 
 
 def _run_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | None,

@@ -4,10 +4,62 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
-from helpers import all_runs, clean_env
+from helpers import all_runs, clean_env, run_cli
 
+from nnexp.data import make_image_folder
 from nnexp.experiment import run_experiment
+
+FAST = ["train.epochs=1", "model.hidden=[8]"]
+
+
+def _store(root: Path, name: str = "mlruns/mlflow.db") -> str:
+    return f"sqlite:///{root / name}"
+
+
+def _sweep(uri: str, experiment: str = "nnexp") -> tuple[object, list]:
+    runs = all_runs(uri, experiment)
+    (parent,) = [r for r in runs if r.data.tags.get("nnexp.sweep") == "parent"]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == len(runs) - 1  # no orphan
+    return parent, children
+
+
+def test_chdir_sweep_keeps_the_one_store_and_each_job_logs_what_it_printed(tmp_path):
+    proc = run_cli(["nnexp.train", "-m", "hydra.job.chdir=true", "lr=0.1,0.01", *FAST],
+                   cwd=tmp_path, env={"MLFLOW_EXPERIMENT_NAME": "from_env"})
+    assert proc.returncode == 0, proc.stderr
+    parent, children = _sweep(_store(tmp_path), "from_env")
+    assert parent.info.status == "FINISHED" and len(children) == 2
+    assert {c.data.params["tracking.experiment"] for c in children} == {"from_env"}
+    assert list(tmp_path.rglob("*.db")) == [tmp_path / "mlruns" / "mlflow.db"]
+
+    logs = [p.read_text() for p in tmp_path.glob("multirun/*/*/*/train.log")]
+    assert len(logs) == 2
+    for child in children:
+        printed = [line for line in proc.stdout.splitlines()
+                   if line.startswith(f"[{child.info.run_name}] val/loss ")]
+        assert len(printed) == 1 and child.info.run_id in printed[0]  # plain line on the console
+        assert sum(printed[0] in log for log in logs) == 1
+
+
+def test_chdir_run_resolves_relative_paths_where_it_started_and_records_them(tmp_path):
+    make_image_folder(tmp_path / "pics", per_class=6, size=(8, 8))
+    proc = run_cli(["nnexp.train", "hydra.job.chdir=true", "data=images", "data.image_dir=pics",
+                    "data.image_size=[8,8]", "tracking.uri=sqlite:///rel/store.db", *FAST],
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    uri = _store(tmp_path, "rel/store.db")
+    (run,) = all_runs(uri)
+    assert run.data.params["data.image_dir"] == str(tmp_path / "pics")
+    assert run.data.params["tracking.uri"] == uri
+    assert list(tmp_path.rglob("*.db")) == [tmp_path / "rel" / "store.db"]
+
+    (log,) = (tmp_path / "outputs").rglob("train.log")
+    printed = proc.stdout.splitlines()
+    assert printed[0].startswith("epoch 1/1  ") and printed[-1].startswith("done in ")
+    assert [line.split("] - ", 1)[1] for line in log.read_text().splitlines()] == printed
 
 
 def test_mlflow_experiment_name_chooses_the_experiment_and_is_recorded(make_cfg, store_uri,
