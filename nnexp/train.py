@@ -19,12 +19,13 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from nnexp.cli import errors_exit, main_entry, run_cli
-from nnexp.config import register_configs
+from nnexp.config import ConfigError, register_configs
 from nnexp.experiment import run_experiment
 from nnexp.paths import conf_dir, from_launch_dir
 from nnexp.tracking.run import RunDiverged
 from nnexp.tracking.store import absolute_store_uri
 from nnexp.tracking.sweep import (
+    PARENT_EXPERIMENT_ENV,
     PARENT_RUN_ENV,
     SWEPT_KEYS_ENV,
     child_run_name,
@@ -33,6 +34,7 @@ from nnexp.tracking.sweep import (
 
 register_configs()
 PROG = "nnexp.train"
+MULTIRUN_FLAGS = ("-m", "--multirun")
 log = logging.getLogger("nnexp.train")  # also when run as __main__
 
 
@@ -63,9 +65,22 @@ def anchor_paths(cfg: DictConfig, launch: Path) -> None:
         cfg.tracking.uri = absolute_store_uri(cfg.tracking.uri, launch)
 
 
+def _check_sweep_experiment(cfg: DictConfig) -> None:
+    """A job records into its sweep parent's experiment or not at all (MLflow nests runs only
+    within one experiment); the sweep refuses mixed experiments upfront, this catches sweepers
+    that choose values as they go."""
+    expected = os.environ.get(PARENT_EXPERIMENT_ENV)
+    if expected is not None and cfg.tracking.experiment != expected:
+        raise ConfigError(f"tracking.experiment: this job records into "
+                          f"'{cfg.tracking.experiment}' but its sweep's parent run is in "
+                          f"'{expected}'; a sweep uses one experiment")
+
+
 def _run_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | None,
              hydra_dir: Path, multirun: bool) -> float:
     try:
+        if parent:
+            _check_sweep_experiment(cfg)
         result = run_experiment(cfg, run_name=name, overrides=overrides, parent_run_id=parent,
                                 hydra_dir=hydra_dir, verbose=not multirun,
                                 command=["python", "-m", "nnexp.train", *sys.argv[1:]])
@@ -85,12 +100,22 @@ def _run_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | Non
     return result.objective
 
 
+def multirun_first(args: list[str]) -> list[str]:
+    """`lr=0.1,0.01 -m train.epochs=2` -> `-m lr=0.1,0.01 train.epochs=2`: Hydra's parser takes
+    flags only before the overrides; users put -m/--multirun anywhere."""
+    flags = [a for a in args if a in MULTIRUN_FLAGS]
+    return [*flags, *(a for a in args if a not in MULTIRUN_FLAGS)]
+
+
 def main() -> None:
+    """The command, in-process (tests): errors exit with one line and a code."""
+    sys.argv[1:] = multirun_first(sys.argv[1:])
     run_cli(train, PROG)
 
 
 def console_main() -> None:
     """`python -m nnexp.train` and the `nnexp-train` command: `main`, then a fast exit."""
+    sys.argv[1:] = multirun_first(sys.argv[1:])
     main_entry(train, PROG)
 
 

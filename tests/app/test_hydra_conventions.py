@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+import yaml
 from helpers import all_runs, clean_env, run_cli
 
 from nnexp.data import make_image_folder
 from nnexp.experiment import run_experiment
 
 FAST = ["train.epochs=1", "model.hidden=[8]"]
+needs_optuna = pytest.mark.skipif(
+    importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
+    reason="the optuna extra is not installed (pip install -e '.[optuna]')")
 
 
 def _store(root: Path, name: str = "mlruns/mlflow.db") -> str:
@@ -24,6 +30,22 @@ def _sweep(uri: str, experiment: str = "nnexp") -> tuple[object, list]:
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
     assert len(children) == len(runs) - 1  # no orphan
     return parent, children
+
+
+def _last_error(proc: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc.stderr.strip().splitlines()[-1]
+
+
+def test_glob_sweep_with_the_multirun_flag_after_an_override(tmp_path):
+    proc = run_cli(["nnexp.train", "optimizer=glob(*,exclude=[a*,m*,n*])", "-m", *FAST],
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    parent, children = _sweep(_store(tmp_path))
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["nnexp.sweep.params"] == "optimizer"
+    assert sorted(c.data.params["optimizer.name"] for c in children) == ["rmsprop", "sgd"]
+    assert {c.info.status for c in children} == {"FINISHED"}
 
 
 def test_chdir_sweep_keeps_the_one_store_and_each_job_logs_what_it_printed(tmp_path):
@@ -60,6 +82,68 @@ def test_chdir_run_resolves_relative_paths_where_it_started_and_records_them(tmp
     printed = proc.stdout.splitlines()
     assert printed[0].startswith("epoch 1/1  ") and printed[-1].startswith("done in ")
     assert [line.split("] - ", 1)[1] for line in log.read_text().splitlines()] == printed
+
+
+def test_sweep_across_experiments_is_refused_before_it_starts(tmp_path):
+    make_image_folder(tmp_path / "pics", per_class=6, size=(8, 8))
+    proc = run_cli(["nnexp.train", "-m", "experiment=tutorial_line,cat_classifier",
+                    "data.image_dir=pics", *FAST], cwd=tmp_path)
+    assert proc.returncode == 2
+    assert _last_error(proc) == (
+        "nnexp.train: error: tracking.experiment: this sweep's jobs record into 2 experiments "
+        "(cat_classifier, tutorial); a sweep is one parent run in one experiment: run one sweep "
+        "per experiment")
+    assert not (tmp_path / "mlruns").exists()
+
+
+OTHER_EXPERIMENT_SEARCH = """# @package _global_
+defaults:
+  - override /hydra/sweeper: optuna
+hydra:
+  sweeper:
+    n_trials: 1
+    params:
+      tracking.experiment: choice(elsewhere)
+"""
+
+
+@needs_optuna
+def test_a_sweeper_choosing_another_experiment_fails_the_job_not_the_record(tmp_path):
+    (tmp_path / "cfg" / "hparams_search").mkdir(parents=True)
+    (tmp_path / "cfg" / "hparams_search" / "elsewhere.yaml").write_text(OTHER_EXPERIMENT_SEARCH)
+    proc = run_cli(["nnexp.train", "-m", f"--config-dir={tmp_path / 'cfg'}",
+                    "hparams_search=elsewhere", *FAST], cwd=tmp_path)
+    assert proc.returncode == 2
+    assert _last_error(proc) == (
+        "nnexp.train: error: tracking.experiment: this job records into 'elsewhere' but its "
+        "sweep's parent run is in 'nnexp'; a sweep uses one experiment")
+    (parent,) = all_runs(_store(tmp_path))
+    assert parent.info.status == "FAILED"
+    assert all_runs(_store(tmp_path), "elsewhere") == []
+
+
+@needs_optuna
+def test_optuna_optimises_in_the_direction_of_sweep_direction(tmp_path):
+    proc = run_cli(["nnexp.train", "-m", "hparams_search=lr_width", "hydra.sweeper.n_trials=2",
+                    "sweep.direction=maximize", "sweep.objective=val/accuracy", *FAST],
+                   cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    parent, children = _sweep(_store(tmp_path))
+    accuracy = {c.info.run_id: c.data.metrics["val/accuracy"] for c in children}
+    assert len(set(accuracy.values())) == 2
+    (results,) = tmp_path.glob("multirun/*/*/optimization_results.yaml")
+    assert yaml.safe_load(results.read_text())["best_value"] == max(accuracy.values())
+    assert parent.data.tags["nnexp.best_run_id"] == max(accuracy, key=accuracy.__getitem__)
+
+
+@needs_optuna
+def test_a_sweeper_direction_against_sweep_direction_is_refused(tmp_path):
+    proc = run_cli(["nnexp.train", "-m", "hparams_search=lr_width", "hydra.sweeper.n_trials=1",
+                    "hydra.sweeper.direction=maximize", *FAST], cwd=tmp_path)
+    assert proc.returncode == 2
+    assert _last_error(proc) == (
+        "nnexp.train: error: hydra.sweeper.direction: 'maximize' but sweep.direction is "
+        "'minimize'; set sweep.direction (hparams_search presets follow it)")
 
 
 def test_mlflow_experiment_name_chooses_the_experiment_and_is_recorded(make_cfg, store_uri,
