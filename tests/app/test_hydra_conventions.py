@@ -1,8 +1,12 @@
-"""Conventions a Hydra user relies on, through the real Hydra (see each test)."""
+"""Conventions a Hydra user relies on, through the real Hydra: glob() sweeps, -m anywhere,
+hydra.job.chdir, one experiment per sweep, Optuna's direction, errors that say where Hydra
+looked, train.log, MLFLOW_EXPERIMENT_NAME."""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import io
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +17,7 @@ from helpers import all_runs, clean_env, run_cli
 
 from nnexp.data import make_image_folder
 from nnexp.experiment import run_experiment
+from nnexp.paths import conf_dir
 
 FAST = ["train.epochs=1", "model.hidden=[8]"]
 needs_optuna = pytest.mark.skipif(
@@ -144,6 +149,41 @@ def test_a_sweeper_direction_against_sweep_direction_is_refused(tmp_path):
     assert _last_error(proc) == (
         "nnexp.train: error: hydra.sweeper.direction: 'maximize' but sweep.direction is "
         "'minimize'; set sweep.direction (hparams_search presets follow it)")
+
+
+def _call_main(args: list[str]) -> tuple[int, str]:
+    from nnexp.train import main
+
+    saved, sys.argv = sys.argv, ["nnexp.train", *args]
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            main()
+        return 0, err.getvalue()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1, err.getvalue()
+    finally:
+        sys.argv = saved
+
+
+def test_command_line_errors_say_where_hydra_looked(tmp_path):
+    conf = conf_dir()
+    extra = tmp_path / "extra"
+    (extra / "optimizer").mkdir(parents=True)
+    (extra / "optimizer" / "mine.yaml").write_text("name: sgd\n")
+    cases = [
+        (["optimizer=nope"], "optimizer: unknown option 'nope'; allowed: adam, adamw, momentum, "
+         f"nesterov, rmsprop, sgd (searched: {conf})"),
+        ([f"--config-dir={extra}", "optimizer=nope"], "optimizer: unknown option 'nope'; allowed: "
+         f"adam, adamw, mine, momentum, nesterov, rmsprop, sgd (searched: {conf}, {extra})"),
+        (["experiment=nope"], "experiment: unknown option 'nope'; allowed: cat_classifier, "
+         f"tutorial_line (searched: {conf})"),
+        (["--config-name=nope"], f"primary config 'nope' not found (searched: {conf})"),
+    ]
+    for args, expected in cases:
+        code, err = _call_main([*args, *FAST, f"tracking.uri={_store(tmp_path)}"])
+        assert (code, err.strip().splitlines()[-1]) == (2, f"nnexp.train: error: {expected}")
+    assert not (tmp_path / "mlruns").exists()
 
 
 def test_mlflow_experiment_name_chooses_the_experiment_and_is_recorded(make_cfg, store_uri,
