@@ -7,10 +7,10 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import NoReturn
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+from nnexp.paths import group_options
+
 EXIT_USER_ERROR = 2
 EXIT_RUN_FAILED = 1
 EXIT_INTERRUPTED = 130
@@ -18,11 +18,6 @@ EXIT_INTERRUPTED = 130
 
 class UserAbort(BaseException):
     """A user mistake found where Hydra would swallow an Exception (its callbacks)."""
-
-
-def group_options(group: str) -> list[str]:
-    """The options of a config group, from the files in conf/<group>/."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
 
 
 def describe_user_error(exc: BaseException) -> str | None:
@@ -73,8 +68,14 @@ def _hydra_message(exc: BaseException) -> str:
     missing = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
     if missing:
         group, option = missing.group(1), missing.group(2)
-        allowed = ", ".join(group_options(group)) or "(none)"
-        return f"{group}: unknown option '{option}'; allowed: {allowed}"
+        allowed = ", ".join(_listed_options(text, group) or group_options(group)) or "(none)"
+        return f"{group}: unknown option '{option}'; allowed: {allowed}{_searched(text)}"
+    primary = re.search(r"Cannot find primary config '([^']+)'", text)
+    if primary:
+        return f"primary config '{primary.group(1)}' not found{_searched(text)}"
+    folder = re.search(r"config directory '([^']+)'", text)
+    if folder and "Primary config directory not found" in text:
+        return f"config directory '{folder.group(1)}' not found or not readable"
     unknown = re.search(r"Could not override '([^']+)'", text)
     if unknown:
         return (f"{unknown.group(1)}: unknown config key (see `python -m nnexp.train --cfg job` "
@@ -85,6 +86,22 @@ def _hydra_message(exc: BaseException) -> str:
         if inner:
             return inner
     return _first_line(exc)
+
+
+def _listed_options(text: str, group: str) -> list[str]:
+    """The options Hydra lists under "Available options in '<group>':" (every search path)."""
+    block = re.search(rf"Available options in '{re.escape(group)}':\n((?:\t.*\n?)+)", text)
+    return [line.strip() for line in block.group(1).splitlines()] if block else []
+
+
+def _searched(text: str) -> str:
+    """A ` (searched: <folders>)` suffix: the config search path from Hydra's message, minus
+    Hydra's built-in configs and the schema, so a user sees where their files were looked for."""
+    paths = re.findall(r"provider=[^,\n]+, path=(\S+)", text)
+    shown = [p.removeprefix("file://") for p in paths
+             if p != "pkg://hydra.conf" and not p.startswith(("structured://",
+                                                              "pkg://hydra_plugins."))]
+    return f" (searched: {', '.join(shown)})" if shown else ""
 
 
 def _yaml_message(exc: BaseException) -> str:

@@ -86,7 +86,7 @@ class TrainConfig:
 @dataclass
 class TrackingConfig:
     uri: str | None = None
-    experiment: str = "nnexp"
+    experiment: str = II("oc.env:MLFLOW_EXPERIMENT_NAME,nnexp")  # as MLflow's clients do
     enabled: bool = True
     log_every_n_steps: int = 10
     log_model: bool = True

@@ -1,26 +1,23 @@
-"""What a run prints: one line an epoch, and at the end the results and where the record went."""
+"""What a run prints: one line an epoch, and at the end the results and where the record went.
+
+Lines go through Python logging (nnexp.logs), so Hydra writes them to the console and to the job's
+`train.log` alike.
+"""
 
 from __future__ import annotations
 
-import os
-import sys
+import logging
 from collections.abc import Mapping
 
+from nnexp import logs  # noqa: F401 - prints nnexp's lines where nobody configured logging
 from nnexp.observer import FINISHED, RunObserver, RunOutcome, RunStart
+
+log = logging.getLogger(__name__)
 
 
 def say(text: str, *, error: bool = False) -> None:
-    """Print a line for the user; a closed pipe (`... | head`) silences the rest, never the run."""
-    stream = sys.stderr if error else sys.stdout
-    try:
-        print(text, file=stream, flush=True)
-    except BrokenPipeError:
-        devnull = open(os.devnull, "w")  # noqa: SIM115 - replaces the closed stream for good
-        os.dup2(devnull.fileno(), stream.fileno())
-        if error:
-            sys.stderr = devnull
-        else:
-            sys.stdout = devnull
+    """One line for the user: INFO on stdout, or a warning on stderr."""
+    (log.warning if error else log.info)(text)
 
 
 class ConsoleObserver(RunObserver):

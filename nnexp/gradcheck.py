@@ -13,9 +13,10 @@ import numpy as np
 from omegaconf import DictConfig, open_dict
 
 from nnexp import engine
-from nnexp.cli import CONF_DIR, run_cli
+from nnexp.cli import run_cli
 from nnexp.config import ConfigError, register_configs, validate
 from nnexp.experiment import build_network, choose_loss, load_data, targets_for
+from nnexp.paths import conf_dir
 
 register_configs()
 
@@ -36,7 +37,7 @@ def check_config(cfg: DictConfig) -> dict[str, float]:
                                  eps=cfg.gradcheck.eps)
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="config")
+@hydra.main(version_base="1.3", config_path=str(conf_dir()), config_name="config")
 def gradcheck(cfg: DictConfig) -> None:
     errors = check_config(cfg)
     tol = cfg.gradcheck.tol

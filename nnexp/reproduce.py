@@ -20,8 +20,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from nnexp.cli import CONF_DIR, group_options, run_cli
+from nnexp.cli import run_cli
 from nnexp.config import Config, ConfigError
+from nnexp.paths import conf_dir, group_options
 from nnexp.tracking import provenance, tags
 from nnexp.tracking.params import flatten
 from nnexp.tracking.records import (
@@ -88,7 +89,7 @@ def _restore_interpolations(logged: dict[str, Any], schema: DictConfig) -> DictC
 
 def _apply_group(cfg: DictConfig, group: str, option: str) -> None:
     """`optimizer=sgd` on a logged config: reset the group to its schema, merge the option file."""
-    path = CONF_DIR / group / f"{option}.yaml"
+    path = conf_dir() / group / f"{option}.yaml"
     if not path.is_file():
         allowed = ", ".join(group_options(group)) or "(none)"
         raise ConfigError(f"{group}: unknown option '{option}'; allowed: {allowed}")
@@ -106,7 +107,7 @@ def apply_overrides(cfg: DictConfig, overrides: list[str]) -> None:
 
     parsed = OverridesParser.create().parse_overrides(overrides)
     groups = [o for o in parsed if "." not in o.key_or_group and isinstance(o.value(), str)
-              and (CONF_DIR / o.key_or_group).is_dir()]
+              and (conf_dir() / o.key_or_group).is_dir()]
     for o in parsed:
         if o.is_sweep_override():
             raise ConfigError(f"{o.input_line}: a sweep cannot be reproduced; give one value")

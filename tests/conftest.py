@@ -9,8 +9,8 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-REPO = Path(__file__).resolve().parent.parent
-CONF_DIR = REPO / "conf"
+from nnexp.paths import conf_dir
+
 FAST = ["train.epochs=2", "model.hidden=[16]"]
 
 
@@ -35,7 +35,7 @@ def make_cfg(store_uri: str) -> Callable[..., DictConfig]:
     """Compose conf/ with CLI-style overrides, shrunk for speed, tracked in the temp store."""
 
     def make(*overrides: str, fast: bool = True) -> DictConfig:
-        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
             cfg = compose("config", overrides=[*(FAST if fast else []), *overrides])
         with open_dict(cfg):
             if cfg.tracking.uri is None:

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from nnexp.paths import from_launch_dir, launch_dir
+
 DEFAULT_STORE_DIR = "mlruns"
 KNOWN_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "file", "databricks")
 
@@ -24,16 +26,35 @@ class StoreUnavailable(StoreError):
 
 
 def default_tracking_uri(start_dir: str | os.PathLike[str] | None = None) -> str:
-    """`sqlite:///<abs start dir>/mlruns/mlflow.db`: one store per project folder, for every job."""
-    root = Path(start_dir or os.getcwd()).resolve() / DEFAULT_STORE_DIR
+    """`sqlite:///<abs start dir>/mlruns/mlflow.db`: one store per project folder, for every job.
+
+    The start dir defaults to where the command was launched, also in a job Hydra moved into
+    its output folder (hydra.job.chdir=true).
+    """
+    root = Path(start_dir or launch_dir()).resolve() / DEFAULT_STORE_DIR
     return f"sqlite:///{root / 'mlflow.db'}"
 
 
 def resolve_tracking_uri(configured: str | None, start_dir: str | os.PathLike[str] | None = None,
                          *, probe: bool = True) -> str:
-    """tracking.uri wins, then MLFLOW_TRACKING_URI, then the embedded default store."""
+    """tracking.uri wins, then MLFLOW_TRACKING_URI, then the embedded default store.
+
+    A relative SQLite or file path is made absolute against the start dir, as above.
+    """
     uri = configured or os.environ.get("MLFLOW_TRACKING_URI") or default_tracking_uri(start_dir)
+    uri = absolute_store_uri(uri, start_dir)
     check_uri(uri, probe=probe)
+    return uri
+
+
+def absolute_store_uri(uri: str, start_dir: str | os.PathLike[str] | None = None) -> str:
+    """`sqlite:///rel/mlflow.db` or a bare relative folder, made absolute against the launch
+    folder (or `start_dir`); any other URI unchanged."""
+    base = Path(start_dir) if start_dir else None
+    if uri.startswith("sqlite:///") and sqlite_path(uri) not in ("", ":memory:"):
+        return "sqlite:///" + from_launch_dir(sqlite_path(uri), base)
+    if not uri.startswith("sqlite:") and len(urlparse(uri).scheme) <= 1:  # a path, not a URI
+        return from_launch_dir(uri, base)
     return uri
 
 
@@ -42,7 +63,7 @@ def outbox_root(uri: str) -> Path:
     project's default store folder."""
     if uri.startswith("sqlite:///"):
         return Path(sqlite_path(uri)).resolve().parent / "outbox"
-    return Path(os.getcwd()).resolve() / DEFAULT_STORE_DIR / "outbox"
+    return Path(launch_dir()).resolve() / DEFAULT_STORE_DIR / "outbox"
 
 
 def describe_store(uri: str) -> str:

@@ -26,6 +26,7 @@ from nnexp.tracking.provenance import provenance_tags
 from nnexp.tracking.sweep_parent import SweepParent
 
 PARENT_RUN_ENV = "NNEXP_PARENT_RUN_ID"
+PARENT_EXPERIMENT_ENV = "NNEXP_PARENT_EXPERIMENT"
 SWEPT_KEYS_ENV = "NNEXP_SWEPT_KEYS"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 MAX_VALIDATED_JOBS = 500
@@ -75,20 +76,51 @@ def _sweeper_params(config: DictConfig) -> dict[str, Any]:
     return dict(OmegaConf.to_container(params)) if params else {}
 
 
-def _validate_jobs(config: DictConfig) -> None:
-    """Compose and range-check every job of a basic sweep before any run exists."""
+def _validate_jobs(config: DictConfig) -> set[str]:
+    """Compose and range-check every job of a basic sweep before any run exists; the MLflow
+    experiments the jobs record into."""
     from hydra import compose
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     from nnexp.config import validate
 
     params = _sweeper_params(config)
     arguments = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
-    overrides = OverridesParser.create().parse_overrides(arguments)
-    jobs = BasicSweeper.split_arguments(overrides, None)[0]
+    # With Hydra's config loader, as the sweeper has: glob() needs it to list a group's options.
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+    jobs = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)[0]
+    experiments = set()
     for job in jobs[:MAX_VALIDATED_JOBS]:
-        validate(compose(config_name=config.hydra.job.config_name, overrides=list(job)))
+        cfg = compose(config_name=config.hydra.job.config_name, overrides=list(job))
+        validate(cfg)
+        experiments.add(cfg.tracking.experiment)
+    return experiments
+
+
+def _one_experiment(experiments: set[str]) -> None:
+    """Refuse a sweep whose jobs record into several experiments: a parent run and its children
+    share one experiment in MLflow, and a summary ranks one set of comparable runs."""
+    from nnexp.config import ConfigError
+
+    if len(experiments) > 1:
+        raise ConfigError(
+            f"tracking.experiment: this sweep's jobs record into {len(experiments)} experiments "
+            f"({', '.join(sorted(experiments))}); a sweep is one parent run in one experiment: "
+            "run one sweep per experiment")
+
+
+def _check_direction(config: DictConfig) -> None:
+    """A sweeper with its own direction (Optuna) must optimise what the summary ranks."""
+    from nnexp.config import ConfigError
+
+    direction = config.hydra.sweeper.get("direction")
+    name = getattr(direction, "name", direction)
+    if isinstance(name, str) and name != config.sweep.direction:
+        raise ConfigError(f"hydra.sweeper.direction: '{name}' but sweep.direction is "
+                          f"'{config.sweep.direction}'; set sweep.direction (hparams_search "
+                          "presets follow it)")
 
 
 class MlflowSweepCallback(Callback):
@@ -115,16 +147,20 @@ class MlflowSweepCallback(Callback):
             raise UserAbort(message) from exc
 
     def _start(self, config: DictConfig) -> None:
+        experiments = {config.tracking.experiment}
         if config.hydra.sweeper.get("_target_") == BASIC_SWEEPER:
-            _validate_jobs(config)
+            experiments = _validate_jobs(config)
         if not config.tracking.enabled:
             return
+        _one_experiment(experiments)
+        _check_direction(config)
+        experiment = next(iter(experiments), config.tracking.experiment)
         from nnexp.tracking.store import ensure_experiment, open_client, resolve_tracking_uri
 
         uri = resolve_tracking_uri(config.tracking.uri)
         os.environ["MLFLOW_TRACKING_URI"] = uri  # jobs in other processes use the same store
         client = open_client(uri)
-        experiment_id = ensure_experiment(client, config.tracking.experiment, uri)
+        experiment_id = ensure_experiment(client, experiment, uri)
         self.keys = swept_keys(list(config.hydra.overrides.task), _sweeper_params(config))
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         name = "sweep " + (",".join(self.keys) or Path(sweep_dir).name)
@@ -149,6 +185,7 @@ class MlflowSweepCallback(Callback):
                                   config.sweep.direction)
         os.environ[PARENT_RUN_ENV] = run.info.run_id
         os.environ[SWEPT_KEYS_ENV] = ",".join(self.keys)
+        os.environ[PARENT_EXPERIMENT_ENV] = experiment
         atexit.register(self.finish)  # Hydra skips on_multirun_end when a job raised
         print(f"sweep: parent run {run.info.run_id} ({name})", flush=True)
 
@@ -168,5 +205,6 @@ class MlflowSweepCallback(Callback):
         parent, self.parent = self.parent, None
         os.environ.pop(PARENT_RUN_ENV, None)
         os.environ.pop(SWEPT_KEYS_ENV, None)
+        os.environ.pop(PARENT_EXPERIMENT_ENV, None)
         parent.finish(job_raised=not ended_normally,
                       interrupted=received[-1] if received else None)

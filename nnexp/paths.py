@@ -1,0 +1,61 @@
+"""Where nnexp finds its configs, and the folder a command was started in.
+
+The configs live in the top-level `conf/` folder of the source tree; a built wheel carries
+them as `nnexp/conf/` (pyproject maps one onto the other), so both layouts are looked for.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+PRIMARY_CONFIG = "config.yaml"
+
+
+def conf_dir() -> Path:
+    """The folder Hydra composes from: `nnexp/conf` in an installed wheel, else `conf/` beside
+    the package (a source checkout: editable installs and PYTHONPATH runs)."""
+    candidates = (_PACKAGE_DIR / "conf", _PACKAGE_DIR.parent / "conf")
+    for candidate in candidates:
+        if (candidate / PRIMARY_CONFIG).is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"nnexp's configs are missing: no {PRIMARY_CONFIG} in {' or '.join(map(str, candidates))}"
+        "; reinstall nnexp")
+
+
+def group_options(group: str) -> list[str]:
+    """The options of a config group, from the files in conf/<group>/."""
+    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+
+
+def launch_dir() -> Path:
+    """The folder the command was started in, also inside a job that Hydra moved into its
+    output folder (`hydra.job.chdir=true`), so that relative paths keep their meaning."""
+    cwd = Path.cwd()
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import OmegaConf
+
+    if HydraConfig.initialized():
+        # Hydra leaves its config set after a job ends: trust it only while we are in its folder.
+        runtime = HydraConfig.get().runtime
+        output_dir = OmegaConf.select(runtime, "output_dir", default=None)
+        if output_dir and runtime.cwd and _same(Path(output_dir), cwd):
+            return Path(runtime.cwd)
+    return cwd
+
+
+def from_launch_dir(path: str | os.PathLike[str], base: Path | None = None) -> str:
+    """`path` made absolute against the launch folder (or `base`); absolute paths unchanged."""
+    expanded = Path(path).expanduser()
+    if expanded.is_absolute():
+        return str(expanded)
+    return str((base or launch_dir()) / expanded)
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
