@@ -202,8 +202,7 @@ def _log_inputs(run: Run, cfg: DictConfig, config: dict[str, Any], overrides: li
     """What a run needs to be understood and repeated, logged before training starts."""
     if not run.enabled:
         return
-    params = flatten(config)
-    params.update({f"dataset.{k}": str(v) for k, v in dataset.summary().items()})
+    params = flatten({**config, "dataset": dataset.summary()})
     params["train.loss_resolved"] = loss_name
     run.log_params(params)
     run.log_text(OmegaConf.to_yaml(OmegaConf.create(config)), "config.yaml")
