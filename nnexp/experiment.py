@@ -24,7 +24,12 @@ from nnexp.data import Dataset, load_dataset
 from nnexp.loop import Diverged, LoopResult, LoopSettings, evaluate, predicted_classes, train_loop
 from nnexp.tracking import plots, tags
 from nnexp.tracking.dataset_input import log_dataset_inputs
-from nnexp.tracking.model import log_network_model
+from nnexp.tracking.model import (
+    META_ARTIFACT,
+    WEIGHTS_ARTIFACT,
+    log_network_model,
+    write_model_meta,
+)
 from nnexp.tracking.params import flatten
 from nnexp.tracking.provenance import provenance_tags
 from nnexp.tracking.run import Run, RunDiverged, tracked_run
@@ -244,9 +249,11 @@ def _train_and_record(cfg: DictConfig, run: Run, dataset: Dataset, loss_name: st
     workdir = tempfile.TemporaryDirectory(prefix="nnexp-run-")
     out = Path(workdir.name)
 
-    def save_weights_artifact() -> None:
-        engine.save_weights(model, out / "weights.npz")
-        run.log_artifact(out / "weights.npz")
+    def save_weights_artifact() -> None:  # with what predict needs: it runs no logged code
+        engine.save_weights(model, out / WEIGHTS_ARTIFACT)
+        write_model_meta(out / META_ARTIFACT, dataset, loss_name)
+        run.log_artifact(out / WEIGHTS_ARTIFACT)
+        run.log_artifact(out / META_ARTIFACT)
 
     run.on_interrupt = save_weights_artifact
     if run.enabled:
@@ -281,7 +288,7 @@ def _train_and_record(cfg: DictConfig, run: Run, dataset: Dataset, loss_name: st
     if run.enabled:
         save_weights_artifact()
         if cfg.tracking.log_model:
-            log_network_model(run.client.tracking_uri, run.run_id, out / "weights.npz", dataset,
+            log_network_model(run.client.tracking_uri, run.run_id, out / WEIGHTS_ARTIFACT, dataset,
                               loss_name, step=loop.epochs_run)
         if cfg.tracking.plots:
             _log_plots(run, out, model, dataset, loop, loss_fn, loss_name, classify)

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 MODEL_NAME = "model"
+WEIGHTS_ARTIFACT = "weights.npz"  # the network: arrays and architecture, no code, no pickles
+META_ARTIFACT = "model_meta.json"  # what prediction needs besides the weights, as plain data
 MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
 EXAMPLE_ROWS = 3
 
@@ -33,6 +35,11 @@ def model_meta(dataset: Any, loss_name: str) -> dict[str, Any]:
         "image_shape": None if dataset.image_shape is None else list(dataset.image_shape),
         "image_mode": dataset.image_mode,
     }
+
+
+def write_model_meta(path: Path, dataset: Any, loss_name: str) -> None:
+    """`model_meta(...)` as JSON, logged beside the weights so prediction reads only data."""
+    path.write_text(json.dumps(model_meta(dataset, loss_name), indent=2))
 
 
 def raw_inputs(dataset: Any, X: np.ndarray) -> np.ndarray:
@@ -103,7 +110,7 @@ def log_network_model(uri: str, run_id: str, weights: Path, dataset: Any, loss_n
     example = raw_inputs(dataset, dataset.X_train[:EXAMPLE_ROWS])
     with tempfile.TemporaryDirectory(prefix="nnexp-model-") as tmp:
         meta_path = Path(tmp) / "meta.json"
-        meta_path.write_text(json.dumps(meta, indent=2))
+        write_model_meta(meta_path, dataset, loss_name)
         artifacts = {"weights": str(weights), "meta": str(meta_path)}
         output = _predict_example(artifacts, example)
         with quiet_mlflow(), _fluent_run(uri, run_id):

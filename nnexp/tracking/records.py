@@ -81,10 +81,10 @@ def load_run(client: Any, run_id: str) -> RunRecord:
     except MlflowException as exc:
         if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc):
             raise RecordError(f"unknown run id '{run_id}' in {client.tracking_uri}") from None
-        raise RecordError(f"cannot read run '{run_id}': {_first_line(exc)}") from None
+        raise RecordError(f"cannot read run '{run_id}': {first_line(exc)}") from None
     except Exception as exc:  # e.g. a file that is not an MLflow database
         raise RecordError(f"cannot read the store {client.tracking_uri}: "
-                          f"{_first_line(exc)}") from None
+                          f"{first_line(exc)}") from None
     return RunRecord(
         run_id=run.info.run_id, name=run.info.run_name or "", experiment_id=run.info.experiment_id,
         experiment=experiment.name, status=run.info.status, start_time=run.info.start_time or 0,
@@ -206,7 +206,7 @@ def read_yaml(text: str, what: str) -> Any:
                 depth -= 1
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise RecordError(f"{what} is not valid YAML ({_first_line(exc)})") from None
+        raise RecordError(f"{what} is not valid YAML ({first_line(exc)})") from None
 
 
 def parse_config(text: str, what: str, links: dict[str, str] | None = None) -> dict[str, Any]:
@@ -238,6 +238,7 @@ def _strings(node: Any, prefix: str = "") -> list[tuple[str, str]]:
     return [(prefix[:-1], node)] if isinstance(node, str) else []
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (or its type), for one-line errors."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__
