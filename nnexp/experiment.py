@@ -32,6 +32,7 @@ from nnexp.tracking.model import (
 )
 from nnexp.tracking.params import flatten
 from nnexp.tracking.provenance import provenance_tags
+from nnexp.tracking.redact import redact
 from nnexp.tracking.run import Run, RunDiverged, tracked_run
 from nnexp.tracking.store import resolve_tracking_uri
 from nnexp.vocabulary import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
@@ -192,7 +193,7 @@ def _reuse(done: Any, cfg: DictConfig, uri: str, parent_run_id: str | None, verb
 
     if parent_run_id:  # the sweep summary lists reused runs next to its children
         open_client(uri).set_tag(
-            parent_run_id, tags.SWEEP_REUSED_PREFIX + done.info.run_id, run_name)
+            parent_run_id, tags.SWEEP_REUSED_PREFIX + done.info.run_id, redact(run_name))
     metrics = dict(done.data.metrics)
     objective = metrics.get(cfg.sweep.objective, math.nan)
     if verbose:

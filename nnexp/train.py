@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 from nnexp.cli import CONF_DIR, errors_exit, main_entry, run_cli
 from nnexp.config import register_configs
 from nnexp.experiment import run_experiment
+from nnexp.tracking.redact import redact
 from nnexp.tracking.run import RunDiverged
 from nnexp.tracking.sweep import (
     PARENT_RUN_ENV,
@@ -38,7 +39,7 @@ def train(cfg: DictConfig) -> float:
     multirun = hc.mode == RunMode.MULTIRUN
     overrides = list(hc.overrides.task)
     swept = os.environ.get(SWEPT_KEYS_ENV, "").split(",") if multirun else None
-    name = cfg.tracking.run_name or child_run_name(overrides, swept)
+    name = redact(cfg.tracking.run_name or child_run_name(overrides, swept))  # it is printed
     hydra_dir = Path(hc.runtime.output_dir) / (hc.output_subdir or ".hydra")
     parent = os.environ.get(PARENT_RUN_ENV) if multirun else None
     # A single run exits here with one line (Hydra would print its own banner first); in a
@@ -57,7 +58,7 @@ def _run_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | Non
         if not multirun:
             raise
         # In a sweep a diverged job is a result, not a crash: the run is FAILED, the study goes on.
-        print(f"[{name}] {exc}", file=sys.stderr)
+        print(redact(f"[{name}] {exc}"), file=sys.stderr)
         return float(cfg.sweep.diverged_objective)
     except Exception as exc:
         if parent:  # the job may have failed before its run existed: tell the sweep's parent

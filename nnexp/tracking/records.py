@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from nnexp.tracking.redact import redact
 from nnexp.tracking.store import StoreError, check_uri, default_tracking_uri, sqlite_path
 
 CONFIG_ARTIFACT = "config.yaml"
@@ -80,11 +81,12 @@ def load_run(client: Any, run_id: str) -> RunRecord:
         experiment = client.get_experiment(run.info.experiment_id)
     except MlflowException as exc:
         if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc):
-            raise RecordError(f"unknown run id '{run_id}' in {client.tracking_uri}") from None
-        raise RecordError(f"cannot read run '{run_id}': {first_line(exc)}") from None
+            raise RecordError(f"unknown run id '{run_id}' in {redact(client.tracking_uri)}"
+                              ) from None
+        raise RecordError(f"cannot read run '{run_id}': {redact(first_line(exc))}") from None
     except Exception as exc:  # e.g. a file that is not an MLflow database
-        raise RecordError(f"cannot read the store {client.tracking_uri}: "
-                          f"{first_line(exc)}") from None
+        raise RecordError(f"cannot read the store {redact(client.tracking_uri)}: "
+                          f"{redact(first_line(exc))}") from None
     return RunRecord(
         run_id=run.info.run_id, name=run.info.run_name or "", experiment_id=run.info.experiment_id,
         experiment=experiment.name, status=run.info.status, start_time=run.info.start_time or 0,

@@ -11,6 +11,7 @@ from typing import Any
 
 from nnexp.tracking import tags
 from nnexp.tracking.metrics import MetricBuffer
+from nnexp.tracking.redact import redact, redacted_copy
 from nnexp.tracking.store import ensure_experiment, open_client
 
 
@@ -31,7 +32,10 @@ class RunDiverged(RuntimeError):
 
 
 class Run:
-    """A started MLflow run: params, tags, buffered metrics, artifacts; or nothing when disabled."""
+    """A started MLflow run: params, tags, buffered metrics, artifacts; or nothing when disabled.
+
+    Everything written through it has the credentials of any URI masked (`redact`).
+    """
 
     def __init__(self, client: Any | None, run_id: str | None, experiment_id: str | None) -> None:
         self.client = client
@@ -50,7 +54,7 @@ class Run:
         if self.enabled:
             from mlflow.entities import Param
 
-            items = [Param(k, v) for k, v in params.items()]
+            items = [Param(k, redact(v)) for k, v in params.items()]
             for start in range(0, len(items), 100):
                 self.client.log_batch(self.run_id, params=items[start:start + 100])
 
@@ -58,19 +62,22 @@ class Run:
         if self.enabled:
             from mlflow.entities import RunTag
 
-            self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in values.items()])
+            self.client.log_batch(self.run_id,
+                                  tags=[RunTag(k, redact(str(v))) for k, v in values.items()])
 
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         if self.enabled:
-            self.client.log_artifact(self.run_id, str(path), artifact_path)
+            with redacted_copy(Path(path)) as safe:
+                self.client.log_artifact(self.run_id, str(safe), artifact_path)
 
     def log_artifacts(self, folder: str | Path, artifact_path: str | None = None) -> None:
         if self.enabled:
-            self.client.log_artifacts(self.run_id, str(folder), artifact_path)
+            with redacted_copy(Path(folder)) as safe:
+                self.client.log_artifacts(self.run_id, str(safe), artifact_path)
 
     def log_text(self, text: str, artifact_file: str) -> None:
         if self.enabled:
-            self.client.log_text(self.run_id, text, artifact_file)
+            self.client.log_text(self.run_id, redact(text), artifact_file)
 
 
 class InterruptFlag:
@@ -134,7 +141,9 @@ def tracked_run(
         return
     client = open_client(uri)
     experiment_id = ensure_experiment(client, experiment, uri)
-    all_tags = {tags.MLFLOW_RUN_NAME: run_name, **(run_tags or {})}
+    run_name = redact(run_name)
+    all_tags = {tags.MLFLOW_RUN_NAME: run_name,
+                **{k: redact(v) for k, v in (run_tags or {}).items()}}
     if parent_run_id:
         all_tags[tags.MLFLOW_PARENT_RUN_ID] = parent_run_id
     mlflow_run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)

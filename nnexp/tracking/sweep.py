@@ -20,6 +20,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp.tracking import tags
+from nnexp.tracking.redact import redact, redact_logging
 
 PARENT_RUN_ENV = "NNEXP_PARENT_RUN_ID"
 SWEPT_KEYS_ENV = "NNEXP_SWEPT_KEYS"
@@ -59,9 +60,9 @@ def record_job_error(parent_id: str, job_name: str, exc: BaseException) -> None:
     key = tags.SWEEP_JOB_ERROR_PREFIX + re.sub(r"[^A-Za-z0-9_.-]+", "_", job_name)[:200]
     try:
         open_client(os.environ["MLFLOW_TRACKING_URI"]).set_tag(
-            parent_id, key, f"{job_name} (raised: {message})"[:tags.MAX_VALUE_CHARS])
+            parent_id, key, redact(f"{job_name} (raised: {message})")[:tags.MAX_VALUE_CHARS])
     except Exception as failure:  # the job's own error matters more than this note
-        print(f"sweep: could not record the job's error on the parent: {failure}",
+        print(redact(f"sweep: could not record the job's error on the parent: {failure}"),
               file=sys.stderr)
 
 
@@ -100,6 +101,7 @@ class MlflowSweepCallback(Callback):
         # Hydra turns a callback's Exception into a warning; a bad sweep must stop instead.
         from nnexp.cli import UserAbort, describe_user_error
 
+        redact_logging()  # the launcher logs each job's overrides, tracking.uri included
         try:
             self._start(config)
         except Exception as exc:
@@ -121,7 +123,7 @@ class MlflowSweepCallback(Callback):
         experiment_id = ensure_experiment(self.client, config.tracking.experiment, uri)
         self.keys = swept_keys(list(config.hydra.overrides.task), _sweeper_params(config))
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
-        name = "sweep " + (",".join(self.keys) or Path(sweep_dir).name)
+        name = redact("sweep " + (",".join(self.keys) or Path(sweep_dir).name))
         run = self.client.create_run(experiment_id, run_name=name, tags={
             tags.MLFLOW_RUN_NAME: name,
             tags.SWEEP: "parent",
@@ -129,7 +131,7 @@ class MlflowSweepCallback(Callback):
             tags.HOST: platform.node(),
             tags.SWEEP_DIR: sweep_dir,
             tags.SWEEP_PARAMS: ",".join(self.keys),
-            tags.SWEEP_OVERRIDES: " ".join(config.hydra.overrides.task),
+            tags.SWEEP_OVERRIDES: redact(" ".join(config.hydra.overrides.task)),
             tags.SWEEP_SWEEPER: str(config.hydra.sweeper.get("_target_")),
             tags.SWEEP_LAUNCHER: str(config.hydra.launcher.get("_target_")),
         })
@@ -166,8 +168,8 @@ class MlflowSweepCallback(Callback):
                 self.client.set_tag(parent_id, tags.SWEEP_ERROR,
                                     "the sweep stopped early: a job raised or it was interrupted")
         except Exception as exc:  # the summary must never leave the parent RUNNING
-            print(f"sweep: summary failed: {exc}", file=sys.stderr)
+            print(redact(f"sweep: summary failed: {exc}"), file=sys.stderr)
             self.client.set_tag(parent_id, tags.ERROR,
-                                f"summary failed: {exc}"[:tags.MAX_VALUE_CHARS])
+                                redact(f"summary failed: {exc}")[:tags.MAX_VALUE_CHARS])
         finally:
             self.client.set_terminated(parent_id, status)
