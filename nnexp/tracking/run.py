@@ -54,7 +54,7 @@ class Run:
         if self.enabled:
             from mlflow.entities import Param
 
-            items = [Param(k, redact(v)) for k, v in params.items()]
+            items = [Param(k, redact(str(v))) for k, v in params.items()]
             for start in range(0, len(items), 100):
                 self.client.log_batch(self.run_id, params=items[start:start + 100])
 
@@ -143,7 +143,7 @@ def tracked_run(
     experiment_id = ensure_experiment(client, experiment, uri)
     run_name = redact(run_name)
     all_tags = {tags.MLFLOW_RUN_NAME: run_name,
-                **{k: redact(v) for k, v in (run_tags or {}).items()}}
+                **{k: redact(str(v)) for k, v in (run_tags or {}).items()}}
     if parent_run_id:
         all_tags[tags.MLFLOW_PARENT_RUN_ID] = parent_run_id
     mlflow_run = client.create_run(experiment_id, run_name=run_name, tags=all_tags)
