@@ -196,5 +196,7 @@ def main_entry(entry: Callable[[], object], prog: str) -> NoReturn:
 
 
 def _fail(prog: str, message: str, code: int) -> NoReturn:
-    print(f"{prog}: error: {message}", file=sys.stderr)
+    from nnexp.tracking.redact import redact
+
+    print(f"{prog}: error: {redact(message)}", file=sys.stderr)
     sys.exit(code)

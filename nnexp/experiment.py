@@ -36,9 +36,10 @@ from nnexp.observer import (
     RunStart,
 )
 from nnexp.tracking import plots, tags
-from nnexp.tracking.model import model_meta
+from nnexp.tracking.model import META_ARTIFACT, WEIGHTS_ARTIFACT, model_meta, write_model_meta
 from nnexp.tracking.params import flatten
 from nnexp.tracking.provenance import provenance_tags
+from nnexp.tracking.redact import redact
 from nnexp.tracking.store import resolve_tracking_uri
 from nnexp.vocabulary import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
@@ -192,7 +193,7 @@ def run_experiment(
         except RunInterrupted as exc:
             history.flush()
             if observer.records_files:  # the latest weights, between two steps
-                observer.artifact(engine_weights(model, Path(work)))
+                save_network(observer, model, dataset, loss_name, Path(work))
             observer.ended(RunOutcome(KILLED, {
                 tags.STATUS_REASON: str(exc),
                 tags.LAST_COMPLETED_EPOCH: str(training.last_epoch)}))
@@ -224,8 +225,7 @@ def _run_start(cfg: DictConfig, config: dict[str, Any], run_name: str, plan: Run
     }
     if dataset.notes:
         run_tags[tags.DATA_NOTES] = "; ".join(dataset.notes)[:tags.MAX_VALUE_CHARS]
-    params = flatten(config)
-    params.update({f"dataset.{k}": str(v) for k, v in dataset.summary().items()})
+    params = flatten({**config, "dataset": dataset.summary()})
     params["train.loss_resolved"] = loss_name
     params["model.n_parameters"] = str(model.params.size)
     texts = {"config.yaml": OmegaConf.to_yaml(OmegaConf.create(config)),
@@ -243,7 +243,7 @@ def _reuse(done: Any, cfg: DictConfig, uri: str, parent_run_id: str | None, verb
     from nnexp.tracking.reuse import note_reuse
 
     if parent_run_id:  # the sweep summary lists reused runs next to its children
-        note_reuse(uri, parent_run_id, done.info.run_id, run_name)
+        note_reuse(uri, parent_run_id, done.info.run_id, redact(run_name))
     metrics = dict(done.data.metrics)
     objective = metrics.get(cfg.sweep.objective, math.nan)
     if verbose:
@@ -252,11 +252,15 @@ def _reuse(done: Any, cfg: DictConfig, uri: str, parent_run_id: str | None, verb
     return ExperimentResult(done.info.run_id, objective, metrics, LoopResult(), reused=True)
 
 
-def engine_weights(model: Any, folder: Path) -> Path:
-    """The network's weights and architecture as `weights.npz` in `folder`."""
-    path = folder / "weights.npz"
-    engine.save_weights(model, path)
-    return path
+def save_network(observer: RunObserver, model: Any, dataset: Dataset, loss_name: str,
+                 folder: Path) -> Path:
+    """Give the observer the network's weights and architecture (`weights.npz`) and what
+    prediction needs besides them (`model_meta.json`): data only, no code. Returns the weights."""
+    weights = folder / WEIGHTS_ARTIFACT
+    engine.save_weights(model, weights)
+    observer.artifact(weights)
+    observer.artifact(write_model_meta(folder / META_ARTIFACT, dataset, loss_name))
+    return weights
 
 
 class _Training:
@@ -316,8 +320,7 @@ class _Training:
                       classify: bool) -> None:
         """Weights, the full metric history, the loadable model and the plots."""
         cfg, dataset = self.cfg, self.dataset
-        weights = engine_weights(self.model, work)
-        observer.artifact(weights)
+        weights = save_network(observer, self.model, dataset, self.loss_name, work)
         (work / "metrics").mkdir()
         observer.artifact(self.history.save(work / "metrics" / "history.npz"), "metrics")
         if cfg.tracking.log_model:

@@ -1,64 +1,91 @@
-"""`python -m nnexp.predict RUN_ID INPUT`: a logged run's model on a picture or a CSV of rows.
+"""`python -m nnexp.predict RUN_ID INPUT`: a logged run's network on pictures or a CSV of rows.
 
     python -m nnexp.predict 3f2a... cat.png         # "is there a cat in this picture?"
+    python -m nnexp.predict 3f2a... pictures/       # every picture in the folder, one per line
     python -m nnexp.predict 3f2a... rows.csv        # one line per row (raw, unscaled features)
+
+It computes with the run's weights.npz and model_meta.json, read as data: no code from the
+artifact store runs (loading the logged MLflow model would run its Python code).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from nnexp.cli import UserAbort, run_cli
-from nnexp.data import IMAGE_EXTENSIONS, DataError, load_image
-from nnexp.tracking.model import MODEL_NAME, quiet_mlflow
+from nnexp.data import DataError, load_image
+from nnexp.logged_network import LoggedNetwork, ModelMeta, load_logged_network
+from nnexp.vocabulary import IMAGE_EXTENSIONS
+
+PROG = "nnexp.predict"
 
 
-def load_run_model(uri: str, run_id: str) -> Any:
-    """The run's pyfunc model; UserAbort (one line) for an unknown run or a run without model."""
-    import mlflow
+def load_run_network(uri: str, run_id: str) -> LoggedNetwork:
+    """The run's network; UserAbort (one line) for an unknown run, RecordError for a bad record."""
     from mlflow.exceptions import MlflowException
 
-    from nnexp.tracking.store import open_client
+    from nnexp.tracking.records import open_store
+    from nnexp.tracking.redact import redact
 
+    client = open_store(uri)
     try:
-        open_client(uri).get_run(run_id)
+        client.get_run(run_id)
     except MlflowException:
-        raise UserAbort(f"run '{run_id}' not found in {uri}") from None
-    mlflow.set_tracking_uri(uri)
-    try:
-        with quiet_mlflow():
-            return mlflow.pyfunc.load_model(f"runs:/{run_id}/{MODEL_NAME}")
-    except (MlflowException, OSError) as exc:
-        raise UserAbort(f"run '{run_id}' has no loadable model (was tracking.log_model false?): "
-                        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        raise UserAbort(f"run '{run_id}' not found in {redact(uri)}") from None
+    return load_logged_network(client, run_id)
 
 
-def read_rows(path: Path, meta: dict[str, Any]) -> np.ndarray:
-    """Feature rows from a picture (read like training did) or a CSV (an optional header)."""
-    if path.suffix.lower() in IMAGE_EXTENSIONS:
-        shape, mode = meta.get("image_shape"), meta.get("image_mode")
-        if not shape or not mode:
-            raise UserAbort(f"{path}: this run was not trained on images; give a CSV of rows")
-        return load_image(path, (shape[1], shape[0]), mode, "float64")[None, :]
+def shown(path: Path) -> str:
+    """A path as text that can always be printed (undecodable bytes of a file name escaped)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+# ---- inputs ------------------------------------------------------------------------------------
+
+def read_csv(path: Path, n_features: int) -> tuple[np.ndarray, list[str]]:
+    """Rows of a CSV (an optional header), each named `file:line`; every value must be finite."""
     try:
-        lines = [line for line in path.read_text().splitlines() if line.strip()]
+        text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
-        raise UserAbort(f"cannot read '{path}': {getattr(exc, 'strerror', None) or exc}") from None
-    if lines and not _numeric(lines[0]):
-        lines = lines[1:]  # a header
-    try:
-        rows = np.array([[float(v) for v in line.split(",")] for line in lines], dtype=np.float64)
-    except ValueError as exc:
-        raise UserAbort(f"{path}: not a CSV of numbers ({exc})") from None
-    if rows.ndim != 2 or rows.shape[0] == 0 or rows.shape[1] != meta["n_features"]:
-        raise UserAbort(f"{path}: expected rows of {meta['n_features']} numbers, "
-                        f"got shape {rows.shape}")
-    return rows
+        raise UserAbort(f"cannot read '{shown(path)}': "
+                        f"{getattr(exc, 'strerror', None) or exc}") from None
+    lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
+    header: list[str] = []
+    if lines and not _numeric(lines[0][1]):
+        header = [cell.strip() for cell in lines.pop(0)[1].split(",")]
+    if not lines:
+        raise UserAbort(f"{shown(path)}: no rows (expected rows of {n_features} numbers)")
+    rows = []
+    for number, line in lines:
+        cells = line.split(",")
+        if len(cells) != n_features:
+            raise UserAbort(f"{shown(path)}: line {number} has {len(cells)} values; this run "
+                            f"expects rows of {n_features} numbers")
+        try:
+            rows.append([float(cell) for cell in cells])
+        except ValueError:
+            column = next(j for j, cell in enumerate(cells) if not _numeric(cell))
+            raise UserAbort(f"{_cell(path, number, column, header)}: {cells[column].strip()!r} "
+                            "is not a number") from None
+    array = np.array(rows, dtype=np.float64)
+    bad = np.argwhere(~np.isfinite(array))
+    if bad.size:
+        (i, column), number = bad[0], lines[bad[0][0]][0]
+        raise UserAbort(f"{_cell(path, number, column, header)}: "
+                        f"{lines[i][1].split(',')[column].strip()!r} is not a finite number; the "
+                        "network cannot predict from NaN or infinity")
+    return array, [f"{shown(path)}: line {number}" for number, _ in lines]
+
+
+def _cell(path: Path, number: int, column: int, header: list[str]) -> str:
+    """`rows.csv: line 3, column 2 (age)`: where a value is, as a user finds it in an editor."""
+    name = f" ({header[column]})" if column < len(header) and header[column] else ""
+    return f"{shown(path)}: line {number}, column {column + 1}{name}"
 
 
 def _numeric(line: str) -> bool:
@@ -69,11 +96,40 @@ def _numeric(line: str) -> bool:
     return True
 
 
-def describe(outputs: np.ndarray, meta: dict[str, Any]) -> list[str]:
+def read_picture(path: Path, meta: ModelMeta) -> np.ndarray:
+    """One picture as a raw row, read exactly as training read the image folder."""
+    assert meta.image_size is not None and meta.image_mode is not None
+    try:
+        return load_image(path, meta.image_size, meta.image_mode, "float64")
+    except DataError as exc:
+        raise UserAbort(str(exc).splitlines()[0].replace(str(path), shown(path))) from None
+
+
+def pictures_in(folder: Path) -> tuple[list[Path], list[Path]]:
+    """(pictures, other files) under `folder`, sorted; hidden files and folders are left out."""
+    pictures, others = [], []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = Path(root) / name
+            (pictures if path.suffix.lower() in IMAGE_EXTENSIONS else others).append(path)
+    return pictures, others
+
+
+def _require_images(meta: ModelMeta, what: str) -> None:
+    if meta.image_shape is None:
+        raise UserAbort(f"{what}: this run was not trained on images; give a CSV of rows")
+
+
+# ---- outputs -----------------------------------------------------------------------------------
+
+def describe(outputs: np.ndarray, meta: ModelMeta) -> list[str]:
     """One line per row: the predicted class and every class's probability, or the values."""
-    if meta["task"] != "classification":
+    if meta.task != "classification":
         return [" ".join(f"{v:.6g}" for v in row) for row in outputs]
-    names = meta["class_names"]
+    names = meta.class_names
     lines = []
     for row in outputs:
         best = int(np.argmax(row))
@@ -82,29 +138,80 @@ def describe(outputs: np.ndarray, meta: dict[str, Any]) -> list[str]:
     return lines
 
 
-def predict(argv: list[str] | None = None) -> None:
-    """Parse the command line, load the model, print one line per input row."""
-    from nnexp.tracking.store import resolve_tracking_uri
+def predict_rows(model: LoggedNetwork, rows: np.ndarray, names: list[str]) -> list[str]:
+    """Descriptions of each row's prediction; a row the network cannot compute is refused by name.
 
-    parser = argparse.ArgumentParser(prog="nnexp.predict", description=__doc__.splitlines()[0])
-    parser.add_argument("run_id", help="id of a finished run that logged its model")
-    parser.add_argument("input", type=Path, help="a picture (image runs) or a CSV of rows")
-    parser.add_argument("--tracking-uri", help="store (default: ./mlruns/mlflow.db)")
+    Finite raw values can still overflow the network's dtype (1e300 in float32).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below, by row
+        prepared = model.prepare(rows)
+        outputs = model.outputs(prepared)
+    bad = np.flatnonzero(~np.isfinite(prepared).all(axis=1) | ~np.isfinite(outputs).all(axis=1))
+    if bad.size:
+        raise UserAbort(f"{names[bad[0]]}: the network's output is not finite for this row "
+                        f"(values too large for {model.meta.dtype}?)")
+    return describe(outputs, model.meta)
+
+
+def predict_folder(model: LoggedNetwork, folder: Path) -> int:
+    """Every picture under `folder`: `path: class (probabilities)`; unreadable ones are reported
+    one line each on stderr and the others still predicted. Exit code 2 if any failed."""
+    _require_images(model.meta, shown(folder))
+    pictures, others = pictures_in(folder)
+    if not pictures:
+        raise UserAbort(f"'{shown(folder)}' holds no pictures "
+                        f"(allowed extensions: {', '.join(IMAGE_EXTENSIONS)})")
+    if others:
+        listed = ", ".join(shown(p.relative_to(folder)) for p in others[:5])
+        more = f" and {len(others) - 5} more" if len(others) > 5 else ""
+        print(f"note: skipped {len(others)} file(s) that are not pictures: {listed}{more}",
+              file=sys.stderr)
+    rows, read, failed = [], [], 0
+    for path in pictures:
+        try:
+            rows.append(read_picture(path, model.meta))
+            read.append(path)
+        except UserAbort as exc:
+            print(f"{PROG}: error: {exc}", file=sys.stderr)
+            failed += 1
+    if rows:
+        names = [shown(p) for p in read]
+        for name, line in zip(names, predict_rows(model, np.stack(rows), names), strict=True):
+            print(f"{name}: {line}")
+    if failed:
+        raise UserAbort(f"{failed} of {len(pictures)} pictures in '{shown(folder)}' could not "
+                        "be read (listed above)")
+    return 0
+
+
+def predict(argv: list[str] | None = None) -> int:
+    """Parse the command line, load the network, print one line per input row or picture."""
+    from nnexp.tracking.records import tracking_uri
+
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+    parser.add_argument("run_id", help="id of a run that logged its weights")
+    parser.add_argument("input", type=Path,
+                        help="a picture or a folder of pictures (image runs), or a CSV of rows")
+    parser.add_argument("--tracking-uri", help="store (default: MLFLOW_TRACKING_URI, then "
+                                               "./mlruns/mlflow.db)")
     args = parser.parse_args(argv)
-    if not args.input.is_file():
-        raise UserAbort(f"cannot read '{args.input}': no such file")
-    model = load_run_model(resolve_tracking_uri(args.tracking_uri), args.run_id)
-    meta = model.unwrap_python_model().meta
-    try:
-        rows = read_rows(args.input, meta)
-    except DataError as exc:
-        raise UserAbort(str(exc).splitlines()[0]) from None
-    for line in describe(np.asarray(model.predict(rows)), meta):
+    if not args.input.exists():
+        raise UserAbort(f"cannot read '{shown(args.input)}': no such file")
+    model = load_run_network(tracking_uri(args.tracking_uri), args.run_id)
+    if args.input.is_dir():
+        return predict_folder(model, args.input)
+    if args.input.suffix.lower() in IMAGE_EXTENSIONS:
+        _require_images(model.meta, shown(args.input))
+        rows, names = read_picture(args.input, model.meta)[None, :], [shown(args.input)]
+    else:
+        rows, names = read_csv(args.input, model.meta.n_features)
+    for line in predict_rows(model, rows, names):
         print(line)
+    return 0
 
 
 def main() -> None:
-    run_cli(lambda: predict(sys.argv[1:]), "nnexp.predict")
+    run_cli(lambda: sys.exit(predict(sys.argv[1:])), PROG)
 
 
 if __name__ == "__main__":

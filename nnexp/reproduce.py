@@ -74,6 +74,13 @@ def _schema_interpolations(node: Any, prefix: str = "") -> dict[str, str]:
     return found
 
 
+def schema_links() -> dict[str, str]:
+    """The schema's own interpolations as written (`{"optimizer.lr": "${lr}"}`): the only ones
+    a logged config may hold (any other is refused when the record is read)."""
+    schema = OmegaConf.to_container(OmegaConf.structured(Config), resolve=False)
+    return {key: f"${{{target}}}" for key, target in _schema_interpolations(schema).items()}
+
+
 def _restore_interpolations(logged: dict[str, Any], schema: DictConfig) -> DictConfig:
     """The logged config with resolved copies (optimizer.lr: 0.001) turned back into links."""
     config = OmegaConf.create(logged)
@@ -284,7 +291,7 @@ def reproduce(argv: list[str]) -> int:
     uri = tracking_uri(args.tracking_uri)
     client = open_store(uri)
     record = load_run(client, args.run_id)
-    logged = load_config(client, record.run_id)
+    logged = load_config(client, record.run_id, schema_links())
     cfg = rebuild_config(logged, args.overrides, uri, record.experiment)
     with recorded_blas_threads(record) as note:
         if note:

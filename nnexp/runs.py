@@ -22,6 +22,7 @@ from nnexp.cli import EXIT_USER_ERROR
 from nnexp.observer import FAILED, KILLED
 from nnexp.tracking import tags
 from nnexp.tracking.liveness import same_process_alive, stale_reason
+from nnexp.tracking.redact import redact
 from nnexp.tracking.store import StoreError, outbox_root, resolve_tracking_uri
 
 PROG = "nnexp.runs"
@@ -46,7 +47,7 @@ def sync(uri: str, client: Any) -> list[str]:
         if info.get("host") == platform.node() and same_process_alive(
                 int(info.get("pid", 0)), info.get("pid_start")):
             continue  # its own process is still writing it
-        if info.get("uri") not in (None, uri):
+        if info.get("uri") not in (None, redact(uri)):
             continue  # kept for another store
         done = replay(outbox, client, unended_reason=(
             f"cleanup: process {info.get('pid')} on {info.get('host')} ended without ending "

@@ -23,6 +23,7 @@ from nnexp.config import ConfigError, register_configs
 from nnexp.experiment import run_experiment
 from nnexp.loop import Diverged
 from nnexp.paths import conf_dir, from_launch_dir
+from nnexp.tracking.redact import redact
 from nnexp.tracking.store import absolute_store_uri
 from nnexp.tracking.sweep import (
     PARENT_EXPERIMENT_ENV,
@@ -45,7 +46,7 @@ def train(cfg: DictConfig) -> float:
     multirun = hc.mode == RunMode.MULTIRUN
     overrides = list(hc.overrides.task)
     swept = os.environ.get(SWEPT_KEYS_ENV, "").split(",") if multirun else None
-    name = cfg.tracking.run_name or child_run_name(overrides, swept)
+    name = redact(cfg.tracking.run_name or child_run_name(overrides, swept))  # it is printed
     hydra_dir = Path(hc.runtime.output_dir) / (hc.output_subdir or ".hydra")
     parent = os.environ.get(PARENT_RUN_ENV) if multirun else None
     # A single run exits here with one line (Hydra would print its own banner first); in a
@@ -88,7 +89,7 @@ def _run_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | Non
         if not multirun:
             raise
         # In a sweep a diverged job is a result, not a crash: the run is FAILED, the study goes on.
-        log.warning(f"[{name}] {exc}")
+        log.warning(redact(f"[{name}] {exc}"))
         return float(cfg.sweep.diverged_objective)
     except Exception as exc:
         if parent:  # the job may have failed before its run existed: tell the sweep's parent

@@ -101,6 +101,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
 
 def serve(argv: list[str] | None = None) -> int:
     """Start the UI, print where to look, and serve until Ctrl-C; returns the exit code."""
+    from nnexp.tracking.redact import redact
     from nnexp.tracking.store import check_uri, default_tracking_uri
 
     args = _arguments(argv)
@@ -119,7 +120,7 @@ def serve(argv: list[str] | None = None) -> int:
     process = subprocess.Popen(server_command(uri, args.host, port), start_new_session=True)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        print(f"MLflow UI on {uri}, starting ...", flush=True)
+        print(f"MLflow UI on {redact(uri)}, starting ...", flush=True)
         if not wait_healthy(base, process):
             process.terminate()
             raise UserAbort(f"the MLflow UI did not start on port {port} (see its output above)")

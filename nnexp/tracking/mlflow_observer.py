@@ -9,9 +9,9 @@ points per metric (`budget.SeriesBudget`); the full history is an artifact.
 
 from __future__ import annotations
 
+import logging
 import os
 import platform
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +22,7 @@ from nnexp.tracking import tags
 from nnexp.tracking.budget import DEFAULT_BUDGET, SeriesBudget
 from nnexp.tracking.liveness import process_start_time
 from nnexp.tracking.outbox import Outbox
+from nnexp.tracking.redact import redact, redacted_copy
 from nnexp.tracking.store import (
     StoreError,
     StoreUnavailable,
@@ -33,6 +34,7 @@ from nnexp.tracking.store import (
 from nnexp.tracking.writer import StoreWriter, is_permanent
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 SYNC_COMMAND = "python -m nnexp.runs sync"
 
 
@@ -61,22 +63,25 @@ class MlflowObserver(RunObserver):
         client = self._patiently(self._open, "reach the tracking store")
         self.experiment_id = self._patiently(
             lambda: ensure_experiment(client, start.experiment, self.uri), "reach the store")
-        run_tags = {tags.MLFLOW_RUN_NAME: start.name, tags.PID: str(os.getpid()),
+        name = redact(start.name)
+        run_tags = {tags.MLFLOW_RUN_NAME: name, tags.PID: str(os.getpid()),
                     tags.PID_START: process_start_time(), tags.HOST: platform.node(),
-                    tags.HEARTBEAT: str(int(time.time())), **start.tags}
+                    tags.HEARTBEAT: str(int(time.time())),
+                    **{k: redact(str(v)) for k, v in start.tags.items()}}
         if start.parent_run_id:
             run_tags[tags.MLFLOW_PARENT_RUN_ID] = start.parent_run_id
-        run = self._patiently(lambda: client.create_run(self.experiment_id, run_name=start.name,
+        run = self._patiently(lambda: client.create_run(self.experiment_id, run_name=name,
                                                         tags=run_tags), "create the run")
         self.run_id = run.info.run_id
         self._plan = start.plan
         self._outbox = Outbox.create(outbox_root(self.uri), self.run_id, {
-            "uri": self.uri, "experiment_id": self.experiment_id, "pid": os.getpid(),
+            "uri": redact(self.uri), "experiment_id": self.experiment_id, "pid": os.getpid(),
             "pid_start": run_tags[tags.PID_START], "host": platform.node(),
             "budget": self.budget, "plan": vars(start.plan)})
         self._writer = StoreWriter(client, self._outbox,
                                    heartbeat_seconds=self.heartbeat_seconds)
-        self._writer.op({"op": "params", "params": start.params})
+        self._writer.op({"op": "params",
+                         "params": {k: redact(str(v)) for k, v in start.params.items()}})
         for name, text in start.texts.items():
             self._keep_text(text, name)
         for artifact_dir, folder in start.folders.items():
@@ -103,7 +108,8 @@ class MlflowObserver(RunObserver):
     def artifact(self, path: Path, artifact_dir: str | None = None) -> None:
         assert self._outbox is not None and self._writer is not None
         name = f"{artifact_dir}/{path.name}" if artifact_dir else path.name
-        kept = self._outbox.keep_file(path, name)
+        with redacted_copy(path) as safe:
+            kept = self._outbox.keep_file(safe, name)
         self._writer.op({"op": "artifact", "path": kept, "dir": artifact_dir})
 
     def model(self, weights: Path, meta: dict[str, Any], dataset: Any, step: int) -> None:
@@ -125,7 +131,8 @@ class MlflowObserver(RunObserver):
         if outcome.traceback:
             self._keep_text(outcome.traceback, "error/traceback.txt")
         if outcome.tags:
-            self._writer.op({"op": "tags", "tags": outcome.tags})
+            self._writer.op({"op": "tags",
+                             "tags": {k: redact(str(v)) for k, v in outcome.tags.items()}})
         self._writer.op({"op": "end", "status": outcome.status})
         self.complete = self._writer.close(self.retry_seconds)
         if self.complete:
@@ -133,9 +140,10 @@ class MlflowObserver(RunObserver):
         else:
             self.kept_locally = str(self._outbox.folder)
             problem = self._writer.problems[-1] if self._writer.problems else "no answer"
-            print(f"warning: the tracking store did not take run {self.run_id} within "
-                  f"{self.retry_seconds:g} s ({problem}); everything is kept in "
-                  f"{self._outbox.folder}: upload it with `{SYNC_COMMAND}`", file=sys.stderr)
+            log.warning(redact(
+                f"warning: the tracking store did not take run {self.run_id} within "
+                f"{self.retry_seconds:g} s ({problem}); everything is kept in "
+                f"{self._outbox.folder}: upload it with `{SYNC_COMMAND}`"))
 
     def summary_line(self) -> str | None:
         if self.run_id is None:
@@ -143,7 +151,7 @@ class MlflowObserver(RunObserver):
         from nnexp.tracking.store import describe_store
 
         state = "recorded" if self.complete else "kept locally (store unavailable)"
-        return f"run {self.run_id} {state} in {describe_store(self.uri)}"
+        return f"run {self.run_id} {state} in {redact(describe_store(self.uri))}"
 
     # ---- helpers ---------------------------------------------------------------------------
     def _send(self, key: str, selected: tuple[Any, Any, Any],
@@ -166,7 +174,7 @@ class MlflowObserver(RunObserver):
         assert self._outbox is not None and self._writer is not None
         path = self._outbox.path(f"files/{name}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
+        path.write_text(redact(text))
         folder, _, _ = name.rpartition("/")
         self._writer.op({"op": "artifact", "path": f"files/{name}", "dir": folder or None})
 
@@ -190,15 +198,16 @@ class MlflowObserver(RunObserver):
                 raise
             except Exception as exc:  # noqa: BLE001 - the store's errors have no common type
                 if is_permanent(exc):
-                    raise StoreError(f"tracking store {self.uri}: cannot {what}: "
-                                     f"{_first_line(exc)}") from None
+                    raise StoreError(f"tracking store {redact(self.uri)}: cannot {what}: "
+                                     f"{redact(_first_line(exc))}") from None
                 failure = exc
             if time.monotonic() + pause > deadline:
-                raise StoreError(f"tracking store {self.uri}: cannot {what} after "
-                                 f"{self.retry_seconds:g} s: {_first_line(failure)}") from None
+                raise StoreError(f"tracking store {redact(self.uri)}: cannot {what} after "
+                                 f"{self.retry_seconds:g} s: {redact(_first_line(failure))}"
+                                 ) from None
             if not told:
-                print(f"note: waiting up to {self.retry_seconds:g} s for the tracking store "
-                      f"({_first_line(failure)})", file=sys.stderr)
+                log.warning(redact(f"note: waiting up to {self.retry_seconds:g} s for the "
+                                   f"tracking store ({_first_line(failure)})"))
                 told = True
             time.sleep(pause)
             pause = min(pause * 2, 10.0)

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 
 MODEL_NAME = "model"
+WEIGHTS_ARTIFACT = "weights.npz"  # the network: arrays and architecture, no code, no pickles
+META_ARTIFACT = "model_meta.json"  # what prediction needs besides the weights, as plain data
 MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
 EXAMPLE_ROWS = 3
 
@@ -33,6 +35,12 @@ def model_meta(dataset: Any, loss_name: str) -> dict[str, Any]:
         "image_shape": None if dataset.image_shape is None else list(dataset.image_shape),
         "image_mode": dataset.image_mode,
     }
+
+
+def write_model_meta(path: Path, dataset: Any, loss_name: str) -> Path:
+    """`model_meta(...)` as JSON, logged beside the weights so prediction reads only data."""
+    path.write_text(json.dumps(model_meta(dataset, loss_name), indent=2))
+    return path
 
 
 def raw_inputs(dataset: Any, X: np.ndarray) -> np.ndarray:

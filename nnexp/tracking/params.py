@@ -1,8 +1,16 @@
-"""The resolved config as MLflow params: flat dotted keys, values within MLflow's limits."""
+"""The resolved config as MLflow params: flat dotted keys, YAML text values, within MLflow limits.
+
+Values are written as the config file would spell them (`true`, `null`, `[64, 32]`, exact floats),
+so a filter such as `params.tracking.enabled = 'true'` finds what a YAML user expects.
+"""
 
 from __future__ import annotations
 
+import json
+import math
 from typing import Any
+
+import yaml
 
 MAX_VALUE_LENGTH = 6000  # MLflow 3's limit on a param value
 MAX_KEY_LENGTH = 250
@@ -16,8 +24,51 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
         if isinstance(value, dict):
             flat.update(flatten(value, f"{name}."))
         else:
-            text = str(value)
+            text = param_text(value)
             if len(text) > MAX_VALUE_LENGTH:
                 text = text[: MAX_VALUE_LENGTH - 3] + "..."
             flat[name[:MAX_KEY_LENGTH]] = text
     return flat
+
+
+def param_text(value: Any) -> str:
+    """One config value as YAML text: `true`/`false`, `null`, repr floats, flow lists; strings
+    as they are (a param is text already, and filters compare the bare value)."""
+    if isinstance(value, str):
+        return value
+    return _yaml_scalar(value) if not isinstance(value, list | tuple | dict) else _flow(value)
+
+
+def _yaml_scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ".nan"
+        if math.isinf(value):
+            return ".inf" if value > 0 else "-.inf"
+        return repr(value)  # the shortest text that reads back as the same float
+    return str(value)
+
+
+def _flow(value: Any) -> str:
+    """A list or mapping in YAML flow style (`[64, 32]`, `{a: 1}`), quoting strings that need it."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_flow(k)}: {_flow(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_flow(v) for v in value) + "]"
+    if isinstance(value, str):
+        return value if _plain_in_flow(value) else json.dumps(value, ensure_ascii=False)
+    return _yaml_scalar(value)
+
+
+def _plain_in_flow(text: str) -> bool:
+    """True when `text` reads back as the same string inside a flow list, unquoted."""
+    if not text or text != text.strip():
+        return False
+    try:
+        return yaml.safe_load(f"[{text}]") == [text]
+    except yaml.YAMLError:
+        return False

@@ -16,6 +16,7 @@ from importlib import metadata
 from pathlib import Path
 
 from nnexp.tracking import tags
+from nnexp.tracking.redact import redact
 
 PACKAGES = ("nnexp", "numpy", "mlflow", "hydra-core", "omegaconf", "scikit-learn", "pillow")
 SOURCE_DIR = Path(__file__).resolve().parents[2]
@@ -125,7 +126,8 @@ def provenance_tags(command: list[str] | None = None) -> tuple[dict[str, str], s
         tags.MLFLOW_SOURCE_TYPE: "LOCAL",
         tags.MLFLOW_USER: _user(),
     })
-    diff = git["diff"] if git["dirty"] == "true" else None
+    # as it will be logged (credentials masked), so the artifact and its hash agree
+    diff = redact(git["diff"]) if git["dirty"] == "true" and git["diff"] else None
     if git["commit"]:
         found[tags.MLFLOW_GIT_COMMIT] = git["commit"]
         found[tags.GIT_DIRTY] = git["dirty"] or "unknown"

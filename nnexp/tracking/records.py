@@ -14,10 +14,13 @@ from typing import Any
 
 import yaml
 
+from nnexp.tracking.redact import redact
 from nnexp.tracking.store import StoreError, check_uri, default_tracking_uri, sqlite_path
 
 CONFIG_ARTIFACT = "config.yaml"
 OVERRIDES_ARTIFACT = "overrides.yaml"
+MAX_YAML_BYTES = 1_000_000  # a logged config is a few KB; anything larger was not written by nnexp
+MAX_YAML_DEPTH = 32  # configs nest 3 levels; deep nesting only serves to exhaust the parser
 
 
 class RecordError(StoreError):
@@ -78,11 +81,12 @@ def load_run(client: Any, run_id: str) -> RunRecord:
         experiment = client.get_experiment(run.info.experiment_id)
     except MlflowException as exc:
         if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc):
-            raise RecordError(f"unknown run id '{run_id}' in {client.tracking_uri}") from None
-        raise RecordError(f"cannot read run '{run_id}': {_first_line(exc)}") from None
+            raise RecordError(f"unknown run id '{run_id}' in {redact(client.tracking_uri)}"
+                              ) from None
+        raise RecordError(f"cannot read run '{run_id}': {redact(first_line(exc))}") from None
     except Exception as exc:  # e.g. a file that is not an MLflow database
-        raise RecordError(f"cannot read the store {client.tracking_uri}: "
-                          f"{_first_line(exc)}") from None
+        raise RecordError(f"cannot read the store {redact(client.tracking_uri)}: "
+                          f"{redact(first_line(exc))}") from None
     return RunRecord(
         run_id=run.info.run_id, name=run.info.run_name or "", experiment_id=run.info.experiment_id,
         experiment=experiment.name, status=run.info.status, start_time=run.info.start_time or 0,
@@ -90,34 +94,79 @@ def load_run(client: Any, run_id: str) -> RunRecord:
     )
 
 
-def load_text_artifact(client: Any, run_id: str, name: str) -> str | None:
-    """The text of a run's artifact, or None when the run has no such artifact."""
+def download_artifact(client: Any, run_id: str, name: str, dest: str | os.PathLike[str],
+                      max_bytes: int) -> Path | None:
+    """A run's artifact file downloaded into `dest`, or None when the run has no such file.
+
+    Anything read from a store is untrusted: a file larger than `max_bytes` is refused (before
+    downloading when the store lists its size) with a RecordError.
+    """
+    listed = _listed_size(client, run_id, name)
+    if listed is not None and listed > max_bytes:
+        raise RecordError(_too_large(run_id, name, listed, max_bytes))
+    try:
+        local = Path(client.download_artifacts(run_id, name, str(dest)))
+    except Exception:  # MLflow raises different types per artifact store for a missing file
+        return None
+    if not local.is_file():
+        return None
+    if local.stat().st_size > max_bytes:
+        raise RecordError(_too_large(run_id, name, local.stat().st_size, max_bytes))
+    return local
+
+
+def _listed_size(client: Any, run_id: str, name: str) -> int | None:
+    folder = str(Path(name).parent) if "/" in name else None
+    try:
+        entries = client.list_artifacts(run_id, folder)
+    except Exception:  # the download below reports a missing file or an unreachable store
+        return None
+    sizes = [e.file_size for e in entries if e.path == name and not e.is_dir]
+    return int(sizes[0]) if sizes and sizes[0] is not None else None
+
+
+def _too_large(run_id: str, name: str, size: int, limit: int) -> str:
+    return (f"run '{run_id}': {name} is {size} bytes, more than the {limit} bytes nnexp ever "
+            "writes there; refused unread")
+
+
+def load_text_artifact(client: Any, run_id: str, name: str,
+                       max_bytes: int = MAX_YAML_BYTES) -> str | None:
+    """The UTF-8 text of a run's artifact (at most `max_bytes`), or None when it has none."""
     with tempfile.TemporaryDirectory(prefix="nnexp-record-") as tmp:
-        try:
-            local = client.download_artifacts(run_id, name, tmp)
-        except Exception:  # MLflow raises different types per artifact store for a missing file
+        path = download_artifact(client, run_id, name, tmp, max_bytes)
+        if path is None:
             return None
-        path = Path(local)
-        return path.read_text() if path.is_file() else None
+        try:
+            return path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError:
+            raise RecordError(f"run '{run_id}': {name} is not UTF-8 text") from None
 
 
-def load_config(client: Any, run_id: str) -> dict[str, Any]:
-    """The run's resolved config (config.yaml) as plain data; RecordError if it was not logged."""
+def load_config(client: Any, run_id: str, links: dict[str, str] | None = None) -> dict[str, Any]:
+    """The run's resolved config (config.yaml) as plain data; RecordError if it was not logged.
+
+    `links` are the schema's own interpolations (`{"optimizer.lr": "${lr}"}`), the only ones
+    a logged config may hold; see `parse_config`.
+    """
     text = load_text_artifact(client, run_id, CONFIG_ARTIFACT)
     if text is None:
         raise RecordError(f"run '{run_id}' has no {CONFIG_ARTIFACT} artifact: nothing to rebuild "
                           "its config from")
-    data = _parse_config(text)
-    if data is None:
-        raise RecordError(f"run '{run_id}': {CONFIG_ARTIFACT} is not a YAML mapping")
-    return data
+    return parse_config(text, f"run '{run_id}': {CONFIG_ARTIFACT}", links)
 
 
 def load_overrides(client: Any, run_id: str) -> list[str]:
     """The command-line overrides the run was composed with (empty if none were logged)."""
     text = load_text_artifact(client, run_id, OVERRIDES_ARTIFACT)
-    data = yaml.safe_load(text) if text else None
-    return [str(item) for item in data] if isinstance(data, list) else []
+    if not text:
+        return []
+    data = read_yaml(text, f"run '{run_id}': {OVERRIDES_ARTIFACT}")
+    if data is None:
+        return []
+    if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+        raise RecordError(f"run '{run_id}': {OVERRIDES_ARTIFACT} is not a list of overrides")
+    return data
 
 
 def metric_histories(client: Any, record: RunRecord) -> dict[str, list[MetricPoint]]:
@@ -136,21 +185,62 @@ def flat_config(client: Any, record: RunRecord) -> dict[str, str]:
     from nnexp.tracking.params import flatten
 
     text = load_text_artifact(client, record.run_id, CONFIG_ARTIFACT)
-    data = _parse_config(text) if text else None
-    return flatten(data) if data is not None else dict(record.params)
+    if text is None:
+        return dict(record.params)
+    return flatten(parse_config(text, f"run '{record.run_id}': {CONFIG_ARTIFACT}"))
 
 
-def _parse_config(text: str) -> dict[str, Any] | None:
-    """config.yaml as plain data, read with OmegaConf's YAML rules (which wrote it)."""
+def read_yaml(text: str, what: str) -> Any:
+    """Logged YAML as plain data, read as data: anchors and aliases (the "billion laughs" of a
+    few bytes expanding to gigabytes) and nesting deeper than any config are refused first."""
+    depth = 0
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise RecordError(f"{what} uses YAML anchors or aliases (&/*), which nnexp never "
+                                  "writes; refused unread")
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > MAX_YAML_DEPTH:
+                    raise RecordError(f"{what} is nested deeper than {MAX_YAML_DEPTH} levels; "
+                                      "refused unread")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RecordError(f"{what} is not valid YAML ({first_line(exc)})") from None
+
+
+def parse_config(text: str, what: str, links: dict[str, str] | None = None) -> dict[str, Any]:
+    """A logged config.yaml as plain data, read with OmegaConf's YAML rules (which wrote it).
+
+    A logged config holds resolved values, so an interpolation in it (`${oc.env:SECRET}`) was
+    planted: it is refused, never evaluated, unless it is one of the schema's own `links`.
+    """
     from omegaconf import OmegaConf
 
-    try:
-        data = OmegaConf.to_container(OmegaConf.create(text), resolve=False)
-    except Exception:  # malformed YAML or a list: not a config
-        return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(read_yaml(text, what), dict):
+        raise RecordError(f"{what} is not a YAML mapping")
+    data = OmegaConf.to_container(OmegaConf.create(text), resolve=False)
+    assert isinstance(data, dict)
+    for key, value in _strings(data):
+        if "${" in value and (links or {}).get(key) != value:
+            shown = value if len(value) <= 60 else value[:57] + "..."
+            raise RecordError(f"{what}: {key}: {shown!r} is an interpolation; a logged config "
+                              "holds resolved values, so it is refused (nothing was evaluated)")
+    return data
 
 
-def _first_line(exc: BaseException) -> str:
+def _strings(node: Any, prefix: str = "") -> list[tuple[str, str]]:
+    """Every string value in nested dicts and lists, with its dotted key."""
+    if isinstance(node, dict):
+        return [found for k, v in node.items() for found in _strings(v, f"{prefix}{k}.")]
+    if isinstance(node, list):
+        return [found for i, v in enumerate(node) for found in _strings(v, f"{prefix}{i}.")]
+    return [(prefix[:-1], node)] if isinstance(node, str) else []
+
+
+def first_line(exc: BaseException) -> str:
+    """The first non-empty line of an exception's message (or its type), for one-line errors."""
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     return lines[0] if lines else type(exc).__name__

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from nnexp.paths import from_launch_dir, launch_dir
+from nnexp.tracking.redact import redact, split_credentials
 
 DEFAULT_STORE_DIR = "mlruns"
 KNOWN_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "file", "databricks")
@@ -76,7 +77,7 @@ def check_uri(uri: str, *, probe: bool = True) -> None:
     scheme = urlparse(uri).scheme.split("+")[0]
     if scheme not in KNOWN_SCHEMES and not (len(scheme) <= 1):  # '' or a Windows drive: a path
         raise StoreError(
-            f"tracking.uri: unknown scheme '{scheme}' in {uri!r}; allowed: "
+            f"tracking.uri: unknown scheme '{scheme}' in {redact(uri)!r}; allowed: "
             + ", ".join(KNOWN_SCHEMES)
         )
     if scheme == "sqlite":
@@ -94,19 +95,26 @@ def check_uri(uri: str, *, probe: bool = True) -> None:
 
 
 def probe_server(uri: str, timeout_s: float = 3.0) -> None:
-    """Fail in seconds, not after MLflow's minutes of retries, when no server answers."""
+    """Fail in seconds, not after MLflow's minutes of retries, when no server answers.
+
+    A `user:password@` in the URI is sent as HTTP basic auth (as MLflow's client does), never
+    as part of the host name, and never shown.
+    """
     import urllib.error
     import urllib.request
 
+    url, auth = split_credentials(uri)
+    request = urllib.request.Request(url.rstrip("/") + "/health",
+                                     headers={"Authorization": auth} if auth else {})
     try:
-        with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout_s):
+        with urllib.request.urlopen(request, timeout=timeout_s):
             pass
     except urllib.error.HTTPError:
         return  # something answers; MLflow reports its own errors
     except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise StoreUnavailable(f"tracking.uri: no MLflow server answers at {uri} ({reason})"
-                               ) from None
+        reason = redact(str(getattr(exc, "reason", exc)))
+        raise StoreUnavailable(f"tracking.uri: no MLflow server answers at {redact(uri)} "
+                               f"({reason})") from None
 
 
 def sqlite_path(uri: str) -> str:
@@ -161,6 +169,8 @@ def open_client(uri: str) -> Any:
 
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
+    if redact(uri) != uri:  # MLflow prints run URLs, password included, when a run ends
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     with store_lock(uri):
         if uri.startswith("sqlite:///") and uri not in _PREPARED:
             from nnexp.tracking.sqlite_schema import prepare_sqlite_store

@@ -23,6 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from nnexp.tracking import tags
 from nnexp.tracking.liveness import process_start_time
 from nnexp.tracking.provenance import provenance_tags
+from nnexp.tracking.redact import redact, redact_logging
 from nnexp.tracking.sweep_parent import SweepParent
 
 PARENT_RUN_ENV = "NNEXP_PARENT_RUN_ID"
@@ -64,9 +65,9 @@ def record_job_error(parent_id: str, job_name: str, exc: BaseException) -> None:
     key = tags.SWEEP_JOB_ERROR_PREFIX + re.sub(r"[^A-Za-z0-9_.-]+", "_", job_name)[:200]
     try:
         open_client(os.environ["MLFLOW_TRACKING_URI"]).set_tag(
-            parent_id, key, f"{job_name} (raised: {message})"[:tags.MAX_VALUE_CHARS])
+            parent_id, key, redact(f"{job_name} (raised: {message})")[:tags.MAX_VALUE_CHARS])
     except Exception as failure:  # the job's own error matters more than this note
-        print(f"sweep: could not record the job's error on the parent: {failure}",
+        print(redact(f"sweep: could not record the job's error on the parent: {failure}"),
               file=sys.stderr)
 
 
@@ -138,6 +139,7 @@ class MlflowSweepCallback(Callback):
         # Hydra turns a callback's Exception into a warning; a bad sweep must stop instead.
         from nnexp.cli import UserAbort, describe_user_error
 
+        redact_logging()  # the launcher logs each job's overrides, tracking.uri included
         try:
             self._start(config)
         except Exception as exc:
@@ -163,10 +165,10 @@ class MlflowSweepCallback(Callback):
         experiment_id = ensure_experiment(client, experiment, uri)
         self.keys = swept_keys(list(config.hydra.overrides.task), _sweeper_params(config))
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
-        name = "sweep " + (",".join(self.keys) or Path(sweep_dir).name)
+        name = redact("sweep " + (",".join(self.keys) or Path(sweep_dir).name))
         provenance, _ = provenance_tags(["python", "-m", "nnexp.train", *sys.argv[1:]])
         run = client.create_run(experiment_id, run_name=name, tags={
-            **provenance,
+            **{key: redact(value) for key, value in provenance.items()},
             tags.MLFLOW_RUN_NAME: name,
             tags.SWEEP: "parent",
             tags.PID: str(os.getpid()),
@@ -175,7 +177,7 @@ class MlflowSweepCallback(Callback):
             tags.HEARTBEAT: str(int(time.time())),
             tags.SWEEP_DIR: sweep_dir,
             tags.SWEEP_PARAMS: ",".join(self.keys),
-            tags.SWEEP_OVERRIDES: " ".join(config.hydra.overrides.task),
+            tags.SWEEP_OVERRIDES: redact(" ".join(config.hydra.overrides.task)),
             tags.SWEEP_SWEEPER: str(config.hydra.sweeper.get("_target_")),
             tags.SWEEP_LAUNCHER: str(config.hydra.launcher.get("_target_")),
             tags.SWEEP_OBJECTIVE: config.sweep.objective,

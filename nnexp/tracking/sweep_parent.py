@@ -19,6 +19,7 @@ from typing import Any
 from nnexp.observer import FAILED, KILLED
 from nnexp.tracking import tags
 from nnexp.tracking.liveness import descendants, process_alive
+from nnexp.tracking.redact import redact
 
 WORKER_GRACE_SECONDS = 20.0  # for workers to end their runs KILLED before they are killed
 
@@ -70,9 +71,9 @@ class SweepParent:
             if reason:
                 self.client.set_tag(self.run_id, tags.SWEEP_ERROR, reason)
         except Exception as exc:  # the summary must never leave the parent RUNNING
-            print(f"sweep: summary failed: {exc}", file=sys.stderr)
+            print(redact(f"sweep: summary failed: {exc}"), file=sys.stderr)
             self.client.set_tag(self.run_id, tags.ERROR,
-                                f"summary failed: {exc}"[:tags.MAX_VALUE_CHARS])
+                                redact(f"summary failed: {exc}")[:tags.MAX_VALUE_CHARS])
         finally:
             self.client.set_terminated(self.run_id, status)
         return status

@@ -9,19 +9,21 @@ refreshes the run's heartbeat tag, so liveness never has to be guessed from metr
 
 from __future__ import annotations
 
+import logging
 import queue
-import sys
 import threading
 import time
 from typing import Any
 
 from nnexp.tracking import tags
 from nnexp.tracking.outbox import Outbox
+from nnexp.tracking.redact import redact
 
 MAX_BATCH = 1000  # MLflow's limit of metrics in one log_batch call
 PERMANENT_ERRORS = ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "BAD_REQUEST",
                     "INVALID_STATE", "PERMISSION_DENIED", "UNAUTHENTICATED")
 _STOP = object()
+log = logging.getLogger(__name__)
 
 
 def is_permanent(exc: BaseException) -> bool:
@@ -146,7 +148,7 @@ class StoreWriter:
                 message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                 if is_permanent(exc):
                     self.problems.append(message)
-                    print(f"warning: the store refused a write: {message}", file=sys.stderr)
+                    log.warning(redact(f"warning: the store refused a write: {message}"))
                     return True  # retrying cannot help; the rest of the record still goes
                 if self.problems[-1:] != [message]:
                     self.problems.append(message)
