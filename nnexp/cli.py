@@ -17,12 +17,37 @@ EXIT_INTERRUPTED = 130
 
 
 class UserAbort(BaseException):
-    """A user mistake found where Hydra would swallow an Exception (its callbacks)."""
+    """A user mistake (or a store fault) found where Hydra would swallow an Exception (its
+    callbacks); `code` is the exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USER_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def abort_for(exc: Exception, context: str) -> UserAbort:
+    """`exc` as a UserAbort: its one line and exit code, or `context` and the error for a bug."""
+    from nnexp.tracking.store import describe_store_fault
+
+    fault = describe_store_fault(exc)
+    if fault is not None:
+        return UserAbort(fault, EXIT_RUN_FAILED)
+    message = describe_user_error(exc)
+    if message is None:
+        return UserAbort(f"{context}: {type(exc).__name__}: {exc}")
+    return UserAbort(message)
 
 
 def group_options(group: str) -> list[str]:
-    """The options of a config group, from the files in conf/<group>/."""
-    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+    """The options of a config group in Hydra's config search path: the running app's (with
+    --config-dir and hydra.searchpath), else the package's conf/."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
 
 
 def describe_user_error(exc: BaseException) -> str | None:
@@ -69,16 +94,22 @@ def _omegaconf_message(exc: BaseException) -> str:
 
 
 def _hydra_message(exc: BaseException) -> str:
+    from nnexp.config import unknown_key_message
+
     text = str(exc)
     missing = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
     if missing:
         group, option = missing.group(1), missing.group(2)
-        allowed = ", ".join(group_options(group)) or "(none)"
-        return f"{group}: unknown option '{option}'; allowed: {allowed}"
+        listed = re.search(r"Available options in '[^']+':\n((?:\t.*\n?)+)", text)
+        options = (sorted(line.strip() for line in listed.group(1).splitlines() if line.strip())
+                   if listed else group_options(group))  # Hydra lists its search path's options
+        return f"{group}: unknown option '{option}'; allowed: {', '.join(options) or '(none)'}"
     unknown = re.search(r"Could not override '([^']+)'", text)
     if unknown:
-        return (f"{unknown.group(1)}: unknown config key (see `python -m nnexp.train --cfg job` "
-                "for the keys)")
+        key = getattr(exc.__cause__, "full_key", None) or unknown.group(1)
+        value = re.search(r"use \+\S+?=(.*)$", text, re.MULTILINE)
+        return unknown_key_message(key, value.group(1) if value and key == unknown.group(1)
+                                   else None)
     cause = exc.__cause__
     if cause is not None:
         inner = describe_user_error(cause)
@@ -104,11 +135,12 @@ def errors_exit(prog: str) -> Iterator[None]:
     Anything else (a bug) keeps its traceback. `--debug` shows tracebacks for everything.
     """
     from nnexp.tracking.run import RunDiverged, RunInterrupted
+    from nnexp.tracking.store import describe_store_fault
 
     try:
         yield
     except UserAbort as exc:
-        _fail(prog, str(exc), EXIT_USER_ERROR)
+        _fail(prog, str(exc), exc.code)
     except RunDiverged as exc:
         _fail(prog, f"{exc} (run ended FAILED)", EXIT_RUN_FAILED)
     except RunInterrupted as exc:
@@ -118,6 +150,9 @@ def errors_exit(prog: str) -> Iterator[None]:
     except Exception as exc:
         if _debug_requested():
             raise
+        fault = describe_store_fault(exc)
+        if fault is not None:
+            _fail(prog, fault, EXIT_RUN_FAILED)
         message = describe_user_error(exc)
         if message is None:
             raise

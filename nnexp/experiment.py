@@ -19,7 +19,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp import engine
-from nnexp.config import ConfigError, to_container, validate
+from nnexp.config import ConfigError, to_container, validate, validate_for_data
 from nnexp.data import Dataset, load_dataset
 from nnexp.loop import Diverged, LoopResult, LoopSettings, evaluate, predicted_classes, train_loop
 from nnexp.tracking import plots, tags
@@ -134,6 +134,9 @@ def run_experiment(
             return _reuse(done, cfg, uri, parent_run_id, verbose, run_name)
     dataset = load_data(cfg)
     loss_name = choose_loss(cfg, dataset)
+    validate_for_data(cfg, n_inputs=dataset.n_features, n_outputs=dataset.n_outputs,
+                      n_train=dataset.X_train.shape[0],
+                      n_eval=max(dataset.X_val.shape[0], dataset.X_test.shape[0]))
     provenance, git_diff = provenance_tags(command)
     run_tags = {
         **provenance,

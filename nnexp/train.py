@@ -17,7 +17,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from nnexp.cli import CONF_DIR, errors_exit, main_entry, run_cli
-from nnexp.config import register_configs
+from nnexp.config import diverged_objective, register_configs
 from nnexp.experiment import run_experiment
 from nnexp.tracking.run import RunDiverged
 from nnexp.tracking.sweep import (
@@ -58,7 +58,7 @@ def _run_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | Non
             raise
         # In a sweep a diverged job is a result, not a crash: the run is FAILED, the study goes on.
         print(f"[{name}] {exc}", file=sys.stderr)
-        return float(cfg.sweep.diverged_objective)
+        return diverged_objective(cfg)
     except Exception as exc:
         if parent:  # the job may have failed before its run existed: tell the sweep's parent
             record_job_error(parent, name, exc)

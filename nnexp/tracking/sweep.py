@@ -77,14 +77,16 @@ def _validate_jobs(config: DictConfig) -> None:
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from nnexp.config import validate
+    from nnexp.preflight import validate_composed
 
     params = _sweeper_params(config)
-    arguments = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
+    task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)  # as typed
+    arguments = [f"{k}={v}" for k, v in params.items()] + [str(o) for o in task]
     overrides = OverridesParser.create().parse_overrides(arguments)
     jobs = BasicSweeper.split_arguments(overrides, None)[0]
     for job in jobs[:MAX_VALIDATED_JOBS]:
-        validate(compose(config_name=config.hydra.job.config_name, overrides=list(job)))
+        validate_composed(compose(config_name=config.hydra.job.config_name,
+                                  overrides=list(job), return_hydra_config=True))
 
 
 class MlflowSweepCallback(Callback):
@@ -98,15 +100,12 @@ class MlflowSweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns a callback's Exception into a warning; a bad sweep must stop instead.
-        from nnexp.cli import UserAbort, describe_user_error
+        from nnexp.cli import abort_for
 
         try:
             self._start(config)
         except Exception as exc:
-            message = describe_user_error(exc)
-            if message is None:
-                raise UserAbort(f"sweep could not start: {type(exc).__name__}: {exc}") from exc
-            raise UserAbort(message) from exc
+            raise abort_for(exc, "sweep could not start") from exc
 
     def _start(self, config: DictConfig) -> None:
         if config.hydra.sweeper.get("_target_") == BASIC_SWEEPER:
