@@ -9,6 +9,7 @@ follows. `Preflight`, a Hydra callback listed in conf/config.yaml, runs them all
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -170,7 +171,8 @@ def check_output_dir(key: str, path: str) -> None:
         raise ConfigError(f"{key}: cannot create folder '{path}' ({exc.strerror})") from None
     finally:
         for part in reversed(created):
-            part.rmdir()
+            with contextlib.suppress(OSError):  # another job may have started using it
+                part.rmdir()
 
 
 class Preflight(Callback):

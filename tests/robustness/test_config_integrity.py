@@ -4,9 +4,7 @@ behind "set it and it takes effect, or it is refused" that need more than a comm
 from __future__ import annotations
 
 import ast
-import shutil
 import sqlite3
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -30,23 +28,6 @@ from nnexp.vocabulary import DATASETS, REGRESSION_DATASETS
 
 QUICK = ("train.epochs=1", "tracking.plots=false", "tracking.log_model=false")
 HYPER = ("momentum", "beta1", "beta2", "eps", "alpha", "weight_decay")
-
-
-@pytest.fixture(scope="module")
-def _migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty store, created once: MLflow's schema migrations take seconds per store."""
-    db = tmp_path_factory.mktemp("template") / "mlflow.db"
-    client_for(f"sqlite:///{db}").search_experiments()
-    return db
-
-
-@pytest.fixture
-def store_uri(tmp_path: Path, _migrated_store: Path) -> str:
-    """A fresh copy of the migrated store per test (used by `make_cfg`)."""
-    db = tmp_path / "mlruns" / "mlflow.db"
-    db.parent.mkdir()
-    shutil.copy(_migrated_store, db)
-    return f"sqlite:///{db}"
 
 
 @pytest.fixture
@@ -183,3 +164,25 @@ def test_long_experiment_names_get_distinct_short_artifact_folders():
     a, b = "x" * 255 + "a", "x" * 255 + "b"
     assert len(_safe_name(a)) <= 120 and _safe_name(a) != _safe_name(b)
     assert _safe_name("nnexp") == "nnexp"
+
+
+def test_the_optuna_preset_follows_sweep_direction_and_refuses_parting_from_it():
+    pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+    from hydra import compose, initialize_config_dir
+
+    from nnexp.cli import CONF_DIR
+    from nnexp.preflight import validate_composed
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["hparams_search=lr_width", "sweep.direction=maximize",
+                                           "sweep.objective=val/accuracy"],
+                      return_hydra_config=True)
+        assert cfg.hydra.sweeper.direction == "maximize"
+        validate_composed(cfg)
+        cfg = compose("config", overrides=["hparams_search=lr_width",
+                                           "hydra.sweeper.direction=maximize"],
+                      return_hydra_config=True)
+        with pytest.raises(ConfigError, match=r"^hydra.sweeper.direction: the config sets it to "
+                                              r"\$\{sweep.direction\}, so it follows "
+                                              r"sweep.direction; .*set sweep.direction instead"):
+            validate_composed(cfg)
