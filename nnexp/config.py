@@ -1,7 +1,9 @@
 """The typed experiment schema, registered in Hydra's ConfigStore, and its range checks.
 
-Types are enforced by OmegaConf when Hydra composes; ranges and names are checked by
-`validate` before anything is trained or tracked, so a bad override never creates a run.
+Types are enforced by OmegaConf when Hydra composes; ranges, names, the metric a sweep optimises,
+MLflow's limits and the model's memory are checked by `validate` before anything is trained or
+tracked, so a bad override never creates a run. Checks that need Hydra's config repository live
+in nnexp/preflight.py.
 """
 
 from __future__ import annotations
