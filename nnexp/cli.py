@@ -17,7 +17,25 @@ EXIT_INTERRUPTED = 130
 
 
 class UserAbort(BaseException):
-    """A user mistake found where Hydra would swallow an Exception (its callbacks)."""
+    """A user mistake (or a store fault) found where Hydra would swallow an Exception (its
+    callbacks); `code` is the exit code."""
+
+    def __init__(self, message: str, code: int = EXIT_USER_ERROR) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def abort_for(exc: Exception, context: str) -> UserAbort:
+    """`exc` as a UserAbort: its one line and exit code, or `context` and the error for a bug."""
+    from nnexp.tracking.store import describe_store_fault
+
+    fault = describe_store_fault(exc)
+    if fault is not None:
+        return UserAbort(fault, EXIT_RUN_FAILED)
+    message = describe_user_error(exc)
+    if message is None:
+        return UserAbort(f"{context}: {type(exc).__name__}: {exc}")
+    return UserAbort(message)
 
 
 def describe_user_error(exc: BaseException) -> str | None:
@@ -64,6 +82,8 @@ def _omegaconf_message(exc: BaseException) -> str:
 
 
 def _hydra_message(exc: BaseException) -> str:
+    from nnexp.config import unknown_key_message
+
     text = str(exc)
     missing = re.search(r"Could not find '([^']+)/([^'/]+)'", text)
     if missing:
@@ -78,8 +98,10 @@ def _hydra_message(exc: BaseException) -> str:
         return f"config directory '{folder.group(1)}' not found or not readable"
     unknown = re.search(r"Could not override '([^']+)'", text)
     if unknown:
-        return (f"{unknown.group(1)}: unknown config key (see `python -m nnexp.train --cfg job` "
-                "for the keys)")
+        key = getattr(exc.__cause__, "full_key", None) or unknown.group(1)
+        value = re.search(r"use \+\S+?=(.*)$", text, re.MULTILINE)
+        return unknown_key_message(key, value.group(1) if value and key == unknown.group(1)
+                                   else None)
     cause = exc.__cause__
     if cause is not None:
         inner = describe_user_error(cause)
@@ -122,11 +144,12 @@ def errors_exit(prog: str) -> Iterator[None]:
     """
     from nnexp.interrupts import RunInterrupted
     from nnexp.loop import Diverged
+    from nnexp.tracking.store import describe_store_fault
 
     try:
         yield
     except UserAbort as exc:
-        _fail(prog, str(exc), EXIT_USER_ERROR)
+        _fail(prog, str(exc), exc.code)
     except Diverged as exc:
         _fail(prog, f"{exc} (run ended FAILED)", EXIT_RUN_FAILED)
     except RunInterrupted as exc:
@@ -136,6 +159,9 @@ def errors_exit(prog: str) -> Iterator[None]:
     except Exception as exc:
         if _debug_requested():
             raise
+        fault = describe_store_fault(exc)
+        if fault is not None:
+            _fail(prog, fault, EXIT_RUN_FAILED)
         message = describe_user_error(exc)
         if message is None:
             raise

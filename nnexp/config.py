@@ -1,18 +1,26 @@
 """The typed experiment schema, registered in Hydra's ConfigStore, and its range checks.
 
-Types are enforced by OmegaConf when Hydra composes; ranges and names are checked by
-`validate` before anything is trained or tracked, so a bad override never creates a run.
+Types are enforced by OmegaConf when Hydra composes; ranges, names, the metric a sweep optimises,
+MLflow's limits and the model's memory are checked by `validate` before anything is trained or
+tracked, so a bad override never creates a run. Checks that need Hydra's config repository live
+in nnexp/preflight.py.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, DictConfig, OmegaConf
 
+from nnexp import engine
+from nnexp.loop import metric_names
 from nnexp.vocabulary import (
     ACTIVATIONS,
     DATASETS,
@@ -21,9 +29,19 @@ from nnexp.vocabulary import (
     INITIALISERS,
     LOSSES,
     OPTIMIZERS,
+    REGRESSION_DATASETS,
     SCHEDULES,
     SWEEP_DIRECTIONS,
 )
+
+# MLflow's limits (mlflow/store/tracking/dbmodels/models.py, utils/validation.py): longer
+# experiment or run names do not fit the database columns; longer param values are cut.
+MAX_EXPERIMENT_NAME = 256
+MAX_RUN_NAME = 250
+MAX_PARAM_VALUE = 6000
+DIVERGED_OBJECTIVE = 1e6  # what a diverged job returns when minimising (its negative: maximising)
+# Keys older versions had, with where the value lives now; runs logged before still name them.
+MOVED_KEYS = {"optimizer.lr": ("lr", "the learning rate")}
 
 
 class ConfigError(ValueError):
@@ -41,8 +59,7 @@ class ModelConfig:
 
 @dataclass
 class OptimizerConfig:
-    name: str = "adam"
-    lr: float = II("lr")
+    name: str = "adam"  # the learning rate is the top-level `lr`: one key, one value
     momentum: float = 0.9
     beta1: float = 0.9
     beta2: float = 0.999
@@ -101,7 +118,7 @@ class SweepConfig:
     objective: str = "val/loss"
     direction: str = "minimize"
     skip_finished: bool = False
-    diverged_objective: float = 1e6
+    diverged_objective: float | None = None  # null: the worst value for the direction
 
 
 @dataclass
@@ -142,9 +159,87 @@ def _positive(key: str, value: float, *, allow_zero: bool = False) -> None:
         raise ConfigError(f"{key}: must be a finite number {bound}, got {value!r}")
 
 
+def _fraction(key: str, value: float, *, closed_high: bool) -> None:
+    """0 < value < 1, or 0 < value <= 1 when closed_high."""
+    if not (0 < value < 1 or (closed_high and value == 1)):
+        high = "1]" if closed_high else "1)"
+        raise ConfigError(f"{key}: must be in (0, {high}, got {value!r}")
+
+
+def unknown_key_message(key: str, value: Any = None) -> str:
+    """The one line for a key the schema does not have; a moved key says where it lives now."""
+    if key in MOVED_KEYS:
+        new, what = MOVED_KEYS[key]
+        return (f"{key}: not a config key; {what} is the key `{new}`: use "
+                f"{new}={'...' if value is None else value}")
+    return f"{key}: unknown config key (see `python -m nnexp.train --cfg job` for the keys)"
+
+
+def drop_moved_keys(config: dict[str, Any]) -> dict[str, Any]:
+    """A logged config without keys older versions recorded as copies (`optimizer.lr`): the run
+    trained with the key that holds the value now, whatever the copy said."""
+    for key in MOVED_KEYS:
+        parent, _, leaf = key.rpartition(".")
+        node = config.get(parent) if parent else config
+        if isinstance(node, dict):
+            node.pop(leaf, None)
+    return config
+
+
 def validate(cfg: DictConfig) -> None:
-    """Check ranges and names that types cannot express; raise ConfigError on the first problem."""
+    """Check ranges and names that types cannot express; raise ConfigError on the first problem.
+
+    Also: no key the schema lacks, values MLflow can record as they are, a `sweep.objective` the
+    run logs, and a model that fits in memory (a lower bound here, exact in `validate_for_data`).
+    """
+    _check_keys(cfg)
+    _check_recordable(cfg)
     _positive("lr", cfg.lr)
+    if cfg.seed < 0:
+        raise ConfigError(f"seed: must be >= 0, got {cfg.seed}")
+    _validate_model(cfg)
+    _validate_optimizer(cfg)
+    _validate_schedule(cfg)
+    _validate_data_and_train(cfg)
+    _validate_tracking_and_sweep(cfg)
+    for key in ("eps", "tol"):
+        _positive(f"gradcheck.{key}", cfg.gradcheck[key])
+    if cfg.gradcheck.batch < 1:
+        raise ConfigError(f"gradcheck.batch: must be >= 1, got {cfg.gradcheck.batch}")
+    check_memory(cfg)
+
+
+def validate_for_data(cfg: DictConfig, *, n_inputs: int, n_outputs: int, n_train: int,
+                      n_eval: int) -> None:
+    """The checks that need the data's sizes, made after loading it and before any run exists."""
+    check_memory(cfg, n_inputs=n_inputs, n_outputs=n_outputs, n_eval=n_eval)
+    total_steps = math.ceil(n_train / cfg.train.batch_size) * cfg.train.epochs
+    if cfg.schedule.name == "cosine" and cfg.schedule.warmup_steps >= total_steps:
+        raise ConfigError(
+            f"schedule.warmup_steps: must be below the run's {total_steps} steps for the cosine "
+            f"schedule ({cfg.train.epochs} epochs x {math.ceil(n_train / cfg.train.batch_size)} "
+            f"steps), got {cfg.schedule.warmup_steps}")
+
+
+def _check_keys(cfg: DictConfig) -> None:
+    """No key the schema lacks: `+key=value` adds one that nothing would read."""
+    schema = OmegaConf.structured(Config)
+
+    def walk(node: DictConfig, known: DictConfig, prefix: str) -> None:
+        for key in node:
+            if prefix == "" and key == "hydra":
+                continue
+            name = f"{prefix}{key}"
+            if key not in known:
+                raise ConfigError(unknown_key_message(name, OmegaConf.select(node, str(key))))
+            child, reference = node._get_node(key), known._get_node(key)
+            if isinstance(child, DictConfig) and isinstance(reference, DictConfig):
+                walk(child, reference, f"{name}.")
+
+    walk(cfg, schema, "")
+
+
+def _validate_model(cfg: DictConfig) -> None:
     hidden = list(cfg.model.hidden)
     for width in hidden:
         if width < 1:
@@ -152,6 +247,10 @@ def validate(cfg: DictConfig) -> None:
     _allowed("model.activation", cfg.model.activation, ACTIVATIONS)
     _allowed("model.init", cfg.model.init, INITIALISERS)
     _allowed("model.dtype", cfg.model.dtype, DTYPES)
+    _positive("model.negative_slope", cfg.model.negative_slope, allow_zero=True)
+
+
+def _validate_optimizer(cfg: DictConfig) -> None:
     _allowed("optimizer.name", cfg.optimizer.name, OPTIMIZERS)
     for key in ("momentum", "beta1", "beta2", "alpha"):
         value = cfg.optimizer[key]
@@ -161,25 +260,198 @@ def validate(cfg: DictConfig) -> None:
     _positive("optimizer.weight_decay", cfg.optimizer.weight_decay, allow_zero=True)
     if cfg.optimizer.clip_norm is not None:
         _positive("optimizer.clip_norm", cfg.optimizer.clip_norm)
-    _allowed("schedule.name", cfg.schedule.name, SCHEDULES)
-    if cfg.schedule.warmup_steps < 0:
-        raise ConfigError(f"schedule.warmup_steps: must be >= 0, got {cfg.schedule.warmup_steps}")
-    if cfg.schedule.step_size < 1:
-        raise ConfigError(f"schedule.step_size: must be >= 1, got {cfg.schedule.step_size}")
-    _positive("schedule.gamma", cfg.schedule.gamma)
-    _positive("schedule.decay", cfg.schedule.decay)
-    _validate_data_and_train(cfg)
-    if cfg.tracking.log_every_n_steps < 1:
-        raise ConfigError(
-            f"tracking.log_every_n_steps: must be >= 1, got {cfg.tracking.log_every_n_steps}"
-        )
-    if cfg.tracking.metric_budget < 3:
-        raise ConfigError(
-            f"tracking.metric_budget: must be >= 3 points, got {cfg.tracking.metric_budget}")
-    _positive("tracking.retry_seconds", cfg.tracking.retry_seconds, allow_zero=True)
-    if not str(cfg.tracking.experiment).strip():
+
+
+def _validate_schedule(cfg: DictConfig) -> None:
+    s = cfg.schedule
+    _allowed("schedule.name", s.name, SCHEDULES)
+    if s.warmup_steps < 0:
+        raise ConfigError(f"schedule.warmup_steps: must be >= 0, got {s.warmup_steps}")
+    if s.step_size < 1:
+        raise ConfigError(f"schedule.step_size: must be >= 1, got {s.step_size}")
+    _fraction("schedule.gamma", s.gamma, closed_high=True)
+    _fraction("schedule.decay", s.decay, closed_high=True)
+    _positive("schedule.min_lr", s.min_lr, allow_zero=True)
+    if s.name == "cosine" and s.min_lr > cfg.lr:
+        raise ConfigError(f"schedule.min_lr: must be <= lr ({cfg.lr}) for the cosine schedule, "
+                          f"got {s.min_lr}")
+
+
+def _validate_tracking_and_sweep(cfg: DictConfig) -> None:
+    t = cfg.tracking
+    if t.log_every_n_steps < 1:
+        raise ConfigError(f"tracking.log_every_n_steps: must be >= 1, got {t.log_every_n_steps}")
+    if t.metric_budget < 3:
+        raise ConfigError(f"tracking.metric_budget: must be >= 3 points, got {t.metric_budget}")
+    _positive("tracking.retry_seconds", t.retry_seconds, allow_zero=True)
+    if not str(t.experiment).strip():
         raise ConfigError("tracking.experiment: must be a non-empty name")
+    _max_length("tracking.experiment", t.experiment, MAX_EXPERIMENT_NAME, "an experiment name")
+    if t.run_name is not None:
+        if not str(t.run_name).strip():
+            raise ConfigError("tracking.run_name: must be a non-empty name (or null for the "
+                              "overrides)")
+        _max_length("tracking.run_name", t.run_name, MAX_RUN_NAME, "a run name")
     _allowed("sweep.direction", cfg.sweep.direction, SWEEP_DIRECTIONS)
+    if cfg.sweep.diverged_objective is not None and not math.isfinite(
+            cfg.sweep.diverged_objective):
+        raise ConfigError(f"sweep.diverged_objective: must be a finite number (or null for the "
+                          f"worst value of the direction), got {cfg.sweep.diverged_objective}")
+    names = run_metric_names(cfg)
+    if cfg.sweep.objective not in names:
+        raise ConfigError(f"sweep.objective: {cfg.sweep.objective!r} is not a metric this run "
+                          f"logs; allowed: {_metric_listing(names)}")
+
+
+def diverged_objective(cfg: DictConfig) -> float:
+    """What a diverged job returns to the sweeper: sweep.diverged_objective, or by default the
+    worst value for the direction (a large one when minimising, a large negative one when
+    maximising), so a sweeper never takes a diverged job for the best."""
+    if cfg.sweep.diverged_objective is not None:
+        return float(cfg.sweep.diverged_objective)
+    return DIVERGED_OBJECTIVE if cfg.sweep.direction == "minimize" else -DIVERGED_OBJECTIVE
+
+
+def run_metric_names(cfg: DictConfig) -> list[str]:
+    """The metric keys a run of `cfg` logs (they depend on the task and the number of layers)."""
+    return metric_names(classify=cfg.data.name not in REGRESSION_DATASETS,
+                        layer_names=_layer_names(len(cfg.model.hidden)))
+
+
+@functools.cache
+def _layer_names(n_hidden: int) -> list[str]:
+    """The engine's names for the Dense layers of an MLP with `n_hidden` hidden layers."""
+    return engine.build_mlp(1, [1] * n_hidden, 1, rng=np.random.default_rng(0)).layer_names
+
+
+def _metric_listing(names: list[str]) -> str:
+    """Metric names for a message; per-layer series longer than three shortened to a range."""
+    shown: list[str] = []
+    for name in names:
+        prefix, _, layer = name.rpartition("/")
+        series = [n for n in names if n.startswith(f"{prefix}/layer")] if prefix else []
+        if len(series) > 3 and layer.startswith("layer"):
+            if name == series[0]:
+                shown.append(f"{series[0]} ... {series[-1].rpartition('/')[2]}")
+        else:
+            shown.append(name)
+    return ", ".join(shown)
+
+
+def _max_length(key: str, value: str, limit: int, what: str) -> None:
+    if len(value) > limit:
+        raise ConfigError(f"{key}: {len(value)} characters; MLflow stores at most {limit} in "
+                          f"{what}")
+
+
+def _leaves(node: Any, prefix: str) -> Any:
+    """(dotted key, value) for every leaf of a plain config; lists are leaves, as in params."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, f"{prefix}.{key}" if prefix else str(key))
+    else:
+        yield prefix, node
+
+
+def _check_recordable(cfg: DictConfig) -> None:
+    """Every value must reach MLflow as it is: UTF-8 text within the param length limit."""
+    for top in cfg:
+        if top == "hydra":
+            continue
+        node = cfg._get_node(top)
+        plain = OmegaConf.to_container(node, resolve=True) if isinstance(
+            node, DictConfig) else cfg[top]
+        for key, value in _leaves(plain, str(top)):
+            text = str(value)
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ConfigError(f"{key}: {ascii(text)} is not valid UTF-8 text, which MLflow "
+                                  "needs") from None
+            if len(text) > MAX_PARAM_VALUE:
+                raise ConfigError(f"{key}: its value has {len(text)} characters; MLflow records "
+                                  f"at most {MAX_PARAM_VALUE} per param")
+
+
+def check_memory(cfg: DictConfig, *, n_inputs: int = 1, n_outputs: int = 1,
+                 n_eval: int = 0) -> None:
+    """Refuse a model whose training needs more memory than is available, before allocating it.
+
+    Without the data's sizes (n_inputs = n_outputs = 1) this is a lower bound, enough for the
+    hidden layers that make a model too large.
+    """
+    need = memory_needed(cfg, n_inputs, n_outputs, n_eval)
+    available = available_memory()
+    if available is None or need["total"] <= available:
+        return
+    rows = max(cfg.train.batch_size, n_eval)
+    raise ConfigError(
+        f"model.hidden: {list(cfg.model.hidden)} needs {_size(need['total'])} in "
+        f"{cfg.model.dtype} (parameters {_size(need['parameters'])} + gradients "
+        f"{_size(need['gradients'])} + {cfg.optimizer.name} state {_size(need['optimizer'])} + "
+        f"activations {_size(need['activations'])} for {rows} rows); "
+        f"{_size(available)} is available")
+
+
+def memory_needed(cfg: DictConfig, n_inputs: int, n_outputs: int, n_eval: int = 0
+                  ) -> dict[str, int]:
+    """Bytes training needs, in the model's dtype: parameters, gradients, the optimizer's
+    buffers (counted on the engine's own optimizer) and a batch's activations with their
+    gradients (the larger of a training batch and an evaluation split)."""
+    hidden = [int(w) for w in cfg.model.hidden]
+    widths = [n_inputs, *hidden, n_outputs]
+    n_params = sum((fan_in + 1) * fan_out for fan_in, fan_out in
+                   zip(widths[:-1], widths[1:], strict=True))
+    itemsize = np.dtype(cfg.model.dtype).itemsize
+    rows = max(cfg.train.batch_size, n_eval)
+    parts = {
+        "parameters": n_params * itemsize,
+        "gradients": n_params * itemsize,
+        "optimizer": _optimizer_buffers(cfg.optimizer.name) * n_params * itemsize,
+        "activations": 2 * rows * (n_inputs + 2 * sum(hidden) + n_outputs) * itemsize,
+    }
+    return {**parts, "total": sum(parts.values())}
+
+
+@functools.cache
+def _optimizer_buffers(name: str) -> int:
+    """Parameter-sized arrays the engine's optimizer keeps besides parameters and gradients."""
+    model = engine.build_mlp(3, [], 1, rng=np.random.default_rng(0))
+    optimizer = engine.make_optimizer(name, model, 0.1)
+    return sum(1 for value in vars(optimizer).values()
+               if isinstance(value, np.ndarray) and value.size == model.params.size
+               and not np.shares_memory(value, model.params)
+               and not np.shares_memory(value, model.grads))
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: MemAvailable, or less under a cgroup limit."""
+    found: list[int] = []
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pages = os.sysconf("SC_AVPHYS_PAGES") if hasattr(os, "sysconf") else -1
+        if pages > 0:
+            found.append(pages * os.sysconf("SC_PAGE_SIZE"))
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = Path("/sys/fs/cgroup/memory.current").read_text().strip()
+        if limit != "max":
+            found.append(max(int(limit) - int(used), 0))
+    except (OSError, ValueError):
+        pass
+    return min(found) if found else None
+
+
+def _size(n_bytes: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n_bytes < 1024 or unit == "GiB":
+            return f"{n_bytes:.1f} {unit}" if unit != "B" else f"{int(n_bytes)} B"
+        n_bytes /= 1024
+    raise AssertionError("unreachable")
 
 
 def _validate_data_and_train(cfg: DictConfig) -> None:

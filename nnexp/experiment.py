@@ -19,7 +19,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp import engine
-from nnexp.config import ConfigError, to_container, validate
+from nnexp.config import ConfigError, to_container, validate, validate_for_data
 from nnexp.console import ConsoleObserver, say
 from nnexp.data import Dataset, load_dataset
 from nnexp.history import MetricHistory
@@ -162,6 +162,9 @@ def run_experiment(
             return _reuse(done, cfg, uri, parent_run_id, verbose, run_name)
     dataset = load_data(cfg)
     loss_name = choose_loss(cfg, dataset)
+    validate_for_data(cfg, n_inputs=dataset.n_features, n_outputs=dataset.n_outputs,
+                      n_train=dataset.X_train.shape[0],
+                      n_eval=max(dataset.X_val.shape[0], dataset.X_test.shape[0]))
     rng = np.random.default_rng(cfg.seed)
     model = build_network(cfg, dataset, loss_name, rng)
     optimizer = build_optimizer(cfg, model)

@@ -50,6 +50,16 @@ class LoopResult:
     last: dict[str, float] = field(default_factory=dict)
 
 
+def metric_names(*, classify: bool, layer_names: list[str]) -> list[str]:
+    """Every metric key a run logs: per step (`train_loop`), per epoch, and on the test split at
+    the end (`evaluate`, logged by the experiment). Checks such as `sweep.objective` read it."""
+    split = ["loss", "accuracy"] if classify else ["loss"]  # what `evaluate` returns
+    per_step = ["train/loss_step", "lr", *(f"grad_norm/{name}" for name in layer_names)]
+    per_epoch = ["train/loss", *(f"val/{k}" for k in split),
+                 *(f"weight_norm/{name}" for name in layer_names), "epoch"]
+    return [*per_step, *per_epoch, *(f"test/{k}" for k in split)]
+
+
 def evaluate(model: Any, loss_fn: Any, X: np.ndarray, y: np.ndarray, classify: bool
              ) -> dict[str, float]:
     """Loss (and accuracy for classification) of the model on a whole split."""

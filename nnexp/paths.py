@@ -26,8 +26,15 @@ def conf_dir() -> Path:
 
 
 def group_options(group: str) -> list[str]:
-    """The options of a config group, from the files in conf/<group>/."""
-    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+    """The options of a config group in Hydra's config search path: the running app's (with
+    --config-dir and hydra.searchpath), else the package's conf/."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    if GlobalHydra.instance().is_initialized():
+        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+        return sorted(GlobalHydra.instance().config_loader().get_group_options(group))
 
 
 def launch_dir() -> Path:

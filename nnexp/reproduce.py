@@ -21,7 +21,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp.cli import run_cli
-from nnexp.config import Config, ConfigError
+from nnexp.config import Config, ConfigError, drop_moved_keys, unknown_key_message
 from nnexp.paths import conf_dir, group_options
 from nnexp.tracking import provenance, tags
 from nnexp.tracking.params import flatten
@@ -64,7 +64,7 @@ class Comparison:
 # ---- rebuilding the config ---------------------------------------------------------------------
 
 def _schema_interpolations(node: Any, prefix: str = "") -> dict[str, str]:
-    """Keys whose schema default is an interpolation (optimizer.lr -> lr), to restore them."""
+    """Keys whose schema default is an interpolation (`a: ${b}` -> b), to restore them."""
     found = {}
     for key, value in node.items():
         if isinstance(value, dict):
@@ -82,7 +82,8 @@ def schema_links() -> dict[str, str]:
 
 
 def _restore_interpolations(logged: dict[str, Any], schema: DictConfig) -> DictConfig:
-    """The logged config with resolved copies (optimizer.lr: 0.001) turned back into links."""
+    """The logged config with resolved copies of schema links (`a: ${b}` logged as `a: 0.1`)
+    turned back into links, so an override of b reaches a as it did when the run was made."""
     config = OmegaConf.create(logged)
     links = _schema_interpolations(OmegaConf.to_container(schema, resolve=False))
     for key, target in links.items():
@@ -127,8 +128,7 @@ def apply_overrides(cfg: DictConfig, overrides: list[str]) -> None:
             continue
         missing = object()
         if OmegaConf.select(cfg, o.key_or_group, default=missing) is missing:
-            raise ConfigError(f"{o.key_or_group}: unknown config key (see `python -m nnexp.train "
-                              "--cfg job` for the keys)")
+            raise ConfigError(unknown_key_message(o.key_or_group, o.value()))
         OmegaConf.update(cfg, o.key_or_group, o.value(), merge=False)
 
 
@@ -136,7 +136,7 @@ def rebuild_config(logged: dict[str, Any], overrides: list[str], uri: str,
                    experiment: str) -> DictConfig:
     """The logged config merged onto the typed schema, overridden, and tracked in the same store."""
     schema = OmegaConf.structured(Config)
-    cfg = OmegaConf.merge(schema, _restore_interpolations(logged, schema))
+    cfg = OmegaConf.merge(schema, _restore_interpolations(drop_moved_keys(logged), schema))
     apply_overrides(cfg, overrides)
     cfg.tracking.uri = uri
     cfg.tracking.experiment = experiment

@@ -19,7 +19,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from nnexp.cli import EXIT_RUN_FAILED, errors_exit, main_entry, run_cli
-from nnexp.config import ConfigError, register_configs
+from nnexp.config import ConfigError, diverged_objective, register_configs
 from nnexp.experiment import run_experiment
 from nnexp.loop import Diverged
 from nnexp.paths import conf_dir, from_launch_dir
@@ -90,7 +90,7 @@ def _run_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | Non
             raise
         # In a sweep a diverged job is a result, not a crash: the run is FAILED, the study goes on.
         log.warning(redact(f"[{name}] {exc}"))
-        return float(cfg.sweep.diverged_objective)
+        return diverged_objective(cfg)
     except Exception as exc:
         if parent:  # the job may have failed before its run existed: tell the sweep's parent
             record_job_error(parent, name, exc)

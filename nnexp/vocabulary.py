@@ -7,6 +7,7 @@ from __future__ import annotations
 from nnexp.engine import ACTIVATIONS, DTYPES, INITIALISERS, LOSSES, OPTIMIZERS, SCHEDULES
 
 DATASETS = ("digits", "iris", "wine", "breast_cancer", "moons", "circles", "xor", "line", "images")
+REGRESSION_DATASETS = ("line",)  # the others are classification sets
 IMAGE_MODES = ("L", "RGB")
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".pbm", ".pgm", ".png", ".pnm", ".ppm",
                     ".tif", ".tiff", ".webp")
@@ -15,5 +16,5 @@ CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
 REGRESSION_LOSSES = ("mse", "mae")
 
 __all__ = ["ACTIVATIONS", "CLASSIFICATION_LOSSES", "DATASETS", "DTYPES", "IMAGE_EXTENSIONS",
-           "IMAGE_MODES", "INITIALISERS", "LOSSES", "OPTIMIZERS", "REGRESSION_LOSSES", "SCHEDULES",
-           "SWEEP_DIRECTIONS"]
+           "IMAGE_MODES", "INITIALISERS", "LOSSES", "OPTIMIZERS", "REGRESSION_DATASETS",
+           "REGRESSION_LOSSES", "SCHEDULES", "SWEEP_DIRECTIONS"]

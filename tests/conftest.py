@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,10 +25,24 @@ def _no_inherited_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     monkeypatch.delenv("NNEXP_SWEPT_KEYS", raising=False)
 
 
+@pytest.fixture(scope="session")
+def _migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty MLflow SQLite store, created once: its schema migrations take seconds."""
+    from mlflow.tracking import MlflowClient
+
+    db = tmp_path_factory.mktemp("template") / "mlflow.db"
+    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
+    return db
+
+
 @pytest.fixture
-def store_uri(tmp_path: Path) -> str:
-    """A fresh SQLite tracking store in the test's temporary folder."""
-    return f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+def store_uri(tmp_path: Path, _migrated_store: Path) -> str:
+    """A fresh SQLite tracking store in the test's temporary folder (a copy of the template),
+    beside where the default ./mlruns would be, so a test can tell them apart."""
+    db = tmp_path / "store" / "mlflow.db"
+    db.parent.mkdir()
+    shutil.copy(_migrated_store, db)
+    return f"sqlite:///{db}"
 
 
 @pytest.fixture

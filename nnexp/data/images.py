@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import re
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -14,7 +17,8 @@ from .checks import check_dtype, check_image_mode, check_image_size, validate_ar
 from .dataset import RawData
 from .errors import DataError
 
-_READ_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+_READ_ERRORS = (OSError, SyntaxError, ValueError)
+_BOMBS = (Image.DecompressionBombError, Image.DecompressionBombWarning)
 _MAX_LISTED = 5
 
 
@@ -26,7 +30,19 @@ def _read_uint8(
     if not path.is_file():
         raise DataError(f"{prefix}image file '{path}' does not exist")
     try:
-        with Image.open(path) as src:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)  # refuse, not warn
+            src = Image.open(path)
+    except _BOMBS as exc:
+        claimed = re.search(r"\((\d+) pixels\)", str(exc))
+        raise DataError(
+            f"{prefix}image '{path}' claims {claimed.group(1) if claimed else 'too many'} pixels,"
+            f" over Pillow's limit of {Image.MAX_IMAGE_PIXELS} against decompression bombs; "
+            "shrink or remove it") from None
+    except (UnidentifiedImageError, *_READ_ERRORS):
+        raise DataError(f"{prefix}cannot read image '{path}' (truncated or not an image)") from None
+    try:
+        with src:
             src.load()
             orig_mode, orig_size = src.mode, src.size
             im = ImageOps.exif_transpose(src)
@@ -74,9 +90,16 @@ def _listing(paths: list[str]) -> str:
 def _children(folder: Path) -> list[Path]:
     """Non-hidden entries of `folder`, sorted by name for deterministic order."""
     try:
-        return sorted((p for p in folder.iterdir() if not _is_hidden(p)), key=lambda p: p.name)
+        found = sorted((p for p in folder.iterdir() if not _is_hidden(p)), key=lambda p: p.name)
     except OSError as exc:
         raise DataError(f"data.image_dir: cannot list folder '{folder}' ({exc.strerror})") from None
+    for p in found:
+        try:
+            p.name.encode("utf-8")
+        except UnicodeEncodeError:  # the name would reach MLflow (notes, class names): UTF-8 only
+            raise DataError(f"data.image_dir: the name {os.fsencode(p.name)!r} in '{folder}' is "
+                            "not valid UTF-8; rename it") from None
+    return found
 
 
 def _count_note(counter: Counter[str]) -> str:

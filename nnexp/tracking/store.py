@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+import sqlite3
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +26,14 @@ class StoreError(RuntimeError):
 
 class StoreUnavailable(StoreError):
     """The store does not answer now (a server down or restarting); it may later."""
+
+
+class StoreFault(StoreError):
+    """The store exists but is damaged (not the user's setting): exit 1, not 2."""
+
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+MAX_FOLDER_NAME = 120  # an experiment's artifact folder: far below NAME_MAX (255 bytes)
 
 
 def default_tracking_uri(start_dir: str | os.PathLike[str] | None = None) -> str:
@@ -80,6 +90,13 @@ def check_uri(uri: str, *, probe: bool = True) -> None:
             f"tracking.uri: unknown scheme '{scheme}' in {redact(uri)!r}; allowed: "
             + ", ".join(KNOWN_SCHEMES)
         )
+    if (scheme == "file" or len(scheme) <= 1) and not _file_store_allowed():
+        from importlib.metadata import version
+
+        raise StoreError(
+            f"tracking.uri: {uri!r} is MLflow's file store, which MLflow {version('mlflow')} "
+            f"refuses; leave tracking.uri unset for the SQLite default ({default_tracking_uri()})"
+            " or give a sqlite:/// path (old runs: `mlflow migrate-filestore`)")
     if scheme == "sqlite":
         db = Path(sqlite_path(uri))
         folder = db.parent
@@ -88,10 +105,66 @@ def check_uri(uri: str, *, probe: bool = True) -> None:
         except OSError as exc:
             raise StoreError(f"tracking.uri: cannot create store folder '{folder}': "
                              f"{exc.strerror}") from None
+        if db.is_dir():
+            raise StoreError(f"tracking.uri: '{db}' is a folder; the store must be an SQLite "
+                             "database file (or a path where one can be created)")
         if not os.access(folder, os.W_OK) or (db.exists() and not os.access(db, os.W_OK)):
             raise StoreError(f"tracking.uri: store '{db}' is not writable")
+        check_sqlite_file(db)
     elif scheme in ("http", "https") and probe:
         probe_server(uri)
+
+
+def _file_store_allowed() -> bool:
+    """MLflow's own opt-in to its deprecated file store."""
+    return os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() in ("true", "1")
+
+
+def check_sqlite_file(db: Path) -> None:
+    """Refuse a database file that is not SQLite or is shorter than its header says (a copy or a
+    download cut short), before a run is created in it. Reads the header and the schema table
+    only: a full integrity check would read the whole store on every run."""
+    if not db.is_file() or db.stat().st_size == 0:
+        return  # MLflow creates the store
+    with open(db, "rb") as handle:
+        header = handle.read(100)
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        raise StoreFault(f"tracking.uri: '{db}' is not an SQLite database (damaged or another "
+                         "kind of file); restore it from a backup or use a new path")
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    counted = header[24:28] == header[92:96]  # the page count is valid only when these agree
+    size = db.stat().st_size
+    if counted and size < pages * page_size:
+        raise StoreFault(f"tracking.uri: '{db}' is truncated ({size} bytes of "
+                         f"{pages * page_size}); restore it from a backup or use a new path")
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1.0) as connection:
+            connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.OperationalError:
+        return  # locked by a writer, or similar: MLflow waits and reports it
+    except sqlite3.DatabaseError as exc:
+        raise StoreFault(f"tracking.uri: '{db}' is damaged ({exc}); restore it from a backup "
+                         "or use a new path") from None
+
+
+def describe_store_fault(exc: BaseException) -> str | None:
+    """One line when `exc` (or what it wraps) says the SQLite store is damaged, else None."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, StoreFault):
+            return str(current).splitlines()[0]
+        inner = getattr(current, "orig", None)  # SQLAlchemy keeps the driver's error here
+        for candidate in (current, inner):
+            if (isinstance(candidate, sqlite3.DatabaseError)
+                    and not isinstance(candidate, sqlite3.OperationalError)):
+                return (f"tracking store is damaged ({candidate}); restore its database from a "
+                        "backup or point tracking.uri at a new file")
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def probe_server(uri: str, timeout_s: float = 3.0) -> None:
@@ -130,7 +203,12 @@ def artifact_root(uri: str) -> str | None:
 
 
 def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "experiment"
+    """A folder name for an experiment's artifacts; long names are cut and keep a hash."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "experiment"
+    if len(safe) <= MAX_FOLDER_NAME:
+        return safe
+    digest = hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return f"{safe[:MAX_FOLDER_NAME - 13]}-{digest}"
 
 
 @contextmanager
@@ -140,8 +218,9 @@ def store_lock(uri: str) -> Iterator[None]:
     MLflow creates and migrates the schema on first use; eight processes doing it at once on a
     new file fail with `duplicate column name`. A file lock beside the database prevents it.
     """
-    lock_path = Path(sqlite_path(uri)).with_suffix(".lock")
-    if not uri.startswith("sqlite:///") or not lock_path.parent.is_dir():
+    sqlite = uri.startswith("sqlite:///")
+    lock_path = Path(sqlite_path(uri)).with_suffix(".lock") if sqlite else None
+    if lock_path is None or not lock_path.parent.is_dir():
         yield
         return
     import fcntl

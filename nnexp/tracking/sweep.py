@@ -85,17 +85,19 @@ def _validate_jobs(config: DictConfig) -> set[str]:
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from nnexp.config import validate
+    from nnexp.preflight import validate_composed
 
     params = _sweeper_params(config)
-    arguments = [f"{k}={v}" for k, v in params.items()] + list(config.hydra.overrides.task)
+    task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)  # as typed
+    arguments = [f"{k}={v}" for k, v in params.items()] + [str(o) for o in task]
     # With Hydra's config loader, as the sweeper has: glob() needs it to list a group's options.
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
     jobs = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)[0]
     experiments = set()
     for job in jobs[:MAX_VALIDATED_JOBS]:
-        cfg = compose(config_name=config.hydra.job.config_name, overrides=list(job))
-        validate(cfg)
+        cfg = compose(config_name=config.hydra.job.config_name, overrides=list(job),
+                      return_hydra_config=True)
+        validate_composed(cfg)
         experiments.add(cfg.tracking.experiment)
     return experiments
 
@@ -137,16 +139,13 @@ class MlflowSweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns a callback's Exception into a warning; a bad sweep must stop instead.
-        from nnexp.cli import UserAbort, describe_user_error
+        from nnexp.cli import abort_for
 
         redact_logging()  # the launcher logs each job's overrides, tracking.uri included
         try:
             self._start(config)
         except Exception as exc:
-            message = describe_user_error(exc)
-            if message is None:
-                raise UserAbort(f"sweep could not start: {type(exc).__name__}: {exc}") from exc
-            raise UserAbort(message) from exc
+            raise abort_for(exc, "sweep could not start") from exc
 
     def _start(self, config: DictConfig) -> None:
         experiments = {config.tracking.experiment}

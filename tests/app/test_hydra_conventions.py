@@ -147,9 +147,10 @@ def test_a_sweeper_direction_against_sweep_direction_is_refused(tmp_path):
     proc = run_cli(["nnexp.train", "-m", "hparams_search=lr_width", "hydra.sweeper.n_trials=1",
                     "hydra.sweeper.direction=maximize", *FAST], cwd=tmp_path)
     assert proc.returncode == 2
-    assert _last_error(proc) == (
-        "nnexp.train: error: hydra.sweeper.direction: 'maximize' but sweep.direction is "
-        "'minimize'; set sweep.direction (hparams_search presets follow it)")
+    assert _last_error(proc) == (  # the preset links it to sweep.direction: one direction
+        "nnexp.train: error: hydra.sweeper.direction: the config sets it to ${sweep.direction}, "
+        "so it follows sweep.direction; a value here would part the two: set sweep.direction "
+        "instead, or change the config file that links them")
 
 
 def _call_main(args: list[str]) -> tuple[int, str]:

@@ -20,7 +20,7 @@ def test_default_run_records_params_metrics_artifacts(make_cfg, store_uri, tmp_p
     assert run.info.run_name == "lr=0.001"
     params = run.data.params
     assert params["model.hidden"] == "[16]"
-    assert params["optimizer.lr"] == params["lr"] == "0.001"
+    assert params["lr"] == "0.001" and "optimizer.lr" not in params  # one key, one value
     assert params["optimizer.name"] == "adam"
     assert params["data.name"] == "digits"
 

@@ -1,35 +1,14 @@
-"""Fixtures for reproduce/diff tests: a pre-migrated temporary store and a small trained run."""
+"""Fixtures for reproduce/diff tests: a small trained run in the temporary store."""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from nnexp.experiment import run_experiment
 
 QUICK = ("tracking.plots=false",)
-
-
-@pytest.fixture(scope="session")
-def _migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty MLflow SQLite store, created once: its schema migrations take seconds."""
-    from mlflow.tracking import MlflowClient
-
-    db = tmp_path_factory.mktemp("template") / "mlflow.db"
-    MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
-    return db
-
-
-@pytest.fixture
-def store_uri(tmp_path: Path, _migrated_store: Path) -> str:
-    """A fresh store per test (a copy of the migrated template), in the test's temp folder."""
-    db = tmp_path / "mlruns" / "mlflow.db"
-    db.parent.mkdir()
-    shutil.copy(_migrated_store, db)
-    return f"sqlite:///{db}"
 
 
 @pytest.fixture

@@ -78,11 +78,13 @@ def test_comparison_is_bitwise_nan_equal_signed_zero_different_missing_counted()
     assert [d.key for d in result.differences] == ["b", "d", "c"]  # earliest logged first
 
 
-def test_rebuilt_config_keeps_lr_linked_and_applies_group_and_list_overrides(store_uri):
-    logged = {"seed": 3, "lr": 0.001, "optimizer": {"name": "adam", "lr": 0.001},
+def test_rebuilt_config_applies_lr_group_and_list_overrides_to_an_old_record(store_uri):
+    # Runs logged before `lr` became the only learning-rate key also recorded optimizer.lr (a
+    # copy that training never read): it is dropped, and `lr` is what trains.
+    logged = {"seed": 3, "lr": 0.001, "optimizer": {"name": "adam", "lr": 0.5},
               "model": {"hidden": [16]}}
     cfg = rebuild_config(logged, ["lr=0.05", "model.hidden=[8,4]"], store_uri, "exp")
-    assert (cfg.lr, cfg.optimizer.lr, list(cfg.model.hidden)) == (0.05, 0.05, [8, 4])
+    assert (cfg.lr, list(cfg.model.hidden)) == (0.05, [8, 4]) and "lr" not in cfg.optimizer
     assert (cfg.seed, cfg.tracking.uri, cfg.tracking.experiment) == (3, store_uri, "exp")
     sgd = rebuild_config(logged, ["optimizer=sgd"], store_uri, "exp")
-    assert (sgd.optimizer.name, sgd.lr, sgd.optimizer.lr) == ("sgd", 0.1, 0.1)
+    assert (sgd.optimizer.name, sgd.lr) == ("sgd", 0.1)

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import re
+import struct
 import sys
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +63,48 @@ def _broken_yaml(root: Path) -> Path:
     (root / "experiment" / "broken.yaml").write_text("train:\n  epochs: [1, 2\n")
     return root
 
+
+def _config_dir(root: Path) -> Path:
+    """A user's --config-dir: an experiment linking schedule.min_lr to lr, a new optimizer."""
+    (root / "experiment").mkdir(parents=True)
+    (root / "experiment" / "linked.yaml").write_text(
+        "# @package _global_\nschedule:\n  min_lr: ${lr}\n")
+    (root / "optimizer").mkdir()
+    (root / "optimizer" / "custom.yaml").write_text(
+        "# @package _global_\nlr: 0.3\noptimizer:\n  name: sgd\n")
+    return root
+
+
+def _non_utf8_name(root: Path) -> Path:
+    folder = _images(root)
+    png = next((folder / "cat").glob("*.png"))
+    os.rename(os.fsencode(png), os.fsencode(folder / "cat") + b"/\xff\xfe.png")
+    return folder
+
+
+def _bomb(root: Path) -> Path:
+    """A valid PNG whose header claims 30000 x 30000 pixels (only the header is ever read)."""
+    folder = _images(root)
+    png = next((folder / "cat").glob("*.png"))
+    data = bytearray(png.read_bytes())  # IHDR: width, height at bytes 16-24, its CRC at 29-33
+    data[16:24] = struct.pack(">II", 30000, 30000)
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    png.write_bytes(bytes(data))
+    return folder
+
+
+def _store_folder(root: Path) -> Path:
+    (root / "mlflow.db").mkdir(parents=True)
+    return root
+
+
+LINKED = (r"schedule.min_lr: the config sets it to \$\{lr\}, so it follows lr; a value here "
+          r"would part the two: set lr instead, or change the config file that links them$")
+DIGITS_METRICS = ("train/loss_step, lr, grad_norm/layer1, grad_norm/layer2, train/loss, val/loss, "
+                  "val/accuracy, weight_norm/layer1, weight_norm/layer2, epoch, test/loss, "
+                  "test/accuracy")
+SEARCHED = r" \(searched: [^)]*\)$"  # the folders Hydra looked in
+FILE_STORE = r"tracking.uri: '{uri}' is MLflow's file store, which MLflow [\d.]+ refuses; leave "
 
 # (id, overrides, expected last stderr line as a regex); `{dir}` is a folder made by `setup`.
 CASES: list[tuple[str, list[str], str, object]] = [
@@ -126,6 +171,97 @@ CASES: list[tuple[str, list[str], str, object]] = [
      r"tracking.uri: cannot create store folder", "file"),
     ("store-server-down", ["tracking.uri=http://127.0.0.1:9"],
      r"tracking.uri: no MLflow server answers at http://127.0.0.1:9", None),
+    # issue 11: nothing silently ignored or silently defaulted
+    ("lr-second-spelling", ["optimizer.lr=0.5"],
+     r"optimizer.lr: not a config key; the learning rate is the key `lr`: use lr=0.5$", None),
+    ("lr-second-spelling-added", ["+optimizer.lr=0.5"],
+     r"optimizer.lr: not a config key; the learning rate is the key `lr`: use lr=0.5$", None),
+    ("lr-second-spelling-in-a-group", ["optimizer={name:sgd,lr:0.5}"],
+     r"optimizer.lr: not a config key; the learning rate is the key `lr`: use lr=\.\.\.$", None),
+    ("unknown-key-added", ["+model.depth=3"], r"model.depth: unknown config key", None),
+    ("interpolated-key-overridden", ["--config-dir={dir}", "experiment=linked",
+                                     "schedule.min_lr=0.0001"], LINKED, _config_dir),
+    ("interpolated-key-overridden-in-sweep", ["-m", "--config-dir={dir}", "experiment=linked",
+                                              "schedule.min_lr=0.0001,0.001"], LINKED, _config_dir),
+    ("unknown-optional-option", ["experiment=tutorial_lnie"],
+     r"experiment: unknown option 'tutorial_lnie'; allowed: cat_classifier, tutorial_line"
+     + SEARCHED, None),
+    ("unknown-optional-option-in-sweep", ["-m", "experiment=tutorial_lnie", "lr=0.1,0.2"],
+     r"experiment: unknown option 'tutorial_lnie'; allowed: cat_classifier, tutorial_line"
+     + SEARCHED, None),
+    ("unknown-option-lists-config-dir", ["--config-dir={dir}", "experiment=linkd"],
+     r"experiment: unknown option 'linkd'; allowed: cat_classifier, linked, tutorial_line"
+     + SEARCHED,
+     _config_dir),
+    ("unknown-option-lists-searchpath", ["hydra.searchpath=[file://{dir}]", "experiment=linkd"],
+     r"experiment: unknown option 'linkd'; allowed: cat_classifier, linked, tutorial_line"
+     + SEARCHED,
+     _config_dir),
+    ("unknown-option-of-group-lists-config-dir", ["--config-dir={dir}", "optimizer=nope"],
+     r"optimizer: unknown option 'nope'; allowed: adam, adamw, custom, momentum, nesterov, "
+     r"rmsprop, sgd" + SEARCHED, _config_dir),
+    ("unknown-hparams-search", ["hparams_search=nope"],
+     r"hparams_search: unknown option 'nope'; allowed: lr_width" + SEARCHED, None),
+    ("objective-typo", ["sweep.objective=val/los"],
+     rf"sweep.objective: 'val/los' is not a metric this run logs; allowed: {DIGITS_METRICS}$",
+     None),
+    ("objective-typo-in-sweep", ["-m", "sweep.objective=val/los", "lr=0.1,0.2"],
+     rf"sweep.objective: 'val/los' is not a metric this run logs; allowed: {DIGITS_METRICS}$",
+     None),
+    ("objective-accuracy-of-regression", ["data=line", "sweep.objective=val/accuracy"],
+     r"sweep.objective: 'val/accuracy' is not a metric this run logs; allowed: train/loss_step, "
+     r"lr, grad_norm/layer1, grad_norm/layer2, train/loss, val/loss, weight_norm/layer1, "
+     r"weight_norm/layer2, epoch, test/loss$", None),
+    ("objective-layer-the-model-lacks", ["sweep.objective=weight_norm/layer3"],
+     r"sweep.objective: 'weight_norm/layer3' is not a metric", None),
+    ("min-lr-negative", ["schedule.min_lr=-5"],
+     r"schedule.min_lr: must be a finite number >= 0, got -5.0$", None),
+    ("cosine-min-lr-above-lr", ["schedule=cosine", "schedule.min_lr=0.5"],
+     r"schedule.min_lr: must be <= lr \(0.001\) for the cosine schedule, got 0.5$", None),
+    ("cosine-warm-up-longer-than-the-run", ["schedule=cosine", "schedule.warmup_steps=100000"],
+     r"schedule.warmup_steps: must be below the run's 34 steps for the cosine schedule "
+     r"\(1 epochs x 34 steps\), got 100000$", None),
+    ("step-gamma-above-one", ["schedule=step", "schedule.gamma=2"],
+     r"schedule.gamma: must be in \(0, 1\], got 2.0$", None),
+    ("exponential-decay-zero", ["schedule=exponential", "schedule.decay=0"],
+     r"schedule.decay: must be in \(0, 1\], got 0.0$", None),
+    ("negative-slope-nan", ["model.negative_slope=nan"],
+     r"model.negative_slope: must be a finite number >= 0, got nan$", None),
+    ("seed-negative", ["seed=-1"], r"seed: must be >= 0, got -1$", None),
+    ("diverged-objective-infinite", ["sweep.diverged_objective=inf"],
+     r"sweep.diverged_objective: must be a finite number", None),
+    ("gradcheck-eps-nan", ["gradcheck.eps=nan"],
+     r"gradcheck.eps: must be a finite number > 0, got nan$", None),
+    ("model-too-big-for-memory", ["model.hidden=[100000,100000]"],
+     r"model.hidden: \[100000, 100000\] needs [\d.]+ GiB in float32 \(parameters 37.3 GiB \+ "
+     r"gradients 37.3 GiB \+ adam state [\d.]+ GiB \+ activations [\d.]+ MiB for 32 rows\); "
+     r"[\d.]+ GiB is available$", None),
+    ("model-too-big-in-its-dtype", ["model.hidden=[100000,100000]", "model.dtype=float64"],
+     r"needs [\d.]+ GiB in float64 \(parameters 74.5 GiB \+ gradients 74.5 GiB", None),
+    ("experiment-name-too-long", ["tracking.experiment=" + "x" * 300],
+     r"tracking.experiment: 300 characters; MLflow stores at most 256 in an experiment name$",
+     None),
+    ("run-name-too-long", ["tracking.run_name=" + "r" * 251],
+     r"tracking.run_name: 251 characters; MLflow stores at most 250 in a run name$", None),
+    ("param-value-too-long", ["model.hidden=[" + ",".join(["1"] * 2100) + "]"],
+     r"model.hidden: its value has 6300 characters; MLflow records at most 6000 per param$",
+     None),
+    ("store-file-scheme", ["tracking.uri=file:./mlruns"],
+     FILE_STORE.format(uri="file:./mlruns") + r"tracking.uri unset for the SQLite default", None),
+    ("store-plain-path", ["tracking.uri={dir}/runs"], FILE_STORE.format(uri=".*/runs"), None),
+    ("store-is-a-folder", ["tracking.uri=sqlite:///{dir}/mlflow.db"],
+     r"tracking.uri: '.*/mlflow.db' is a folder; the store must be an SQLite database file",
+     _store_folder),
+    ("run-dir-under-a-file", ["hydra.run.dir={dir}/file/out"],
+     r"hydra.run.dir: cannot create folder '.*/file/out' \(Not a directory\)$", "file"),
+    ("sweep-dir-under-a-file", ["-m", "hydra.sweep.dir={dir}/file/out", "lr=0.1,0.2"],
+     r"hydra.sweep.dir: cannot create folder '.*/file/out' \(Not a directory\)$", "file"),
+    ("image-name-not-utf8", ["data=images", "data.image_dir={dir}"],
+     r"data.image_dir: the name b'\\xff\\xfe.png' in '.*/cat' is not valid UTF-8; rename it$",
+     _non_utf8_name),
+    ("image-decompression-bomb", ["data=images", "data.image_dir={dir}"],
+     r"data.image_dir: image '.*/cat/cat_\d+.png' claims 900000000 pixels, over Pillow's limit "
+     r"of \d+ against decompression bombs", _bomb),
 ]
 
 
@@ -179,7 +315,7 @@ def test_bad_input_gets_one_line_and_leaves_store_alone(args, expected, setup, s
         args.append(f"tracking.uri={seeded_store}")
     before = _snapshot(seeded_store)
 
-    flags = [a for a in args if a.startswith("--")]  # Hydra takes flags before overrides
+    flags = [a for a in args if a.startswith("-")]  # Hydra takes flags before overrides
     code, err = _call(main, [*flags, *FAST, *[a for a in args if a not in flags]])
 
     assert code == 2, err
@@ -189,6 +325,40 @@ def test_bad_input_gets_one_line_and_leaves_store_alone(args, expected, setup, s
     assert re.search(expected, errors[0]), errors[0]
     assert "Traceback" not in err
     assert _snapshot(seeded_store) == before
+
+
+def _random_bytes(db: Path, _real: Path) -> None:
+    db.write_bytes(np.random.default_rng(0).bytes(20_000))
+
+
+def _truncated_copy(db: Path, real: Path) -> None:
+    data = real.read_bytes()
+    db.write_bytes(data[:len(data) // 2])
+
+
+@pytest.mark.parametrize(("make", "sweep", "expected"), [
+    (_random_bytes, [], r"tracking.uri: '.*/mlflow.db' is not an SQLite database \(damaged or "
+                        r"another kind of file\); restore it from a backup or use a new path$"),
+    (_truncated_copy, [], r"tracking.uri: '.*/mlflow.db' is truncated \(\d+ bytes of \d+\); "
+                          r"restore it from a backup or use a new path$"),
+    (_truncated_copy, ["-m", "lr=0.1,0.2"], r"tracking.uri: '.*/mlflow.db' is truncated"),
+], ids=["random-bytes", "truncated-copy", "truncated-copy-sweep"])
+def test_damaged_store_is_a_store_fault_with_one_line_and_exit_1(make, sweep, expected,
+                                                                  seeded_store, tmp_path,
+                                                                  monkeypatch):
+    from nnexp.tracking.store import sqlite_path
+    from nnexp.train import main
+
+    monkeypatch.chdir(tmp_path)
+    db = tmp_path / "mlflow.db"
+    make(db, Path(sqlite_path(seeded_store)))
+    before = db.read_bytes()
+    code, err = _call(main, [*sweep[:1], *FAST, f"tracking.uri=sqlite:///{db}", *sweep[1:]])
+    assert code == 1, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("nnexp.train: error: "), err
+    assert re.search(expected, lines[0]), lines[0]
+    assert db.read_bytes() == before
 
 
 def test_nan_or_inf_in_features_is_refused_with_one_line():
