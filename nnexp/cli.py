@@ -142,7 +142,9 @@ def errors_exit(prog: str) -> Iterator[None]:
 
     Anything else (a bug) keeps its traceback. `--debug` shows tracebacks for everything.
     """
-    from nnexp.interrupts import RunInterrupted
+    from concurrent.futures import BrokenExecutor
+
+    from nnexp.interrupts import RunInterrupted, received
     from nnexp.loop import Diverged
     from nnexp.tracking.store import describe_store_fault
 
@@ -153,7 +155,11 @@ def errors_exit(prog: str) -> Iterator[None]:
     except Diverged as exc:
         _fail(prog, f"{exc} (run ended FAILED)", EXIT_RUN_FAILED)
     except RunInterrupted as exc:
+        received.append(exc.signame)  # also when a pool's worker raised it: the sweep ends KILLED
         _fail(prog, f"{exc}; run ended KILLED, weights saved", EXIT_INTERRUPTED)
+    except BrokenExecutor as exc:  # a pool worker (joblib) was killed from outside
+        _fail(prog, f"a sweep worker process ended unexpectedly ({_first_line(exc)}); the "
+                    "sweep stopped, its parent run says which jobs ran", EXIT_RUN_FAILED)
     except KeyboardInterrupt:
         _fail(prog, "interrupted", EXIT_INTERRUPTED)
     except Exception as exc:

@@ -19,6 +19,9 @@ class RunInterrupted(BaseException):
         super().__init__(f"interrupted by {signame}")
         self.signame = signame
 
+    def __reduce__(self) -> tuple[type, tuple[str]]:  # crosses process pools as itself
+        return type(self), (self.signame,)
+
 
 received: list[str] = []  # names of the signals that stopped a run in this process
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from contextlib import nullcontext
 from pathlib import Path
@@ -21,11 +22,13 @@ from omegaconf import DictConfig
 from nnexp.cli import EXIT_RUN_FAILED, errors_exit, main_entry, run_cli
 from nnexp.config import ConfigError, diverged_objective, register_configs
 from nnexp.experiment import run_experiment
+from nnexp.interrupts import RunInterrupted
 from nnexp.loop import Diverged
 from nnexp.paths import conf_dir, from_launch_dir
 from nnexp.tracking.redact import redact
 from nnexp.tracking.store import absolute_store_uri
 from nnexp.tracking.sweep import (
+    LAUNCHER_PID_ENV,
     PARENT_EXPERIMENT_ENV,
     PARENT_RUN_ENV,
     SWEPT_KEYS_ENV,
@@ -91,6 +94,12 @@ def _run_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | Non
         # In a sweep a diverged job is a result, not a crash: the run is FAILED, the study goes on.
         log.warning(redact(f"[{name}] {exc}"))
         return diverged_objective(cfg)
+    except RunInterrupted as exc:
+        if os.environ.get(LAUNCHER_PID_ENV, str(os.getpid())) != str(os.getpid()):
+            # a pool's worker: its run ended KILLED; it must not take the sweep's next job
+            logging.shutdown()
+            os._exit(128 + signal.Signals[exc.signame].value)
+        raise
     except Exception as exc:
         if parent:  # the job may have failed before its run existed: tell the sweep's parent
             record_job_error(parent, name, exc)

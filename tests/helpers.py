@@ -40,3 +40,36 @@ def all_runs(uri: str, experiment: str = "nnexp") -> list[Any]:
     if exp is None:
         return []
     return client.search_runs([exp.experiment_id], max_results=1000)
+
+
+def start_mlflow_server(root: Path, port: int, backend: str | None = None,
+                        *extra: str) -> subprocess.Popen[bytes]:
+    """A real `mlflow server` on 127.0.0.1:`port` (SQLite in `root` unless `backend` is given,
+    local artifacts), in its own process group; returns once /health answers."""
+    from nnexp.ui import wait_healthy
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+         backend or f"sqlite:///{root / 'mlflow.db'}", "--host", "127.0.0.1", "--port",
+         str(port), "--workers", "1", "--no-serve-artifacts", "--default-artifact-root",
+         str(root / "artifacts"), *extra],
+        cwd=root, env=clean_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    if not wait_healthy(f"http://127.0.0.1:{port}", process, timeout_s=120):
+        stop_process_group(process)
+        raise RuntimeError("mlflow server did not start")
+    return process
+
+
+def stop_process_group(process: subprocess.Popen[Any], sig: int = 15) -> None:
+    """Stop a process started with start_new_session=True, and everything it started."""
+    import signal
+
+    try:
+        os.killpg(process.pid, sig)
+        process.wait(timeout=20)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -27,6 +27,7 @@ def prepare_sqlite_store(db: Path) -> str | None:
 
     Call it under the store lock: it decides alone whether the file must be built.
     """
+    db.parent.mkdir(parents=True, exist_ok=True)
     _remove_abandoned_builds(db)
     if not db.exists():
         _build(db)

@@ -28,6 +28,7 @@ from nnexp.tracking.sweep_parent import SweepParent
 
 PARENT_RUN_ENV = "NNEXP_PARENT_RUN_ID"
 PARENT_EXPERIMENT_ENV = "NNEXP_PARENT_EXPERIMENT"
+LAUNCHER_PID_ENV = "NNEXP_LAUNCHER_PID"  # a job in another process is a pool's worker
 SWEPT_KEYS_ENV = "NNEXP_SWEPT_KEYS"
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 MAX_VALIDATED_JOBS = 500
@@ -187,6 +188,7 @@ class MlflowSweepCallback(Callback):
         os.environ[PARENT_RUN_ENV] = run.info.run_id
         os.environ[SWEPT_KEYS_ENV] = ",".join(self.keys)
         os.environ[PARENT_EXPERIMENT_ENV] = experiment
+        os.environ[LAUNCHER_PID_ENV] = str(os.getpid())
         atexit.register(self.finish)  # Hydra skips on_multirun_end when a job raised
         print(f"sweep: parent run {run.info.run_id} ({name})", flush=True)
 
@@ -207,5 +209,6 @@ class MlflowSweepCallback(Callback):
         os.environ.pop(PARENT_RUN_ENV, None)
         os.environ.pop(SWEPT_KEYS_ENV, None)
         os.environ.pop(PARENT_EXPERIMENT_ENV, None)
+        os.environ.pop(LAUNCHER_PID_ENV, None)
         parent.finish(job_raised=not ended_normally,
                       interrupted=received[-1] if received else None)

@@ -10,6 +10,7 @@ ends the parent KILLED. A launcher killed outright (SIGKILL) leaves its parent t
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import sys
 import threading
@@ -18,7 +19,7 @@ from typing import Any
 
 from nnexp.observer import FAILED, KILLED
 from nnexp.tracking import tags
-from nnexp.tracking.liveness import descendants, process_alive
+from nnexp.tracking.liveness import descendants, process_alive, same_process_alive
 from nnexp.tracking.redact import redact
 
 WORKER_GRACE_SECONDS = 20.0  # for workers to end their runs KILLED before they are killed
@@ -61,6 +62,7 @@ class SweepParent:
             signal.signal(sig, handler)
         status = FAILED
         try:
+            end_orphaned_children(self.client, self.run_id, KILLED if interrupted else FAILED)
             status = write_summary(self.client, self.run_id, self.keys, self.objective,
                                    self.direction)
             reason = None
@@ -90,37 +92,64 @@ class SweepParent:
         name = signal.Signals(signum).name
         print(f"sweep: {name}: stopping the jobs and ending the sweep KILLED", file=sys.stderr,
               flush=True)
-        stop_descendants(signum)
+        stop_workers(self.client, self.run_id, signum)
         self.finish(interrupted=name)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(128 + signum)
 
 
-def stop_descendants(signum: int, grace_seconds: float = WORKER_GRACE_SECONDS) -> None:
-    """Send `signum` to every process below this one, wait for them, SIGKILL what remains."""
-    workers = descendants(os.getpid())
-    for pid in workers:
+def stop_workers(client: Any, parent_id: str, signum: int,
+                 grace_seconds: float = WORKER_GRACE_SECONDS) -> None:
+    """Pass `signum` to the process of every running child on this host (its run ends KILLED,
+    with its weights), wait for those runs to end, then kill what is left below this process
+    (idle pool workers, their helpers)."""
+    pids = {int(pid) for run in running_children(client, parent_id)
+            if run.data.tags.get(tags.HOST) == platform.node()
+            and (pid := run.data.tags.get(tags.PID, "")).isdigit() and int(pid) != os.getpid()}
+    for pid in pids:
         try:
             os.kill(pid, signum)
         except ProcessLookupError:
             pass
     deadline = time.monotonic() + grace_seconds
-    while time.monotonic() < deadline and any(process_alive(p) and not _zombie(p)
-                                              for p in workers):
-        time.sleep(0.1)
-    for pid in workers:
-        if process_alive(pid) and not _zombie(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    while (time.monotonic() < deadline and any(process_alive(p) for p in pids)
+           and running_children(client, parent_id)):
+        time.sleep(0.25)
+    for pid in descendants(os.getpid()):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
-def _zombie(pid: int) -> bool:
-    """An ended child not yet reaped by its parent still 'exists' for kill(0)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except (OSError, IndexError):
-        return False
+def running_children(client: Any, parent_id: str) -> list[Any]:
+    """The parent's child runs that are still RUNNING."""
+    parent = client.get_run(parent_id)
+    return client.search_runs(
+        [parent.info.experiment_id],
+        filter_string=(f"tags.`{tags.MLFLOW_PARENT_RUN_ID}` = '{parent_id}' "
+                       "and attributes.status = 'RUNNING'"), max_results=50000)
+
+
+def end_orphaned_children(client: Any, parent_id: str, status: str) -> None:
+    """Children whose process on this host is gone (a pool killed its workers) are ended with
+    what their journal kept; they must not stay RUNNING under an ended parent."""
+    from nnexp.tracking.outbox import Outbox
+    from nnexp.tracking.store import outbox_root
+    from nnexp.tracking.sync import replay
+
+    for run in running_children(client, parent_id):
+        run_tags = run.data.tags
+        pid = run_tags.get(tags.PID, "")
+        if run_tags.get(tags.HOST) != platform.node() or not pid.isdigit():
+            continue  # another host's: its heartbeat will tell (runs cleanup)
+        if same_process_alive(int(pid), run_tags.get(tags.PID_START)):
+            continue
+        reason = f"its process {pid} ended with the sweep, without ending the run"
+        folder = outbox_root(client.tracking_uri) / run.info.run_id
+        if folder.is_dir():
+            replay(Outbox(folder), client, unended_reason=reason, unended_status=status)
+        else:
+            client.set_tag(run.info.run_id, tags.STATUS_REASON, reason)
+            client.set_terminated(run.info.run_id, status)

@@ -3,7 +3,7 @@
 The metrics are thinned exactly as the live run thinned them (same budget, same expected length),
 so a replay sends the very points the run would have sent; the store ignores those it already has.
 Then every operation not yet confirmed runs in its original order. A run whose process died before
-ending it is ended FAILED with the reason.
+ending it is ended (FAILED unless told otherwise) with the reason.
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ class Replayed:
     ended: str | None  # the status it ended the run with, if the process had not
 
 
-def replay(outbox: Outbox, client: Any, *, unended_reason: str) -> Replayed:
+def replay(outbox: Outbox, client: Any, *, unended_reason: str,
+           unended_status: str = FAILED) -> Replayed:
     """Send everything in `outbox` to the store behind `client`, then remove the outbox."""
     info = outbox.info
     plan = RunPlan(**info["plan"])
@@ -47,7 +48,7 @@ def replay(outbox: Outbox, client: Any, *, unended_reason: str) -> Replayed:
     ended = None
     if not any(op["op"] == "end" for op in outbox.all_ops()):
         client.set_tag(outbox.run_id, tags.STATUS_REASON, unended_reason)
-        client.set_terminated(outbox.run_id, FAILED)
-        ended = FAILED
+        client.set_terminated(outbox.run_id, unended_status)
+        ended = unended_status
     outbox.remove()
     return Replayed(outbox.run_id, len(points), len(pending), ended)

@@ -4,18 +4,14 @@ line, and every byte the store keeps searched for it."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 
 import pytest
-from helpers import clean_env, client_for, run_cli
+from helpers import client_for, run_cli, start_mlflow_server, stop_process_group
 
 from nnexp.tracking.redact import redact
-from nnexp.ui import free_port, wait_healthy
+from nnexp.ui import free_port
 
 SECRET = f"pw-{uuid.uuid4().hex}"  # not in any source file (a dirty tree's diff is logged)
 FAST = ["train.epochs=1", "model.hidden=[8]", "tracking.plots=false", "tracking.experiment=creds"]
@@ -41,23 +37,11 @@ def server(tmp_path_factory):
     """A real MLflow server (SQLite backend, local artifacts) and its URI with a password."""
     root = tmp_path_factory.mktemp("server")
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-         f"sqlite:///{root / 'mlflow.db'}", "--host", "127.0.0.1", "--port", str(port),
-         "--workers", "1", "--no-serve-artifacts", "--default-artifact-root",
-         str(root / "artifacts")],
-        cwd=root, env=clean_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = start_mlflow_server(root, port)
     try:
-        assert wait_healthy(f"http://127.0.0.1:{port}", process, timeout_s=120)
         yield f"http://alice:{SECRET}@127.0.0.1:{port}", root
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process)
 
 
 def _stored_bytes(root: Path) -> list[tuple[str, bytes]]:

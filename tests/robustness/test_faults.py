@@ -200,3 +200,18 @@ def test_cleanup_leaves_live_runs_alone(tmp_path):
     finally:
         proc.kill()
         proc.communicate(timeout=30)
+
+
+def test_a_closed_pipe_does_not_fail_the_run(tmp_path):
+    """`python -m nnexp.train | head -2`: the reader goes away, the run goes on and finishes."""
+    proc = _start(["-m", "nnexp.train", "train.epochs=40", "model.hidden=[16]"], tmp_path)
+    assert proc.stdout is not None
+    head = [proc.stdout.readline() for _ in range(2)]
+    assert head[0].startswith("epoch  1/40")
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "BrokenPipe" not in err and "Logging error" not in err
+    (run,) = all_runs(_store(tmp_path))
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["nnexp.epochs_run"] == "40"

@@ -1,0 +1,138 @@
+"""Sweep parents never stay RUNNING: a stopped launcher ends its parent KILLED with a summary and
+stops its workers; a killed one is found by cleanup (pid on this host, heartbeat elsewhere)."""
+
+from __future__ import annotations
+
+import platform
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from helpers import all_runs, clean_env, client_for, run_cli
+
+from nnexp.tracking.liveness import descendants, process_alive
+from nnexp.tracking.store import ensure_experiment, open_client
+
+LONG = ["train.epochs=400", "model.hidden=[64,64]", "train.batch_size=8"]
+
+
+def _store(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
+
+
+def _split(runs: list) -> tuple[object, list]:
+    (parent,) = [r for r in runs if r.data.tags.get("nnexp.sweep") == "parent"]
+    return parent, [r for r in runs if r is not parent]
+
+
+def _launch(tmp_path: Path, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "nnexp.train", "-m", *args], cwd=tmp_path,
+                            env=clean_env(), text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+
+
+def _wait_for_running_children(uri: str, n: int, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[1]
+        runs = all_runs(uri) if Path(uri[len("sqlite:///"):]).exists() else []
+        if sum(r.info.status == "RUNNING" and "nnexp.sweep" not in r.data.tags
+               for r in runs) >= n:
+            return
+        time.sleep(0.5)
+    raise AssertionError("the children never started")
+
+
+def test_sigterm_to_a_joblib_launcher_stops_workers_and_ends_the_parent_killed(tmp_path):
+    proc = _launch(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                   "lr=0.1,0.05,0.01,0.005", *LONG)
+    uri = _store(tmp_path)
+    _wait_for_running_children(uri, 2, proc)
+    workers = descendants(proc.pid)
+    assert workers
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err
+    assert not [pid for pid in workers if process_alive(pid)]  # no orphaned workers
+    parent, children = _split(all_runs(uri))
+    assert parent.info.status == "KILLED"
+    assert parent.data.tags["nnexp.sweep.error"] == "the sweep was interrupted by SIGTERM"
+    assert {c.info.status for c in children} == {"KILLED"}
+    assert parent.data.tags["nnexp.sweep.n_children"] == str(len(children))
+    summary = {a.path for a in client_for(uri).list_artifacts(parent.info.run_id, "summary")}
+    assert "summary/children.md" in summary
+
+
+def test_a_launcher_killed_outright_is_ended_by_cleanup_with_its_summary(tmp_path):
+    proc = _launch(tmp_path, "lr=0.1,0.01", *LONG)  # the basic launcher: jobs in-process
+    uri = _store(tmp_path)
+    _wait_for_running_children(uri, 1, proc)
+    proc.kill()
+    proc.communicate(timeout=60)
+    parent, children = _split(all_runs(uri))
+    assert parent.info.status == "RUNNING" and children[0].info.status == "RUNNING"
+
+    done = run_cli(["nnexp.runs", "cleanup", "--tracking-uri", uri], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"ended KILLED: {parent.info.run_id}" in done.stdout
+    parent, (child,) = _split(all_runs(uri))
+    assert parent.info.status == "KILLED" and child.info.status == "FAILED"
+    assert parent.data.tags["nnexp.sweep.n_children"] == "1"
+    assert parent.data.tags["nnexp.sweep.n_failed"] == "1"
+    path = client_for(uri).download_artifacts(parent.info.run_id, "summary/children.md",
+                                              str(tmp_path))
+    assert "1 children, 1 failed, diverged or raised" in Path(path).read_text()
+
+
+def _run(client, experiment_id: str, name: str, run_tags: dict[str, str]) -> str:
+    return client.create_run(experiment_id, run_name=name, tags=run_tags).info.run_id
+
+
+def test_cleanup_judges_other_hosts_by_heartbeat_and_never_reads_metrics(tmp_path, monkeypatch):
+    uri = _store(tmp_path)
+    client = open_client(uri)
+    experiment = ensure_experiment(client, "nnexp", uri)
+    now = int(time.time())
+    live_parent = _run(client, experiment, "sweep lr", {
+        "nnexp.sweep": "parent", "nnexp.host": "node-17", "nnexp.pid": "4242",
+        "nnexp.heartbeat": str(now - 30), "nnexp.sweep.params": "lr"})
+    silent = _run(client, experiment, "silent", {
+        "nnexp.host": "node-17", "nnexp.pid": "4243", "nnexp.heartbeat": str(now - 3600)})
+    here = _run(client, experiment, "here", {
+        "nnexp.host": platform.node(), "nnexp.pid": str(2**22 + 7)})  # no such process
+    client.log_metric(silent, "train/loss", 1.0)
+
+    from mlflow.tracking import MlflowClient
+
+    def no_history(*args, **kwargs):
+        raise AssertionError("cleanup read a metric history")
+
+    monkeypatch.setattr(MlflowClient, "get_metric_history", no_history)
+    from nnexp.runs import cleanup
+
+    _, ended = cleanup(uri, stale_minutes=10, dry_run=False)
+    assert sorted(e.run_id for e in ended) == sorted([silent, here])
+    assert client.get_run(live_parent).info.status == "RUNNING"  # a live sweep elsewhere
+    assert client.get_run(silent).info.status == "FAILED"
+    assert "no heartbeat for 60.0 min from node-17" in client.get_run(silent).data.tags[
+        "nnexp.status_reason"]
+    assert "is gone" in client.get_run(here).data.tags["nnexp.status_reason"]
+
+
+def test_summarize_rebuilds_a_parents_summary_from_its_children(tmp_path):
+    proc = run_cli(["nnexp.train", "-m", "lr=0.1,0.01", "train.epochs=1", "model.hidden=[8]"],
+                   tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    uri = _store(tmp_path)
+    parent, children = _split(all_runs(uri))
+    client = client_for(uri)
+    client.delete_tag(parent.info.run_id, "nnexp.best_run_id")
+    done = run_cli(["nnexp.runs", "summarize", parent.info.run_id, "--tracking-uri", uri],
+                   tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert f"summary of sweep {parent.info.run_id} rebuilt; parent FINISHED" in done.stdout
+    best = min(children, key=lambda c: c.data.metrics["val/loss"])
+    assert client.get_run(parent.info.run_id).data.tags["nnexp.best_run_id"] == best.info.run_id
