@@ -221,22 +221,30 @@ def validate_for_data(cfg: DictConfig, *, n_inputs: int, n_outputs: int, n_train
             f"steps), got {cfg.schedule.warmup_steps}")
 
 
+@functools.cache
+def _schema_keys() -> dict[str, Any]:
+    """The schema's keys as nested dicts (a leaf is None): built once, checked against often."""
+    def keys(node: DictConfig) -> dict[str, Any]:
+        return {str(k): keys(v) if isinstance(v := node._get_node(k), DictConfig) else None
+                for k in node}
+
+    return keys(OmegaConf.structured(Config))
+
+
 def _check_keys(cfg: DictConfig) -> None:
     """No key the schema lacks: `+key=value` adds one that nothing would read."""
-    schema = OmegaConf.structured(Config)
-
-    def walk(node: DictConfig, known: DictConfig, prefix: str) -> None:
+    def walk(node: DictConfig, known: dict[str, Any], prefix: str) -> None:
         for key in node:
             if prefix == "" and key == "hydra":
                 continue
             name = f"{prefix}{key}"
             if key not in known:
                 raise ConfigError(unknown_key_message(name, OmegaConf.select(node, str(key))))
-            child, reference = node._get_node(key), known._get_node(key)
-            if isinstance(child, DictConfig) and isinstance(reference, DictConfig):
-                walk(child, reference, f"{name}.")
+            child = node._get_node(key)
+            if isinstance(child, DictConfig) and known[key] is not None:
+                walk(child, known[key], f"{name}.")
 
-    walk(cfg, schema, "")
+    walk(cfg, _schema_keys(), "")
 
 
 def _validate_model(cfg: DictConfig) -> None:

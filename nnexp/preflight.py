@@ -17,7 +17,7 @@ from typing import Any
 
 from hydra.core.global_hydra import GlobalHydra
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nnexp.config import ConfigError, validate
 
@@ -85,20 +85,25 @@ def check_overridden_interpolations(cfg: DictConfig) -> None:
     refused only when they follow an experiment key (`hydra.sweeper.direction:
     ${sweep.direction}`); its `${now:...}` or `${hydra.job.name}` defaults stay overridable.
     """
-    from hydra import compose
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     parser = OverridesParser.create()
-    task = parser.parse_overrides(_overrides(cfg, "task"))
-    hydra = parser.parse_overrides(_overrides(cfg, "hydra"))
-    groups = set(GlobalHydra.instance().config_loader().list_groups(""))
+    _check_interpolation_overrides(parser.parse_overrides(_overrides(cfg, "task")),
+                                   parser.parse_overrides(_overrides(cfg, "hydra")),
+                                   cfg.hydra.job.config_name)
+
+
+def _check_interpolation_overrides(task: list[Any], hydra: list[Any], name: str | None) -> None:
+    from hydra import compose
+
+    groups = _cached(("groups",), lambda: set(
+        GlobalHydra.instance().config_loader().list_groups("")))
     literal = [o for o in [*task, *hydra] if _is_literal_key_override(o, groups)]
     if not literal:
         return
     kept = tuple(o.input_line for o in [*task, *hydra]
                  if all(o is not other for other in literal) and not o.is_sweep_override()
                  and o.key_or_group != "hydra.mode")
-    name = cfg.hydra.job.config_name
     base = _cached(("compose", name, kept), lambda: OmegaConf.to_container(
         compose(config_name=name, overrides=list(kept), return_hydra_config=True),
         resolve=False))
@@ -149,6 +154,55 @@ def _interpolations(node: Any, new: Any, path: str) -> Iterator[tuple[str, str]]
     elif isinstance(node, list):
         for index, item in enumerate(node):
             yield from _interpolations(item, None, f"{path}[{index}]")
+
+
+def validate_jobs(config_name: str | None, hydra_overrides: list[str],
+                  jobs: list[list[str]]) -> list[DictConfig]:
+    """Every check of `validate_composed` for each job of a sweep, cheaply: Hydra composes once
+    per distinct choice of config-group options, and each job's `key=value` overrides are then
+    applied to a copy of that composition, as Hydra itself applies them. The jobs' configs
+    (without Hydra's node), in order."""
+    import copy
+
+    from hydra import compose
+    from hydra._internal.config_loader_impl import ConfigLoaderImpl
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    parsed_hydra = parser.parse_overrides(hydra_overrides)
+    repository = GlobalHydra.instance().config_loader().repository
+    composed: dict[tuple[str, ...], DictConfig] = {}
+    configs = []
+    for job in jobs:
+        parsed = parser.parse_overrides(job)
+        if not all(_simple(o) for o in parsed):  # deletions, packages, dict values: the slow way
+            cfg = compose(config_name=config_name, overrides=[*hydra_overrides, *job],
+                          return_hydra_config=True)
+            validate_composed(cfg)
+            configs.append(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]))
+            continue
+        choices = tuple(o.input_line for o in parsed if repository.group_exists(o.key_or_group))
+        if choices not in composed:
+            base = compose(config_name=config_name, overrides=[*hydra_overrides, *choices],
+                           return_hydra_config=True)
+            check_group_choices(base)
+            with open_dict(base):  # the job's own config, its value types kept
+                del base["hydra"]
+            composed[choices] = base
+        _check_interpolation_overrides(parsed, parsed_hydra, config_name)
+        cfg = copy.deepcopy(composed[choices])
+        ConfigLoaderImpl._apply_overrides_to_config(
+            [o for o in parsed if not repository.group_exists(o.key_or_group)], cfg)
+        OmegaConf.resolve(cfg)  # a copy for checking: resolve each `${...}` once, not per read
+        validate(cfg)
+        configs.append(cfg)
+    return configs
+
+
+def _simple(override: Any) -> bool:
+    """`key=value` or `group=option`, the forms a sweep's jobs are made of."""
+    return (not override.is_delete() and not override.is_add() and not override.is_force_add()
+            and override.package is None and not isinstance(override.value(), dict))
 
 
 def check_output_dir(key: str, path: str) -> None:

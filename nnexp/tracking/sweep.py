@@ -81,12 +81,11 @@ def _sweeper_params(config: DictConfig) -> dict[str, Any]:
 def _validate_jobs(config: DictConfig) -> set[str]:
     """Compose and range-check every job of a basic sweep before any run exists; the MLflow
     experiments the jobs record into."""
-    from hydra import compose
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from nnexp.preflight import validate_composed
+    from nnexp.preflight import validate_jobs
 
     params = _sweeper_params(config)
     task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)  # as typed
@@ -94,13 +93,10 @@ def _validate_jobs(config: DictConfig) -> set[str]:
     # With Hydra's config loader, as the sweeper has: glob() needs it to list a group's options.
     parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
     jobs = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)[0]
-    experiments = set()
-    for job in jobs[:MAX_VALIDATED_JOBS]:
-        cfg = compose(config_name=config.hydra.job.config_name, overrides=list(job),
-                      return_hydra_config=True)
-        validate_composed(cfg)
-        experiments.add(cfg.tracking.experiment)
-    return experiments
+    hydra_overrides = OmegaConf.to_container(config.hydra.overrides.hydra, resolve=False)
+    configs = validate_jobs(config.hydra.job.config_name, [str(o) for o in hydra_overrides],
+                            [list(job) for job in jobs[:MAX_VALIDATED_JOBS]])
+    return {cfg.tracking.experiment for cfg in configs}
 
 
 def _one_experiment(experiments: set[str]) -> None:
