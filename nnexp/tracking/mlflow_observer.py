@@ -57,6 +57,7 @@ class MlflowObserver(RunObserver):
         self._writer: StoreWriter | None = None
         self._budgets: dict[str, SeriesBudget] = {}
         self._last_sent: dict[str, tuple[float, int, int]] = {}  # key -> (value, time, step)
+        self._params: dict[str, str] = {}
 
     # ---- events ----------------------------------------------------------------------------
     def started(self, start: RunStart) -> None:
@@ -80,8 +81,8 @@ class MlflowObserver(RunObserver):
             "budget": self.budget, "plan": vars(start.plan)})
         self._writer = StoreWriter(client, self._outbox,
                                    heartbeat_seconds=self.heartbeat_seconds)
-        self._writer.op({"op": "params",
-                         "params": {k: redact(str(v)) for k, v in start.params.items()}})
+        self._params = {k: redact(str(v)) for k, v in start.params.items()}
+        self._writer.op({"op": "params", "params": self._params})
         for name, text in start.texts.items():
             self._keep_text(text, name)
         for artifact_dir, folder in start.folders.items():
@@ -122,7 +123,7 @@ class MlflowObserver(RunObserver):
         example = raw_inputs(dataset, dataset.X_train[:EXAMPLE_ROWS]).tolist()
         kept = self._outbox.keep_file(weights, "model/weights.npz")
         self._writer.op({"op": "model", "weights": kept, "meta": meta, "example": example,
-                         "step": step, "linked": linked})
+                         "step": step, "linked": linked, "params": self._params})
 
     def ended(self, outcome: RunOutcome) -> None:
         if self._writer is None or self._outbox is None:

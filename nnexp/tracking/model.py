@@ -92,7 +92,8 @@ def quiet_mlflow() -> Iterator[None]:
 
 def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any],
                       example: list[list[float]], *, step: int,
-                      linked: list[tuple[str, float, int]], name: str = MODEL_NAME) -> str:
+                      linked: list[tuple[str, float, int]], experiment_id: str,
+                      params: dict[str, str], name: str = MODEL_NAME) -> str:
     """Log `weights` (.npz from `save_weights`) as a pyfunc LoggedModel of the run; its URI.
 
     The model is created explicitly and attached to the run as an output at `step`, and the
@@ -105,7 +106,6 @@ def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any]
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
-    run = client.get_run(run_id)
     rows = np.asarray(example, dtype=np.float64)
     with tempfile.TemporaryDirectory(prefix="nnexp-model-") as tmp:
         meta_path = Path(tmp) / "meta.json"
@@ -113,8 +113,8 @@ def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any]
         artifacts = {"weights": str(weights), "meta": str(meta_path)}
         output = _predict_example(artifacts, rows)
         model = client.create_logged_model(
-            run.info.experiment_id, name=name, source_run_id=run_id,
-            params=dict(run.data.params), model_type="nnexp-mlp")
+            experiment_id, name=name, source_run_id=run_id, params=params,
+            model_type="nnexp-mlp")
         with quiet_mlflow(), _tracking_uri(uri):
             mlflow.pyfunc.log_model(
                 name=name, python_model=str(MODEL_CODE), artifacts=artifacts,

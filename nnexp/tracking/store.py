@@ -248,8 +248,9 @@ def open_client(uri: str) -> Any:
 
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
 
-    if redact(uri) != uri:  # MLflow prints run URLs, password included, when a run ends
-        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    # MLflow prints a run's URL (with any password in it) when a run ends on a server; nnexp
+    # says itself, in one line, where the run was recorded
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     with store_lock(uri):
         if uri.startswith("sqlite:///") and uri not in _PREPARED:
             from nnexp.tracking.sqlite_schema import prepare_sqlite_store

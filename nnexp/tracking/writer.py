@@ -23,6 +23,12 @@ MAX_BATCH = 1000  # MLflow's limit of metrics in one log_batch call
 PERMANENT_ERRORS = ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "BAD_REQUEST",
                     "INVALID_STATE", "PERMISSION_DENIED", "UNAUTHENTICATED")
 _STOP = object()
+
+
+def _batchable(item: Any) -> bool:
+    """Queued metrics, params or tags: what one `log_batch` request can carry together."""
+    return item is not _STOP and (item[0] == "metrics" or item[2]["op"] in ("params", "tags"))
+
 log = logging.getLogger(__name__)
 
 
@@ -33,15 +39,11 @@ def is_permanent(exc: BaseException) -> bool:
 
 def apply_op(client: Any, run_id: str, op: dict[str, Any], outbox: Outbox) -> None:
     """Carry out one journaled operation against the store (live, or replayed by `sync`)."""
-    from mlflow.entities import Param, RunTag
-
     kind = op["op"]
     if kind == "params":
-        items = [Param(k, v) for k, v in op["params"].items()]
-        for start in range(0, len(items), 100):
-            client.log_batch(run_id, params=items[start:start + 100])
+        log_batch(client, run_id, [], op["params"], {})
     elif kind == "tags":
-        client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in op["tags"].items()])
+        log_batch(client, run_id, [], {}, op["tags"])
     elif kind == "artifact":
         path = outbox.path(op["path"])
         if path.is_dir():
@@ -57,7 +59,8 @@ def apply_op(client: Any, run_id: str, op: dict[str, Any], outbox: Outbox) -> No
 
         log_network_model(client.tracking_uri, run_id, outbox.path(op["weights"]), op["meta"],
                           op["example"], step=op["step"],
-                          linked=[tuple(point) for point in op["linked"]])
+                          linked=[tuple(point) for point in op["linked"]],
+                          experiment_id=outbox.info["experiment_id"], params=op["params"])
     elif kind == "end":
         client.set_terminated(run_id, op["status"])
     else:
@@ -66,10 +69,23 @@ def apply_op(client: Any, run_id: str, op: dict[str, Any], outbox: Outbox) -> No
 
 def send_metrics(client: Any, run_id: str, points: list[tuple[str, float, int, int]]) -> None:
     """log_batch the (key, value, timestamp ms, step) points, 1 000 a call."""
-    from mlflow.entities import Metric
+    log_batch(client, run_id, points, {}, {})
 
-    for start in range(0, len(points), MAX_BATCH):
-        client.log_batch(run_id, metrics=[Metric(*p) for p in points[start:start + MAX_BATCH]])
+
+def log_batch(client: Any, run_id: str, points: list[tuple[str, float, int, int]],
+              params: dict[str, str], run_tags: dict[str, str]) -> None:
+    """Metrics, params and tags in as few `log_batch` calls as MLflow's limits allow (1 000
+    metrics, 100 params, 100 tags a call)."""
+    from mlflow.entities import Metric, Param, RunTag
+
+    metrics = [Metric(*p) for p in points]
+    param_items = [Param(k, v) for k, v in params.items()]
+    tag_items = [RunTag(k, str(v)) for k, v in run_tags.items()]
+    while metrics or param_items or tag_items:
+        client.log_batch(run_id, metrics=metrics[:MAX_BATCH], params=param_items[:100],
+                         tags=tag_items[:100])
+        metrics, param_items, tag_items = (metrics[MAX_BATCH:], param_items[100:],
+                                           tag_items[100:])
 
 
 class StoreWriter:
@@ -81,11 +97,12 @@ class StoreWriter:
         self.run_id = outbox.run_id
         self.heartbeat_seconds = heartbeat_seconds
         self.problems: list[str] = []  # permanent failures and the last transient one
+        self.refused = 0  # writes the store refused for good
         self.waited_seconds = 0.0  # time spent waiting for an unavailable store
         self._queue: queue.Queue[Any] = queue.Queue()
         self._deadline: float | None = None  # set by close(): stop retrying after it
         self._gave_up = False
-        self._next_beat = time.monotonic()
+        self._next_beat = time.monotonic() + heartbeat_seconds  # the run starts with a beat
         self._thread = threading.Thread(target=self._run, name="nnexp-store-writer", daemon=True)
         self._thread.start()
 
@@ -115,11 +132,8 @@ class StoreWriter:
                 continue
             if item is _STOP:
                 return
-            if item[0] == "metrics":
-                points = item[1]
-                while len(points) < MAX_BATCH and self._next_is_metrics():
-                    points = points + self._queue.get_nowait()[1]
-                done = self._deliver(lambda p=points: send_metrics(self.client, self.run_id, p))
+            if _batchable(item):
+                done = self._send_batch([item, *self._more_batchable()])
             else:
                 _, seq, op = item
                 done = self._deliver(lambda o=op: apply_op(self.client, self.run_id, o,
@@ -131,12 +145,38 @@ class StoreWriter:
             if time.monotonic() >= self._next_beat:
                 self._beat()
 
-    def _next_is_metrics(self) -> bool:
+    def _more_batchable(self) -> list[Any]:
+        """Metrics, params and tags queued right behind: one request carries them all (on a
+        tracking server each request costs tens of milliseconds)."""
+        taken: list[Any] = []
         with self._queue.mutex:
-            return bool(self._queue.queue) and isinstance(self._queue.queue[0], tuple) \
-                and self._queue.queue[0][0] == "metrics"
+            pending = self._queue.queue
+            while pending and _batchable(pending[0]) and len(taken) < 50:
+                taken.append(pending.popleft())
+        return taken
 
-    def _deliver(self, write: Any) -> bool:
+    def _send_batch(self, items: list[Any]) -> bool:
+        points = [p for item in items if item[0] == "metrics" for p in item[1]]
+        params = {k: v for item in items if item[0] == "op" and item[2]["op"] == "params"
+                  for k, v in item[2]["params"].items()}
+        run_tags = {k: v for item in items if item[0] == "op" and item[2]["op"] == "tags"
+                    for k, v in item[2]["tags"].items()}
+        refused = self.refused
+        done = self._deliver(lambda: log_batch(self.client, self.run_id, points, params,
+                                               run_tags), quiet=len(items) > 1)
+        if done and self.refused > refused and len(items) > 1:
+            # refused for good: send each item alone, so one bad value costs only its own item
+            self.refused = refused
+            for item in items:
+                done = self._send_batch([item]) and done
+            return done
+        if done:
+            for item in items:
+                if item[0] == "op":
+                    self.outbox.mark_done(item[1])
+        return done
+
+    def _deliver(self, write: Any, quiet: bool = False) -> bool:
         """Write, retrying while the store is unavailable; False if it never became available
         before the deadline, or the store refused the write for good."""
         pause = 0.5
@@ -147,8 +187,10 @@ class StoreWriter:
             except Exception as exc:  # noqa: BLE001 - the store's errors have no common type
                 message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
                 if is_permanent(exc):
-                    self.problems.append(message)
-                    log.warning(redact(f"warning: the store refused a write: {message}"))
+                    self.refused += 1
+                    if not quiet:  # a batch that is refused is tried again item by item
+                        self.problems.append(message)
+                        log.warning(redact(f"warning: the store refused a write: {message}"))
                     return True  # retrying cannot help; the rest of the record still goes
                 if self.problems[-1:] != [message]:
                     self.problems.append(message)

@@ -69,7 +69,8 @@ def test_a_refused_write_is_reported_and_the_rest_still_goes(outbox, caplog):
     client = FlakyClient(failures=0)
     writer = StoreWriter(client, outbox, heartbeat_seconds=3600)
     writer.metrics([("refused", 1.0, 1000, 0)])
+    writer.op({"op": "tags", "tags": {"a": "b"}})  # may travel in the same request
     writer.op({"op": "end", "status": "FINISHED"})
     assert writer.close(wait_seconds=10)
-    assert ("end", "FINISHED") in client.written
+    assert ("tag", "a") in client.written and ("end", "FINISHED") in client.written
     assert "the store refused a write" in caplog.text
