@@ -71,7 +71,9 @@ def test_ui_serves_sweep_and_renders_runs_page(ui, tmp_path):
 
     child = children[0]["info"]["run_id"]
     history = _get(base, "metrics/get-history", run_id=child, metric_key="val/loss")["metrics"]
-    assert [m["step"] for m in history] == [1, 2]
+    epochs = _get(base, "metrics/get-history", run_id=child, metric_key="epoch")["metrics"]
+    assert [m["value"] for m in epochs] == [1, 2]  # two epochs, at the global step they ended
+    assert [m["step"] for m in history] == [m["step"] for m in epochs]
     files = {f["path"] for f in _get(base, "artifacts/list", run_id=child)["files"]}
     assert {"config.yaml", "weights.npz", "plots"} <= files
     plots = {f["path"] for f in _get(base, "artifacts/list", run_id=child, path="plots")["files"]}
