@@ -9,6 +9,8 @@ Inside a ``Sequential`` the arrays W, b, dW, db are views into the model's flat 
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ._checks import BufferCache, check_int, resolve_dtype
@@ -17,6 +19,8 @@ from .initialisers import initialise
 
 class Dense:
     """Fully connected layer ``Z = X @ W + b`` with W of shape (n_inputs, n_outputs)."""
+
+    _owner: weakref.ref | None = None  # the Sequential using this layer (set by Sequential)
 
     def __init__(
         self,
