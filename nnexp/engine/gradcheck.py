@@ -53,14 +53,16 @@ class WorstEntry:
 
 class GradientCheck(dict[str, float]):
     """Error per named parameter ("layer1.weight" -> error, a plain dict as before), with
-    ``worst[name]`` (the entry behind each error), ``precision`` and ``eps``."""
+    ``worst[name]`` (the entry behind each error), ``precision``, ``eps`` and ``rows`` (the
+    batch size checked)."""
 
     def __init__(self, errors: dict[str, float], worst: dict[str, WorstEntry], precision: str,
-                 eps: float) -> None:
+                 eps: float, rows: int) -> None:
         super().__init__(errors)
         self.worst = worst
         self.precision = precision
         self.eps = eps
+        self.rows = rows
 
     def failed(self, tol: float) -> list[str]:
         """Names whose error is not below ``tol`` (nan fails)."""
@@ -116,7 +118,7 @@ def gradient_check(
             analytic=float(analytic[part][i]), numeric=float(numeric[part][i]),
             scale=scale, error=error,
         )
-    return GradientCheck(errors, worst, precision, eps)
+    return GradientCheck(errors, worst, precision, eps, int(X64.shape[0]))
 
 
 def _central_differences(net: Sequential, loss_fn: Loss, X: np.ndarray, y: np.ndarray,
