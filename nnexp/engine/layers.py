@@ -18,7 +18,12 @@ from .initialisers import initialise
 
 
 class Dense:
-    """Fully connected layer ``Z = X @ W + b`` with W of shape (n_inputs, n_outputs)."""
+    """Fully connected layer ``Z = X @ W + b`` with W of shape (n_inputs, n_outputs).
+
+    W is drawn by ``init`` and b starts at zero. ``torch.nn.Linear`` differs on purpose: it
+    stores Wᵀ, draws W from kaiming_uniform(a=√5) and b from U(±1/√fan_in); copy
+    ``layer.weight.T`` and the bias over to compare the two.
+    """
 
     _owner: weakref.ref | None = None  # the Sequential using this layer (set by Sequential)
 

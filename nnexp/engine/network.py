@@ -302,8 +302,8 @@ def build_mlp(
     init_std: float = 0.01,
 ) -> Sequential:
     """Dense/activation pairs for each hidden width, then a last Dense without activation
-    (outputs are logits or values). Biases start at zero; weights draw from ``rng`` only
-    (a fresh unseeded Generator when None)."""
+    (outputs are logits or values). Biases start at zero (``torch.nn.Linear`` draws them from
+    U(±1/√fan_in)); weights draw from ``rng`` only (a fresh unseeded Generator when None)."""
     check_int("n_inputs", n_inputs, 1)
     check_int("n_outputs", n_outputs, 1)
     if isinstance(hidden, int | str) or not all(
