@@ -71,14 +71,12 @@ def predicted_classes(outputs: np.ndarray) -> np.ndarray:
     return outputs.argmax(axis=1)
 
 
-def _check_finite_grads(model: Any, step: int, epoch: int) -> None:
-    total = float(np.dot(model.grads, model.grads))
-    if math.isfinite(total):
-        return
-    norms = model.grad_norms()
-    layer = next((name for name, v in norms.items() if not math.isfinite(v)), "unknown")
-    raise Diverged("non-finite gradient", {"epoch": str(epoch), "step": str(step),
-                                           "layer": layer})
+def _refuse_non_finite(norms: dict[str, float], step: int, epoch: int) -> None:
+    """Raise Diverged naming the first layer whose gradient norm is not finite."""
+    layer = next((name for name, v in norms.items() if not math.isfinite(v)), None)
+    if layer is not None:
+        raise Diverged("non-finite gradient", {"epoch": str(epoch), "step": str(step),
+                                               "layer": layer})
 
 
 def train_loop(
@@ -164,10 +162,17 @@ def _step_hook(model: Any, metrics: MetricSink, log_every_n_steps: int, epoch: i
             between_steps()
         if not math.isfinite(loss):
             raise Diverged("non-finite loss", {"epoch": str(epoch), "step": str(step)})
-        _check_finite_grads(model, step, epoch)
-        if step % log_every_n_steps == 0:
-            values = {"train/loss_step": loss, "lr": lr}
-            values.update({f"grad_norm/{k}": v for k, v in model.grad_norms().items()})
-            metrics.add_many(values, step)
+        if step % log_every_n_steps:
+            # one pass over the gradients: any nan or inf makes the sum of squares non-finite
+            if math.isfinite(float(np.dot(model.grads, model.grads))):
+                return
+            _refuse_non_finite(model.grad_norms(), step, epoch)
+            raise Diverged("non-finite gradient", {"epoch": str(epoch), "step": str(step),
+                                                   "layer": "unknown"})  # only the total overflowed
+        norms = model.grad_norms()
+        _refuse_non_finite(norms, step, epoch)
+        values = {"train/loss_step": loss, "lr": lr}
+        values.update({f"grad_norm/{k}": v for k, v in norms.items()})
+        metrics.add_many(values, step)
 
     return on_step
