@@ -5,7 +5,8 @@ Takes the same config and overrides as `nnexp.train` and checks the network on t
 a float32 config also the float32 code path that training runs (judged at max(tol, 1e-3):
 float32 rounding alone reaches about 1e-5). Each parameter's error is its worst entry's
 |analytic - numeric| over the scale of that tensor's gradient (`engine.gradient_check`); the
-row shows that entry. Exit 0 when every error is below its tolerance, 1 otherwise.
+row shows that entry and how many entries sit at a kink (a ReLU input exactly 0, where only
+one-sided derivatives exist). Exit 0 when every error is below its tolerance, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ def gradcheck(cfg: DictConfig) -> None:
             for c in checks)
         # the entry of whichever check is furthest from passing
         shown = max(checks, key=lambda c: c[name] / tols[c.precision])
-        print(f"{name:<{width}}{cells}  {shown.precision}: {shown.worst[name]}")
+        kinks = checks[0].kinks[name]
+        note = f"  ({kinks} kink{'s' if kinks > 1 else ''}, judged one-sided)" if kinks else ""
+        print(f"{name:<{width}}{cells}  {shown.precision}: {shown.worst[name]}{note}")
     failed = [f"{name} ({c.precision})" if len(checks) > 1 else name
               for c in checks for name in c.failed(tols[c.precision])]
     if failed:

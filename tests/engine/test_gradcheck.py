@@ -215,3 +215,37 @@ def test_catches_the_chained_activation_bug(monkeypatch, first, second, precisio
     check = gradient_check(model, loss_fn, X, y, precision=precision)
     assert check["layer1.weight"] > 1e-2, check
     assert "layer1.weight" in check.failed(tol)
+
+
+def _network_with_kinks():
+    """Zero biases and an all-zero input row: that row's ReLU inputs are exactly 0."""
+    rng = np.random.default_rng(12)
+    model = build_mlp(3, [4], 2, activation="relu", dtype="float64", rng=rng)
+    X = rng.normal(size=(5, 3))
+    X[2] = 0.0
+    return model, make_loss("cross_entropy"), X, rng.integers(0, 2, 5)
+
+
+def test_kinks_are_judged_by_one_sided_derivatives():
+    """The central difference averages the two sides of a kink, which no backward returns:
+    judged against it, correct bias gradients here were off by the half-jump."""
+    check = gradient_check(*_network_with_kinks())
+    assert check.kinks["layer1.bias"] == 4 and check.kinks["layer1.weight"] == 0
+    assert max(check.values()) < TOL, check
+    kink = check.worst["layer1.bias"]
+    assert kink.kink and "(one-sided: a kink)" in str(kink)
+
+
+def test_a_wrong_gradient_at_a_kink_is_still_caught(monkeypatch):
+    real_backward = Dense.backward
+
+    def off_at_the_kink(self, grad, need_input_grad=True):
+        out = real_backward(self, grad, need_input_grad)
+        if self.n_inputs == 3:
+            self.grad_bias[1] += 1e-3
+        return out
+
+    monkeypatch.setattr(Dense, "backward", off_at_the_kink)
+    check = gradient_check(*_network_with_kinks())
+    assert check.failed(TOL) == ["layer1.bias"]
+    assert check.worst["layer1.bias"].index == (1,) and check.worst["layer1.bias"].kink
