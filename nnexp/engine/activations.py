@@ -112,11 +112,13 @@ class LeakyReLU(Activation):
 
 def sigmoid(x: np.ndarray, out: np.ndarray, positive: np.ndarray, scratch: np.ndarray
             ) -> np.ndarray:
-    """σ(x) = 1 / (1 + e^-x) into ``out`` (which may be ``x``), accurate to a few ulp everywhere.
+    """σ(x) = 1 / (1 + e^-x) into ``out`` (which may be ``x``), within a few ulp wherever the
+    result is a normal number (float32 down to x = -87, float64 down to -708), then
+    underflowing gradually to 0; never an overflow or a warning.
 
     With e = exp(-|x|), which never overflows: σ(x) = 1 / (1 + e) for x >= 0 and e / (1 + e)
-    for x < 0, so σ keeps its relative precision far into the negative tail (float32
-    σ(-17) = 4.14e-8, σ(-100) = 3.7e-44) where 1 - σ(-x) or (1 + tanh(x/2)) / 2 round to 0.
+    for x < 0, so σ keeps its relative precision in the negative tail (float32 σ(-17) =
+    4.14e-8) where (1 + tanh(x/2)) / 2 gave 5.96e-8 and 0 below about -17.3.
     ``positive`` (bool) and ``scratch`` are work arrays of x's shape.
     """
     np.greater_equal(x, 0, out=positive)
