@@ -56,7 +56,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nnexp.engine import Adam, build_mlp, fit, make_loss, make_schedule  # noqa: E402
+from nnexp.engine import Adam, build_mlp, fit, make_loss, make_schedule, train_step  # noqa: E402
 from nnexp.engine.training import prepare_data  # noqa: E402
 from nnexp.loop import LoopSettings, train_loop  # noqa: E402
 from nnexp.tracking.metrics import MetricBuffer  # noqa: E402
@@ -208,12 +208,17 @@ class InlineNumpyRunner:
 
 
 class StepFloor:
-    """Median µs of a step's eight matmuls and of one Adam update, on a copy of the model."""
+    """The floor of issue 14: median µs of a step's eight matmuls and, separately, of one Adam
+    update, on a copy of the model. Each is timed in a tight loop, so Adam finds its 4 buffers
+    in cache; ``bare_step`` times what a step cannot avoid in place instead: a random batch
+    gathered from the data set, the eight matmuls and the Adam update, one after another."""
 
     def __init__(self, X: np.ndarray, dtype: str) -> None:
         rng = np.random.default_rng(1)
         self.model = build_mlp(X.shape[1], HIDDEN, 10, dtype=dtype, rng=rng)
         self.opt = Adam(self.model, lr=LR)
+        self.data = X
+        self.rng = np.random.default_rng(3)
         self.x = np.ascontiguousarray(X[:BATCH])
         widths = [X.shape[1], *HIDDEN, 10]
         self.z = [np.ones((BATCH, w), dtype=dtype) for w in widths[1:]]
@@ -228,6 +233,12 @@ class StepFloor:
             if i:
                 np.matmul(self.z[i], dense[i].weight.T, out=self.z[i - 1])
 
+    def _bare_step(self) -> None:
+        idx = self.rng.integers(0, self.data.shape[0], BATCH)
+        np.take(self.data, idx, axis=0, out=self.x, mode="clip")
+        self._matmuls()
+        self.opt.step()
+
     @staticmethod
     def _median_us(fn, repeats: int = 200) -> float:
         for _ in range(20):
@@ -240,9 +251,20 @@ class StepFloor:
             samples.append((time.perf_counter() - t0) / repeats * 1e6)
         return statistics.median(samples)
 
-    def measure(self) -> tuple[float, float]:
-        """(matmul µs, Adam µs) per step."""
-        return self._median_us(self._matmuls), self._median_us(self.opt.step)
+    def measure(self) -> tuple[float, float, float]:
+        """(matmul µs, Adam µs, bare step µs) per step."""
+        return (self._median_us(self._matmuls), self._median_us(self.opt.step),
+                self._median_us(self._bare_step))
+
+
+def overhead_us(dtype: str) -> float:
+    """Median µs of nnexp's whole step on a 4-4-4-2 network with batch 4, where arithmetic is
+    negligible: the cost of Python and of numpy's per-call dispatch in one step."""
+    rng = np.random.default_rng(4)
+    model = build_mlp(4, [4, 4], 2, dtype=dtype, rng=rng)
+    opt, loss_fn = Adam(model, lr=LR), make_loss("cross_entropy")
+    xb, yb = rng.normal(size=(4, 4)).astype(dtype), np.array([0, 1, 1, 0])
+    return StepFloor._median_us(lambda: train_step(model, loss_fn, opt, xb, yb), repeats=2000)
 
 
 def step_phases(X: np.ndarray, y: np.ndarray, dtype: str, steps: int = 200) -> dict[str, float]:
@@ -360,6 +382,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--no-sklearn", action="store_true")
+    parser.add_argument("--no-inline", action="store_true")
     parser.add_argument("--pause", type=float, default=1.0,
                         help="seconds of rest before each timed epoch, so the thread pools of "
                              "the previous implementation (OpenMP, a second OpenBLAS) stop "
@@ -385,11 +408,9 @@ def main() -> None:
         f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}"
     )
 
-    runners: list = [
-        NnexpRunner(X, y, args.dtype),
-        ProductRunner(X, y, args.dtype),
-        InlineNumpyRunner(X, y, args.dtype),
-    ]
+    runners: list = [NnexpRunner(X, y, args.dtype), ProductRunner(X, y, args.dtype)]
+    if not args.no_inline:
+        runners.append(InlineNumpyRunner(X, y, args.dtype))
     if not args.no_sklearn:
         runners.append(SklearnRunner(X, y, args.dtype, args.warmup + rounds))
     torch_note = "not run"
@@ -402,7 +423,7 @@ def main() -> None:
     print(f"torch: {torch_note}")
 
     floor = StepFloor(X, args.dtype)
-    floor_us: list[tuple[float, float]] = []
+    floor_us: list[tuple[float, float, float]] = []
     times: dict[str, list[float]] = {r.name: [] for r in runners}
     for rnd in range(args.warmup + rounds):
         line = []
@@ -416,11 +437,12 @@ def main() -> None:
             line.append(f"{r.name} {getattr(r, 'samples', n_samples) / dt / 1e3:6.1f}k/s "
                         f"(loss {loss:.3f})")
         time.sleep(args.pause)
-        matmul_us, adam_us = floor.measure()
+        matmul_us, adam_us, bare_us = floor.measure()
         if rnd >= args.warmup:
-            floor_us.append((matmul_us, adam_us))
+            floor_us.append((matmul_us, adam_us, bare_us))
         tag = "warm-up" if rnd < args.warmup else f"round {rnd - args.warmup + 1}"
-        print(f"{tag:>8}: " + " | ".join(line) + f" | floor {matmul_us:.0f}+{adam_us:.0f} µs")
+        print(f"{tag:>8}: " + " | ".join(line)
+              + f" | floor {matmul_us:.0f}+{adam_us:.0f} µs, bare step {bare_us:.0f} µs")
 
     sps = {k: 1 / statistics.median(v) for k, v in times.items()}  # times: seconds per sample
 
@@ -437,13 +459,14 @@ def main() -> None:
     print(
         (f"nnexp / sklearn = {r_sk:.2f}x, " if r_sk else "")
         + (f"nnexp / torch = {r_torch:.2f}x, " if r_torch else "")
-        + f"nnexp / hand-inlined numpy = {r_inline:.2f}x"
+        + (f"nnexp / hand-inlined numpy = {r_inline:.2f}x" if r_inline else "")
         + (f"; hand-inlined numpy / sklearn = {paired_ratio('sklearn', of='inline'):.2f}x"
-           if r_sk else "")
+           if r_sk and r_inline else "")
     )
     step_us = 1e6 * BATCH / sps["nnexp"]
-    matmul_us = statistics.median(m for m, _ in floor_us)
-    adam_us = statistics.median(a for _, a in floor_us)
+    matmul_us = statistics.median(f[0] for f in floor_us)
+    adam_us = statistics.median(f[1] for f in floor_us)
+    bare_us = statistics.median(f[2] for f in floor_us)
     floor_step_us = matmul_us + adam_us
     ceiling = BATCH / (floor_step_us * 1e-6)
     print(
@@ -451,12 +474,18 @@ def main() -> None:
         f"engine beats {ceiling:,.0f} samples/s here; nnexp's step {step_us:.0f} µs "
         f"(gather, activations, loss, Python: {step_us - floor_step_us:.0f} µs)"
     )
+    print(f"    bare: gather + matmuls + Adam in sequence {bare_us:.0f} µs a step (the gather "
+          f"and colder caches add {bare_us - floor_step_us:.0f} µs to the floor); "
+          f"nnexp's step / bare step = {step_us / bare_us:.3f}")
     time.sleep(args.pause)
     phases = step_phases(X, y, args.dtype)
+    overhead = overhead_us(args.dtype)
     fwd_bwd = phases["forward"] + phases["backward"]
     print("  phases: " + ", ".join(f"{k} {v:.0f} µs" for k, v in phases.items())
           + f" (sum {sum(phases.values()):.0f} µs; forward+backward {fwd_bwd:.0f} µs, the "
           f"floor's matmuls {matmul_us:.0f} µs of it)")
+    print(f"overhead: the same step on a 4-4-4-2 network, batch 4 (Python and numpy dispatch): "
+          f"{overhead:.0f} µs")
 
     product_over_fit = r_product  # the product path's epoch time over fit's, paired
     targets = [
@@ -482,13 +511,16 @@ def main() -> None:
                 "torch_samples_per_s": round(sps["torch"], 1) if "torch" in sps else None,
                 "ratio_vs_sklearn": round(r_sk, 3) if r_sk else None,
                 "ratio_vs_torch": round(r_torch, 3) if r_torch else None,
-                "inline_numpy_samples_per_s": round(sps["inline"], 1),
-                "ratio_vs_inline_numpy": round(r_inline, 3),
+                "inline_numpy_samples_per_s": round(sps["inline"], 1) if r_inline else None,
+                "ratio_vs_inline_numpy": round(r_inline, 3) if r_inline else None,
                 "dtype": args.dtype,
                 "step_us": round(step_us, 1),
                 "floor_matmul_us": round(matmul_us, 1),
                 "floor_adam_us": round(adam_us, 1),
                 "step_over_floor": round(step_us / floor_step_us, 3),
+                "bare_step_us": round(bare_us, 1),
+                "step_over_bare_step": round(step_us / bare_us, 3),
+                "overhead_us": round(overhead, 1),
                 "phases_us": {k: round(v, 1) for k, v in phases.items()},
                 "n_samples": n_samples,
                 "rounds": rounds,
