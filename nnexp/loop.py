@@ -1,5 +1,8 @@
-"""The training loop: forward, loss, backward, step, per minibatch; what it measures on the way.
+"""The training loop: epochs of the engine's `train_epoch`, and what it measures on the way.
 
+The minibatch step (forward, loss, backward, clip, update) is the engine's, the same code that
+`engine.fit` and the speed benchmark run; this module adds a per-step hook (divergence checks,
+step metrics, interrupt checks) and the per-epoch work (validation, early stopping).
 It knows the engine and a metric sink; it knows nothing of Hydra or MLflow.
 """
 
@@ -13,7 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from nnexp.engine import clip_grad_norm
+from nnexp.engine import prepare_data, train_epoch
 
 
 class MetricSink(Protocol):
@@ -78,14 +81,12 @@ def predicted_classes(outputs: np.ndarray) -> np.ndarray:
     return outputs.argmax(axis=1)
 
 
-def _check_finite_grads(model: Any, step: int, epoch: int) -> None:
-    total = float(np.dot(model.grads, model.grads))
-    if math.isfinite(total):
-        return
-    norms = model.grad_norms()
-    layer = next((name for name, v in norms.items() if not math.isfinite(v)), "unknown")
-    raise Diverged("non-finite gradient", {"epoch": str(epoch), "step": str(step),
-                                           "layer": layer})
+def _refuse_non_finite(norms: dict[str, float], step: int, epoch: int) -> None:
+    """Raise Diverged naming the first layer whose gradient norm is not finite."""
+    layer = next((name for name, v in norms.items() if not math.isfinite(v)), None)
+    if layer is not None:
+        raise Diverged("non-finite gradient", {"epoch": str(epoch), "step": str(step),
+                                               "layer": layer})
 
 
 def train_loop(
@@ -121,41 +122,25 @@ def _loop(model: Any, loss_fn: Any, optimizer: Any, schedule: Callable[[int], fl
           on_epoch: Callable[[int, int, dict[str, float]], None] | None,
           between_steps: Callable[[], None] | None) -> LoopResult:
     X_train, y_train, X_val, y_val = data
-    n = X_train.shape[0]
+    X_train, y_train = prepare_data(model, loss_fn, X_train, y_train)
+    steps_per_epoch = math.ceil(X_train.shape[0] / settings.batch_size)
     result = LoopResult()
     best_state: dict[str, np.ndarray] | None = None
     epochs_without_improvement = 0
     started = time.perf_counter()
     step = 0
     for epoch in range(1, settings.epochs + 1):
-        order = rng.permutation(n)
-        loss_sum = 0.0
-        for start in range(0, n, settings.batch_size):
-            batch = order[start:start + settings.batch_size]
-            xb, yb = np.take(X_train, batch, axis=0), np.take(y_train, batch, axis=0)
-            lr = schedule(step)
-            optimizer.lr = lr
-            loss, grad_output = loss_fn(model.forward(xb), yb)
-            if not math.isfinite(loss):
-                raise Diverged("non-finite loss", {"epoch": str(epoch), "step": str(step)})
-            model.backward(grad_output)
-            if settings.clip_norm is not None:
-                clip_grad_norm(model, settings.clip_norm)
-            _check_finite_grads(model, step, epoch)
-            if step % settings.log_every_n_steps == 0:
-                values = {"train/loss_step": loss, "lr": lr}
-                values.update({f"grad_norm/{k}": v for k, v in model.grad_norms().items()})
-                metrics.add_many(values, step, per_step=True)
-            optimizer.step()
-            loss_sum += loss * batch.size
-            step += 1
-            if between_steps is not None:
-                between_steps()
+        train_loss = train_epoch(
+            model, loss_fn, optimizer, X_train, y_train, batch_size=settings.batch_size,
+            rng=rng, schedule=schedule, clip_norm=settings.clip_norm, step0=step,
+            on_step=_step_hook(model, metrics, settings.log_every_n_steps, epoch, between_steps),
+        )
+        step += steps_per_epoch
         val = evaluate(model, loss_fn, X_val, y_val, classify)
         if not math.isfinite(val["loss"]):
             raise Diverged("non-finite validation loss", {"epoch": str(epoch),
                                                           "step": str(step)})
-        epoch_values = {"train/loss": loss_sum / n}
+        epoch_values = {"train/loss": train_loss}
         epoch_values.update({f"val/{k}": v for k, v in val.items()})
         epoch_values.update({f"weight_norm/{k}": v for k, v in model.weight_norms().items()})
         epoch_values["epoch"] = epoch
@@ -177,3 +162,29 @@ def _loop(model: Any, loss_fn: Any, optimizer: Any, schedule: Callable[[int], fl
         model.load_state_dict(best_state)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _step_hook(model: Any, metrics: MetricSink, log_every_n_steps: int, epoch: int,
+               between_steps: Callable[[], None] | None) -> Callable[[int, float, float], None]:
+    """What the loop does at each step after backward, before the update: stop if asked,
+    refuse a non-finite loss or gradient, log every `log_every_n_steps` steps."""
+
+    def on_step(step: int, loss: float, lr: float) -> None:
+        if between_steps is not None:  # the previous update is complete, this one not begun
+            between_steps()
+        if not math.isfinite(loss):
+            raise Diverged("non-finite loss", {"epoch": str(epoch), "step": str(step)})
+        if step % log_every_n_steps:
+            # one pass over the gradients: any nan or inf makes the sum of squares non-finite
+            if math.isfinite(float(np.dot(model.grads, model.grads))):
+                return
+            _refuse_non_finite(model.grad_norms(), step, epoch)
+            raise Diverged("non-finite gradient", {"epoch": str(epoch), "step": str(step),
+                                                   "layer": "unknown"})  # only the total overflowed
+        norms = model.grad_norms()
+        _refuse_non_finite(norms, step, epoch)
+        values = {"train/loss_step": loss, "lr": lr}
+        values.update({f"grad_norm/{k}": v for k, v in norms.items()})
+        metrics.add_many(values, step, per_step=True)
+
+    return on_step

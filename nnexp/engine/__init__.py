@@ -9,7 +9,7 @@ Pure numpy. Quick start::
 """
 
 from .activations import ACTIVATIONS, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, make_activation
-from .gradcheck import gradient_check
+from .gradcheck import GradientCheck, gradient_check
 from .initialisers import INITIALISERS, initialise
 from .layers import Dense
 from .losses import (
@@ -35,7 +35,7 @@ from .optimizers import (
 )
 from .schedules import SCHEDULES, make_schedule
 from .serialization import load_model, load_weights, save_weights
-from .training import fit, train_step
+from .training import fit, prepare_data, train_epoch, train_step
 
 __all__ = [
     "ACTIVATIONS",
@@ -49,6 +49,7 @@ __all__ = [
     "AdamW",
     "BCEWithLogitsLoss",
     "Dense",
+    "GradientCheck",
     "Identity",
     "LeakyReLU",
     "MAELoss",
@@ -73,7 +74,9 @@ __all__ = [
     "make_loss",
     "make_optimizer",
     "make_schedule",
+    "prepare_data",
     "save_weights",
     "softmax",
+    "train_epoch",
     "train_step",
 ]

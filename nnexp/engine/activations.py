@@ -3,9 +3,13 @@ computes its derivative from what it cached in forward, so a training step alloc
 
 Interface: ``forward(x, inplace) -> y`` and ``backward(grad_y, inplace) -> grad_x``
 (grad_x = grad_y * f'(x)); ``predict(x)`` returns a fresh array and caches nothing.
+``keeps_output`` says whether backward reads the array forward returned: ``Sequential`` then
+lets no later layer overwrite that array in place.
 """
 
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 
@@ -16,6 +20,8 @@ class Activation:
     """Base class: parameter-free element-wise layer."""
 
     name = "activation"
+    keeps_output = True  # the safe default for subclasses: nothing may overwrite the output
+    _owner: weakref.ref | None = None  # the Sequential using this layer (set by Sequential)
 
     def __init__(self) -> None:
         self._cache = BufferCache()
@@ -70,6 +76,7 @@ class LeakyReLU(Activation):
     """y = x if x > 0 else a·x  (a = negative_slope);  dy/dx = 1 if x > 0 else a."""
 
     name = "leaky_relu"
+    keeps_output = False  # backward reads the sign mask made in forward, not the output
 
     def __init__(self, negative_slope: float = 0.01) -> None:
         super().__init__()
@@ -103,22 +110,43 @@ class LeakyReLU(Activation):
         return f"LeakyReLU(negative_slope={self.negative_slope})"
 
 
+def sigmoid(x: np.ndarray, out: np.ndarray, positive: np.ndarray, scratch: np.ndarray
+            ) -> np.ndarray:
+    """σ(x) = 1 / (1 + e^-x) into ``out`` (which may be ``x``), within a few ulp wherever the
+    result is a normal number (float32 down to x = -87, float64 down to -708), then
+    underflowing gradually to 0; never an overflow or a warning.
+
+    With e = exp(-|x|), which never overflows: σ(x) = 1 / (1 + e) for x >= 0 and e / (1 + e)
+    for x < 0, so σ keeps its relative precision in the negative tail (float32 σ(-17) =
+    4.14e-8) where (1 + tanh(x/2)) / 2 gave 5.96e-8 and 0 below about -17.3.
+    ``positive`` (bool) and ``scratch`` are work arrays of x's shape.
+    """
+    np.greater_equal(x, 0, out=positive)
+    np.abs(x, out=out)
+    np.negative(out, out=out)
+    np.exp(out, out=out)  # e = exp(-|x|) in (0, 1]
+    np.add(out, 1, out=scratch)
+    # numerator: 1 where x >= 0 (e <= 1), e where x < 0; a masked divide is ~20x slower
+    np.maximum(out, positive, out=out)
+    np.divide(out, scratch, out=out)
+    return out
+
+
 class Sigmoid(Activation):
-    """y = 1 / (1 + e^-x), computed as (1 + tanh(x/2)) / 2 (no overflow);  dy/dx = y (1 - y)."""
+    """y = 1 / (1 + e^-x), evaluated without overflow and with full relative precision (see
+    ``sigmoid``);  dy/dx = y (1 - y), as PyTorch computes it."""
 
     name = "sigmoid"
 
     def forward(self, x: np.ndarray, inplace: bool = False) -> np.ndarray:
-        y = self._out("y", x, inplace)
-        np.multiply(x, 0.5, out=y)
-        np.tanh(y, out=y)
-        y += 1
-        y *= 0.5
+        cache = self._cache
+        positive = cache.get("positive", x.shape, np.dtype(bool))
+        y = sigmoid(x, self._out("y", x, inplace), positive, cache.get("scratch", x.shape, x.dtype))
         self._y = y
         return y
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        return 0.5 * (1 + np.tanh(0.5 * x))
+        return sigmoid(x, np.empty_like(x), np.empty(x.shape, bool), np.empty_like(x))
 
     def backward(self, grad: np.ndarray, inplace: bool = False) -> np.ndarray:
         one_minus_y = self._cache.get("scratch", grad.shape, grad.dtype)
@@ -156,6 +184,7 @@ class Identity(Activation):
     """y = x;  dy/dx = 1 (passes arrays through untouched)."""
 
     name = "identity"
+    keeps_output = False  # returns its input itself: Sequential looks through it
 
     def forward(self, x: np.ndarray, inplace: bool = False) -> np.ndarray:
         return x

@@ -2,7 +2,7 @@
 
 Every draw comes from the one ``numpy.random.Generator`` passed in, in float64, and is cast
 once to the model dtype, so float32 and float64 models built from the same seed start from
-the same (rounded) weights.
+the same (rounded) weights. Biases are not drawn: they start at zero (see ``Dense``).
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ Inside a ``Sequential`` the arrays W, b, dW, db are views into the model's flat 
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from ._checks import BufferCache, check_int, resolve_dtype
@@ -16,7 +18,14 @@ from .initialisers import initialise
 
 
 class Dense:
-    """Fully connected layer ``Z = X @ W + b`` with W of shape (n_inputs, n_outputs)."""
+    """Fully connected layer ``Z = X @ W + b`` with W of shape (n_inputs, n_outputs).
+
+    W is drawn by ``init`` and b starts at zero. ``torch.nn.Linear`` differs on purpose: it
+    stores Wᵀ, draws W from kaiming_uniform(a=√5) and b from U(±1/√fan_in); copy
+    ``layer.weight.T`` and the bias over to compare the two.
+    """
+
+    _owner: weakref.ref | None = None  # the Sequential using this layer (set by Sequential)
 
     def __init__(
         self,

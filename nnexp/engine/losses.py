@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._checks import BufferCache, check_choice
+from .activations import sigmoid
 
 
 class Loss:
@@ -85,8 +86,10 @@ class MAELoss(Loss):
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
-    """σ(z) = (1 + tanh(z/2)) / 2: never overflows."""
-    return 0.5 * (1 + np.tanh(0.5 * z))
+    """σ(z) in a fresh array: no overflow, full relative precision for negative z."""
+    if z.dtype.kind != "f":
+        z = z.astype(np.float64)
+    return sigmoid(z, np.empty_like(z), np.empty(z.shape, bool), np.empty_like(z))
 
 
 class BCEWithLogitsLoss(Loss):

@@ -12,16 +12,37 @@ differs); the parameters, activations, gradients and optimizer state never chang
 
 from __future__ import annotations
 
+import copy
+import weakref
 from collections.abc import Sequence
 from numbers import Integral
 
 import numpy as np
 
 from ._checks import DTYPES, check_int, resolve_dtype
-from .activations import Activation, make_activation
+from .activations import Activation, Identity, make_activation
 from .layers import Dense
 
 Layer = Dense | Activation
+
+
+def _inplace_plan(layers: Sequence[Layer]) -> tuple[bool, ...]:
+    """For each layer, whether its forward may overwrite its input array in place.
+
+    Never the caller's X, and never an array that an earlier activation reads again in
+    backward (``keeps_output``): in Dense, ReLU, Sigmoid, Dense the Sigmoid must not overwrite
+    the ReLU's output. Identity passes its input through, so whoever made that array decides.
+    In the usual Dense/activation MLP every activation works in place on the Dense output.
+    """
+    plan = []
+    protected = True  # the array entering the next layer: the caller's X at first
+    for layer in layers:
+        plan.append(not protected)
+        if isinstance(layer, Dense):
+            protected = False  # its own output buffer; Dense backward reads only its input
+        elif not isinstance(layer, Identity):
+            protected = layer.keeps_output
+    return tuple(plan)
 
 
 class Sequential:
@@ -38,6 +59,7 @@ class Sequential:
                     f"layers[{i}] must be a Dense or an activation layer, "
                     f"got {type(layer).__name__}"
                 )
+        layers = self._own(layers)
         dense = [layer for layer in layers if isinstance(layer, Dense)]
         if not dense:
             raise ValueError("layers must contain at least one Dense layer")
@@ -61,8 +83,36 @@ class Sequential:
             layer.bind(self.params[lo:hi], self.grads[lo:hi])
             self._slices[name] = slice(int(lo), int(hi))
         self._first_dense = next(i for i, layer in enumerate(layers) if isinstance(layer, Dense))
+        self._inplace = _inplace_plan(layers)
+        for layer in layers:  # claimed last: a refused model leaves its layers free
+            layer._owner = weakref.ref(self)
         self._batch_size: int | None = None
         self.build_activation: str | None = None  # set by build_mlp, recorded by architecture()
+
+    def _own(self, layers: list[Layer]) -> list[Layer]:
+        """Claim every layer for this model: each position needs its own forward cache.
+
+        A Dense used twice, or already in another live Sequential, is refused (its gradient
+        would be overwritten, not accumulated, and the other model would lose its parameters).
+        An activation object used again (as PyTorch code often does) gets a private copy for
+        each further position: activations have no parameters, so the network is the same.
+        """
+        seen: dict[int, int] = {}
+        owned: list[Layer] = []
+        for i, layer in enumerate(layers):
+            first = seen.setdefault(id(layer), i)
+            other = layer._owner() if layer._owner is not None else None
+            if first != i or (other is not None and other is not self):
+                if isinstance(layer, Dense):
+                    where = (f"the same object as layers[{first}]" if first != i
+                             else "already part of another Sequential")
+                    raise ValueError(
+                        f"layers[{i}] ({layer!r}) is {where}; a Dense layer can be used only "
+                        f"once: create a new Dense for each position (or model.copy())"
+                    )
+                layer = copy.deepcopy(layer)
+            owned.append(layer)
+        return owned
 
     # ------------------------------------------------------------------ computation
     def _check_input(self, X: np.ndarray) -> np.ndarray:
@@ -83,9 +133,8 @@ class Sequential:
         """
         X = self._check_input(X)
         x = X
-        for layer in self.layers:
-            # activations overwrite their input unless it is the caller's array
-            x = layer.forward(x, inplace=x is not X)
+        for layer, inplace in zip(self.layers, self._inplace, strict=True):
+            x = layer.forward(x, inplace=inplace)
         self._batch_size = X.shape[0]
         return x
 
@@ -253,8 +302,8 @@ def build_mlp(
     init_std: float = 0.01,
 ) -> Sequential:
     """Dense/activation pairs for each hidden width, then a last Dense without activation
-    (outputs are logits or values). Biases start at zero; weights draw from ``rng`` only
-    (a fresh unseeded Generator when None)."""
+    (outputs are logits or values). Biases start at zero (``torch.nn.Linear`` draws them from
+    U(±1/√fan_in)); weights draw from ``rng`` only (a fresh unseeded Generator when None)."""
     check_int("n_inputs", n_inputs, 1)
     check_int("n_outputs", n_outputs, 1)
     if isinstance(hidden, int | str) or not all(

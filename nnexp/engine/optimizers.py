@@ -260,7 +260,12 @@ def make_optimizer(name: str, model: Sequential, lr: float, **kwargs: float) -> 
 
 def clip_grad_norm(model: Sequential, max_norm: float) -> float:
     """Scale ``model.grads`` in place by max_norm / ‖g‖ when the global L2 norm ‖g‖ exceeds
-    max_norm. Returns ‖g‖ before clipping."""
+    max_norm. Returns ‖g‖ before clipping.
+
+    Differs from ``torch.nn.utils.clip_grad_norm_`` on purpose: torch scales by
+    max_norm / (‖g‖ + 1e-6), so its clipped norm falls slightly short of max_norm (by 1e-6 /
+    ‖g‖ relatively, which matters only for tiny max_norm); here the clipped norm is max_norm.
+    """
     max_norm = check_positive("max_norm", max_norm)
     g = model.grads
     norm = float(np.sqrt(np.dot(g, g)))

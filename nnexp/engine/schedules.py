@@ -2,6 +2,13 @@
 
 With ``warmup_steps = W > 0`` the first W steps ramp linearly, lr(t) = base_lr·(t+1)/W, and the
 chosen schedule then runs on the shifted step s = t - W (so it starts at base_lr).
+
+Conventions that differ from PyTorch's schedulers on purpose:
+- the warm-up is (t+1)/W: the first step already moves (base_lr/W) and step W-1 reaches
+  base_lr; ``transformers.get_linear_schedule_with_warmup`` uses t/W (a first step with lr 0)
+  and ``torch.optim.lr_scheduler.LinearLR`` ramps from its ``start_factor``;
+- cosine holds ``min_lr`` after ``total_steps``; ``CosineAnnealingLR`` keeps following the
+  cosine past ``T_max``, so its lr climbs back towards base_lr.
 """
 
 from __future__ import annotations

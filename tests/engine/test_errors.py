@@ -11,9 +11,11 @@ from nnexp.engine import (
     build_mlp,
     clip_grad_norm,
     fit,
+    gradient_check,
     make_loss,
     make_optimizer,
     make_schedule,
+    train_epoch,
 )
 
 
@@ -60,6 +62,14 @@ CASES = [
     ("targets", lambda: make_loss("mse")(np.zeros((4, 2)), np.zeros((4, 3)))),
     ("layers", lambda: Sequential([Dense(3, 4), Dense(5, 2)])),
     ("layers", lambda: Sequential([])),
+    ("layers", lambda: (d := Dense(3, 3), Sequential([d, d]))),
+    ("precision", lambda: gradient_check(_model(), make_loss("mse"), np.zeros((2, 3)),
+                                         np.zeros((2, 2)), precision="float16")),
+    ("batch_size", lambda: train_epoch(m := _model(), make_loss("mse"), SGD(m, 0.1),
+                                       np.zeros((4, 3)), np.zeros((4, 2)), batch_size=0,
+                                       rng=np.random.default_rng(0))),
+    ("y", lambda: train_epoch(m := _model(), make_loss("mse"), SGD(m, 0.1), np.zeros((4, 3)),
+                              np.zeros((3, 2)), batch_size=2, rng=np.random.default_rng(0))),
     ("epochs", lambda: _fit(epochs=0, batch_size=2)),
     ("batch_size", lambda: _fit(epochs=1, batch_size=0)),
 ]

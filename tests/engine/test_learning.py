@@ -14,6 +14,7 @@ from nnexp.engine import (
     make_loss,
     make_optimizer,
     make_schedule,
+    train_epoch,
     train_step,
 )
 
@@ -152,3 +153,76 @@ def test_predict_matches_forward_and_does_not_disturb_backward():
     model.backward(grad)
     np.testing.assert_array_equal(model.grads, reference)
     np.testing.assert_allclose(model.predict(X), out, rtol=1e-12)
+
+
+def _problem(seed: int = 0, n: int = 50):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 4)).astype(np.float32)
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    model = build_mlp(4, [6], 2, rng=rng)
+    return model, make_loss("cross_entropy"), X, y
+
+
+def test_on_step_sees_this_steps_gradients_before_the_update():
+    model, loss_fn, X, y = _problem()
+    opt = Adam(model, lr=0.01)
+    schedule = make_schedule("cosine", 0.01, total_steps=20, warmup_steps=2)
+    replay = model.copy()  # replays each step by hand from the parameters the hook saw
+    seen = []
+
+    def on_step(step, loss, lr):
+        replay.params[...] = model.params  # not yet updated by this step
+        idx = order[(step - 3) * 16:(step - 3) * 16 + 16]
+        expected_loss, grad = loss_fn(replay.forward(X[idx]), y[idx])
+        replay.backward(grad)
+        np.testing.assert_array_equal(model.grads, replay.grads)
+        assert loss == expected_loss and lr == schedule(step) == opt.lr
+        seen.append(step)
+
+    order = np.random.default_rng(1).permutation(50)
+    mean = train_epoch(model, loss_fn, opt, X, y, batch_size=16, rng=np.random.default_rng(1),
+                       schedule=schedule, step0=3, on_step=on_step)
+    assert seen == [3, 4, 5, 6]  # ceil(50 / 16) steps, numbered from step0
+    assert opt.t == 4 and np.isfinite(mean)
+
+
+def test_raising_in_on_step_stops_before_that_steps_update():
+    model, loss_fn, X, y = _problem()
+    opt = Adam(model, lr=0.01)
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_two(step, loss, lr):
+        if step == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        train_epoch(model, loss_fn, opt, X, y, batch_size=16, rng=np.random.default_rng(2),
+                    on_step=stop_at_two)
+    assert opt.t == 2
+    reference, _, _, _ = _problem()
+    reference_opt = Adam(reference, lr=0.01)
+    perm = np.random.default_rng(2).permutation(50)
+    for step in range(2):  # exactly two updates were applied
+        idx = perm[step * 16:(step + 1) * 16]
+        train_step(reference, loss_fn, reference_opt, X[idx], y[idx])
+    assert model.params.tobytes() == reference.params.tobytes()
+
+
+def test_fit_is_train_epoch_in_a_loop_with_global_steps():
+    schedule = make_schedule("step", 0.05, step_size=3, gamma=0.5)
+    model_a, loss_fn, X, y = _problem(4)
+    model_b = model_a.copy()
+    lrs_a, lrs_b = [], []
+    history = fit(model_a, loss_fn, Adam(model_a), X, y, epochs=3, batch_size=16,
+                  rng=np.random.default_rng(5), schedule=schedule,
+                  on_step=lambda step, loss, lr: lrs_a.append((step, lr)))
+    opt_b, rng_b = Adam(model_b), np.random.default_rng(5)
+    manual = [train_epoch(model_b, loss_fn, opt_b, X, y, batch_size=16, rng=rng_b,
+                          schedule=schedule, step0=4 * epoch,
+                          on_step=lambda step, loss, lr: lrs_b.append((step, lr)))
+              for epoch in range(3)]
+    assert history == manual
+    assert model_a.params.tobytes() == model_b.params.tobytes()
+    assert lrs_a == lrs_b == [(t, schedule(t)) for t in range(12)]
