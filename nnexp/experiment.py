@@ -179,7 +179,7 @@ def run_experiment(
             if "convert" in note:  # the user should know their images were changed
                 say(f"note: {note}", error=True)
     observer = observer or make_observer(cfg, uri, verbose)
-    history = MetricHistory(observer, expected_rows=plan.expected_points(per_step=True))
+    history = MetricHistory(observer)
     training = _Training(cfg, dataset, loss_name, model, optimizer, schedule, rng, history)
     with tempfile.TemporaryDirectory(prefix="nnexp-run-") as work:
         try:

@@ -20,7 +20,12 @@ from nnexp.engine import prepare_data, train_epoch
 
 
 class MetricSink(Protocol):
+    """Where the loop's measurements go (`nnexp.history.MetricHistory`)."""
+
     def add_many(self, values: dict[str, float], step: int, per_step: bool = False) -> None: ...
+
+    def recorder(self, keys: tuple[str, ...], per_step: bool = True
+                 ) -> Callable[[int, tuple[float, ...]], None]: ...
 
 
 class Diverged(RuntimeError):
@@ -168,6 +173,8 @@ def _step_hook(model: Any, metrics: MetricSink, log_every_n_steps: int, epoch: i
                between_steps: Callable[[], None] | None) -> Callable[[int, float, float], None]:
     """What the loop does at each step after backward, before the update: stop if asked,
     refuse a non-finite loss or gradient, log every `log_every_n_steps` steps."""
+    record = metrics.recorder(("train/loss_step", "lr",
+                               *(f"grad_norm/{name}" for name in model.layer_names)))
 
     def on_step(step: int, loss: float, lr: float) -> None:
         if between_steps is not None:  # the previous update is complete, this one not begun
@@ -183,8 +190,6 @@ def _step_hook(model: Any, metrics: MetricSink, log_every_n_steps: int, epoch: i
                                                    "layer": "unknown"})  # only the total overflowed
         norms = model.grad_norms()
         _refuse_non_finite(norms, step, epoch)
-        values = {"train/loss_step": loss, "lr": lr}
-        values.update({f"grad_norm/{k}": v for k, v in norms.items()})
-        metrics.add_many(values, step, per_step=True)
+        record(step, (loss, lr, *norms.values()))
 
     return on_step
