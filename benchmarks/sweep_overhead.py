@@ -1,4 +1,7 @@
-"""What a sweep job costs besides training, and what a 2-worker joblib sweep gains (issue #4).
+"""What a sweep job costs besides training, and what a 2-worker joblib sweep gains.
+
+Targets (issue 15): checking a job before the sweep starts <= 10 ms; a warm job's cost besides
+training, in-process, <= 0.2 s.
 
 Part 1, fixed cost per job: an 8-job sweep ``python -m nnexp.train -m lr=<8 values>
 train.epochs=1`` runs as a subprocess in a temporary folder with its own store (the default
@@ -54,7 +57,9 @@ CONF = ROOT / "conf"
 LRS = ("0.1", "0.05", "0.03", "0.01", "0.005", "0.003", "0.001", "0.0005")
 CPU_LRS = ("0.003", "0.002", "0.001", "0.0007", "0.0005", "0.0003", "0.0002", "0.0001")
 PARENT_RE = re.compile(r"sweep: parent run ([0-9a-f]{32})")
-JOB_BUDGET_S = 2.0
+JOB_BUDGET_S = 2.0  # per job, whole process (start-up, imports, run, summary share)
+VALIDATION_TARGET_S = 0.010  # checking one job before the sweep starts (issue 15)
+IN_PROCESS_TARGET_S = 0.2  # a warm job's cost besides training, in-process (issue 15)
 SPEEDUP_TARGET = 1.6
 
 
@@ -185,9 +190,8 @@ class Stages:
         setattr(owner, attr, timed)
 
 
-STAGE_ORDER = ("compose config", "load data", "provenance tags", "run creation",
-               "log params+inputs", "training loop", "weights artifact", "log model", "plots",
-               "run end", "other")
+STAGE_ORDER = ("compose config", "validate", "load data", "provenance tags", "run creation",
+               "training loop", "weights+history", "plots", "run end (store drains)", "other")
 
 
 def stage_breakdown(workdir: str, warm_runs: int) -> dict[str, Any]:
@@ -198,22 +202,21 @@ def stage_breakdown(workdir: str, warm_runs: int) -> dict[str, Any]:
     imports = time.perf_counter() - started
     from hydra import compose, initialize_config_dir
 
-    from nnexp import engine
     from nnexp import experiment as exp
     from nnexp.config import register_configs
+    from nnexp.tracking.mlflow_observer import MlflowObserver
 
     register_configs()
     stages = Stages()
+    stages.wrap(exp, "validate", "validate")
     stages.wrap(exp, "load_data", "load data")
     stages.wrap(exp, "provenance_tags", "provenance tags")
-    stages.wrap_context(exp, "tracked_run", "run creation", "run end")
-    stages.wrap(exp, "_log_inputs", "log params+inputs")
+    stages.wrap(MlflowObserver, "started", "run creation")
     stages.wrap(exp, "train_loop", "training loop")
-    stages.wrap(engine, "save_weights", "weights artifact")
-    stages.wrap(exp, "log_network_model", "log model")
-    stages.wrap(exp, "_log_plots", "plots")
-    from nnexp.tracking.run import Run
-    stages.wrap(Run, "log_artifact", "weights artifact")  # only weights.npz goes through it
+    stages.wrap(exp, "save_network", "weights+history")
+    stages.wrap(exp.MetricHistory, "save", "weights+history")
+    stages.wrap(exp._Training, "_plots", "plots")
+    stages.wrap(MlflowObserver, "ended", "run end (store drains)")
 
     overrides = ["train.epochs=1", "tracking.experiment=stages"]
     runs = []
@@ -228,9 +231,36 @@ def stage_breakdown(workdir: str, warm_runs: int) -> dict[str, Any]:
         total = time.perf_counter() - t0
         stages.add("other", total - sum(stages.seconds.values()))
         runs.append({"total": total, **stages.seconds})
-    mlflow_loaded = "mlflow" in sys.modules
     return {"imports_in_process": imports, "cold": runs[0], "warm": runs[1:],
-            "mlflow_imported": mlflow_loaded}
+            "mlflow_imported": "mlflow" in sys.modules}
+
+
+def validation_cost(n_jobs: int, repeats: int) -> dict[str, float]:
+    """Seconds per job to check a sweep before anything runs, as the sweep callback does:
+    `n_jobs` jobs over lr and seed (one choice of config groups), and over three optimizers."""
+    from hydra import initialize_config_dir
+
+    from nnexp.config import register_configs
+    from nnexp.preflight import _CACHE, validate_jobs
+
+    register_configs()
+    sweeps = {
+        "lr x seed": [[f"lr={0.001 * (i + 1)}", f"seed={i % 5}"] for i in range(n_jobs)],
+        "lr x optimizer x width": [
+            [f"lr={0.001 * (i + 1)}", ("optimizer=sgd", "optimizer=adam", "optimizer=momentum")[
+                i % 3], f"model.hidden=[{8 + i}]"] for i in range(n_jobs)]}
+    found = {}
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        validate_jobs("config", [], sweeps["lr x seed"][:2])  # warm: imports, grammar caches
+        for name, jobs in sweeps.items():
+            times = []
+            for _ in range(repeats):
+                _CACHE.clear()
+                started = time.perf_counter()
+                validate_jobs("config", [], jobs)
+                times.append((time.perf_counter() - started) / len(jobs))
+            found[name] = median(times)
+    return found
 
 
 def time_process(code: str, env: dict[str, str], cwd: str) -> float:
@@ -287,6 +317,15 @@ def part1(workdir: Path, repeats: int, warm_runs: int, import_repeats: int
     print(f"  {'total':<22}{fmt(stages['cold']['total'])}{fmt(warm['total'])}")
     print(f"  (imports of nnexp.train in that process: {stages['imports_in_process']:.2f} s, "
           "not included above)")
+    in_process = warm["total"] - warm["training loop"]
+    verdict = "met" if in_process <= IN_PROCESS_TARGET_S else "missed"
+    print(f"  warm job's cost besides training {in_process:.3f} s  [target <= "
+          f"{IN_PROCESS_TARGET_S} s: {verdict}]")
+    validation = validation_cost(100, repeats)
+    for name, seconds in validation.items():
+        verdict = "met" if seconds <= VALIDATION_TARGET_S else "missed"
+        print(f"  validating a 100-job sweep ({name}): {seconds * 1000:.1f} ms a job  [target "
+              f"<= {VALIDATION_TARGET_S * 1000:.0f} ms: {verdict}]")
 
     sweeps = []
     for i in range(repeats):
@@ -335,7 +374,9 @@ def part1(workdir: Path, repeats: int, warm_runs: int, import_repeats: int
             "import_s": {k: round(v, 3) for k, v in imports.items()},
             "stages_cold_s": {k: round(v, 3) for k, v in stages["cold"].items()},
             "stages_warm_s": {k: round(v, 3) for k, v in warm.items()},
-            "fixed_cost_budget_ok": fixed <= JOB_BUDGET_S}
+            "fixed_cost_budget_ok": fixed <= JOB_BUDGET_S,
+            "in_process_job_cost_s": round(in_process, 4),
+            "validation_s_per_job": {k: round(v, 5) for k, v in validation.items()}}
 
 
 def part2(workdir: Path, repeats: int, epochs: int, thread_modes: list[int | None],
