@@ -49,9 +49,12 @@ def sync(uri: str, client: Any) -> list[str]:
             continue  # its own process is still writing it
         if info.get("uri") not in (None, redact(uri)):
             continue  # kept for another store
-        done = replay(outbox, client, unended_reason=(
-            f"cleanup: process {info.get('pid')} on {info.get('host')} ended without ending "
-            "its run (killed); its journal was replayed"))
+        with outbox.exclusive() as mine:
+            if not mine:
+                continue  # another sync is replaying it right now
+            done = replay(outbox, client, unended_reason=(
+                f"cleanup: process {info.get('pid')} on {info.get('host')} ended without "
+                "ending its run (killed); its journal was replayed"))
         ended = f", ended {done.ended}" if done.ended else ""
         lines.append(f"synced run {done.run_id}: {done.n_values} metric values, "
                      f"{done.n_ops} pending writes{ended}")

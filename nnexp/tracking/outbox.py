@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -91,6 +92,22 @@ class Outbox:
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[bool]:
+        """Whether this process alone may replay the outbox now (two `sync`s never both do)."""
+        import fcntl
+
+        with open(self.folder / INFO) as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield (self.folder / INFO).is_file()  # not replayed meanwhile by the holder
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _key_id(self, key: str) -> int:
         found = self._key_ids.get(key)
