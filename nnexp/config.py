@@ -59,7 +59,7 @@ class ModelConfig:
 
 @dataclass
 class OptimizerConfig:
-    name: str = "adam"  # the learning rate is the top-level `lr`: one key, one value
+    name: str = "sgd"  # the learning rate is the top-level `lr`: one key, one value
     momentum: float = 0.9
     beta1: float = 0.9
     beta2: float = 0.999
@@ -131,7 +131,7 @@ class GradcheckConfig:
 @dataclass
 class Config:
     seed: int = 0
-    lr: float = 1e-3
+    lr: float = 0.1
     model: ModelConfig = field(default_factory=ModelConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
