@@ -24,6 +24,7 @@ from nnexp.console import ConsoleObserver, say
 from nnexp.data import Dataset, load_dataset
 from nnexp.history import MetricHistory
 from nnexp.interrupts import RunInterrupted, interrupts_stop_run
+from nnexp.line_fit import learned_line
 from nnexp.loop import Diverged, LoopResult, LoopSettings, evaluate, predicted_classes, train_loop
 from nnexp.observer import (
     FAILED,
@@ -307,6 +308,10 @@ class _Training:
                         evaluate(model, loss_fn, dataset.X_test, y_test, classify).items()}
                 self.history.add_many(test, loop.steps)
                 final.update(test)
+            line = learned_line(model, dataset)  # y = a*x + b: the a and b it learned
+            if line:
+                self.history.add_many(line, loop.steps)
+                final.update(line)
             self.history.flush()
             if observer.records_files:
                 self._record_files(observer, work, loop, classify)

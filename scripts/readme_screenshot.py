@@ -132,7 +132,7 @@ def main() -> None:
                 sys.exit("the MLflow UI did not start")
             page = None
             while page is None:
-                found = re.search(r"runs: (\S+)", server.stdout.readline())
+                found = re.search(r"^open: (\S+)", server.stdout.readline())
                 page = found.group(1) if found else None
             browser = DevToolsPipe(str(Path(tmp) / "profile"))
             try:

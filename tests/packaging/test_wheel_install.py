@@ -99,7 +99,7 @@ def test_fresh_venv_trains_from_an_empty_folder(installed, tmp_path):
 
     proc = _run([python, "-m", "nnexp.train", "train.epochs=1", "model.hidden=[8]"], tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[-2].startswith("done in ")
+    assert proc.stdout.splitlines()[-3].startswith("done in ")
     (run,) = all_runs(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     assert run.info.status == "FINISHED" and run.data.params["model.hidden"] == "[8]"
 
