@@ -57,6 +57,11 @@ class ModelConfig:
     dtype: str = "float32"
 
 
+# Config sections that say where and how a run is recorded, swept or checked, never what it
+# computes: the config hash leaves them out, and `diff` lists them apart.
+BOOKKEEPING_SECTIONS = ("tracking", "sweep", "gradcheck")
+
+
 @dataclass
 class OptimizerConfig:
     name: str = "sgd"  # the learning rate is the top-level `lr`: one key, one value

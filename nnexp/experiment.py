@@ -19,7 +19,13 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp import engine
-from nnexp.config import ConfigError, to_container, validate, validate_for_data
+from nnexp.config import (
+    BOOKKEEPING_SECTIONS,
+    ConfigError,
+    to_container,
+    validate,
+    validate_for_data,
+)
 from nnexp.console import ConsoleObserver, say
 from nnexp.data import Dataset, load_dataset
 from nnexp.history import MetricHistory
@@ -44,7 +50,7 @@ from nnexp.tracking.redact import redact
 from nnexp.tracking.store import resolve_tracking_uri
 from nnexp.vocabulary import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
-IDENTITY_EXCLUDES = ("tracking", "sweep", "gradcheck")  # keys that never change the numbers
+IDENTITY_EXCLUDES = BOOKKEEPING_SECTIONS  # keys that never change the numbers
 
 
 @dataclass
