@@ -173,13 +173,12 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
 
 def _objective_plots(rows: list[dict[str, Any]], keys: list[str], objective: str,
                      folder: Path) -> None:
-    finished = [r for r in rows if r["status"] == "FINISHED"]
     axes = [k for k in keys if k != SEED_KEY]
     for key in axes:
-        if len({str(r[key]) for r in finished}) < 2:
+        if len({str(r[key]) for r in rows}) < 2:
             continue
         others = [k for k in axes if k != key]
         safe = key.replace("/", "_")
-        plots.objective_vs_parameter(finished, key, objective, others,
+        plots.objective_vs_parameter(rows, key, objective, others,
                                      folder / f"{objective.replace('/', '_')}_vs_{safe}.png",
                                      log_x=key in LOG_SCALE_KEYS)
