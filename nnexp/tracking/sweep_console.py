@@ -39,6 +39,11 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return "-" if math.isnan(value) else number(value)
     text = str(value)
+    try:  # a sampled value (Optuna's 0.06411607492638233) shown to 4 significant digits
+        if len(text) > 8 and math.isfinite(float(text)):
+            return f"{float(text):.4g}"
+    except ValueError:
+        pass
     return text if len(text) <= MAX_CELL else text[:MAX_CELL - 3] + "..."
 
 

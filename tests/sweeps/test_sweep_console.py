@@ -43,11 +43,14 @@ def test_maximised_objective_ranks_highest_first_and_lists_what_failed():
 
 def test_numbers_stay_readable_and_long_values_are_cut():
     rows = [{"run_name": "x", "run_id": "r1", "status": "FINISHED", "diverged": False,
-             "model.hidden": "[" + ",".join(["512"] * 20) + "]", "val/loss": 1.5e12},
+             "lr": "0.06411607492638233", "model.hidden": "[" + ",".join(["512"] * 20) + "]",
+             "val/loss": 1.5e12},
             {"run_name": "y", "run_id": "r2", "status": "FINISHED", "diverged": False,
-             "model.hidden": "[8]", "val/loss": 0.00001234}]
-    summary = SweepSummary("P", ["model.hidden"], "val/loss", "minimize", rows, best=rows[1])
+             "lr": "0.1", "model.hidden": "[8]", "val/loss": 0.00001234}]
+    summary = SweepSummary("P", ["lr", "model.hidden"], "val/loss", "minimize", rows,
+                           best=rows[1])
     lines = report_lines(summary, "open: x", "/s", "FINISHED")
-    assert lines[2].split()[1:3] == ["[8]", "1.234e-05"]
-    assert lines[3].split()[1].endswith("...") and len(lines[3].split()[1]) == 40
-    assert lines[3].split()[2] == "1.500e+12"
+    assert lines[2].split()[1:4] == ["0.1", "[8]", "1.234e-05"]
+    assert lines[3].split()[1] == "0.06412"  # as Optuna sampled it, to 4 significant digits
+    assert lines[3].split()[2].endswith("...") and len(lines[3].split()[2]) == 40
+    assert lines[3].split()[3] == "1.500e+12"
