@@ -50,21 +50,6 @@ def server_command(uri: str, host: str, port: int) -> list[str]:
             "--no-serve-artifacts", "--default-artifact-root", artifact_root_for(uri)]
 
 
-def runs_page_url(base: str, experiment_id: str | None) -> str:
-    """The runs table of one experiment, in MLflow's model-training view."""
-    from nnexp.tracking.browse import experiment_url
-
-    return experiment_url(base, experiment_id)
-
-
-def experiment_id(uri: str, name: str) -> str | None:
-    """The id of experiment `name` in the store, or None when it has no runs yet."""
-    from nnexp.tracking.store import open_client
-
-    found = open_client(uri).get_experiment_by_name(name)
-    return None if found is None else found.experiment_id
-
-
 def page_to_open(client: Any, run_id: str | None, experiment: str | None
                  ) -> tuple[str | None, str | None]:
     """(experiment id, run id) to open: the run's, the named experiment's, else the experiment
@@ -159,6 +144,7 @@ def serve(argv: list[str] | None = None) -> int:
         check_uri,
         default_tracking_uri,
         describe_store,
+        open_client,
     )
 
     args = _arguments(argv)
@@ -170,8 +156,6 @@ def serve(argv: list[str] | None = None) -> int:
     if args.host != LOOPBACK:
         print(f"warning: binding {args.host}: anyone who can reach this machine can read and "
               "delete your runs", file=sys.stderr)
-    from nnexp.tracking.store import open_client
-
     exp_id, run_id = page_to_open(open_client(uri), args.run, args.experiment)
     port = args.port or free_port()
     base = f"http://{LOOPBACK if args.host in (LOOPBACK, '0.0.0.0') else args.host}:{port}"
