@@ -319,8 +319,13 @@ def diverged_objective(cfg: DictConfig) -> float:
 
 def run_metric_names(cfg: DictConfig) -> list[str]:
     """The metric keys a run of `cfg` logs (they depend on the task and the number of layers)."""
-    return metric_names(classify=cfg.data.name not in REGRESSION_DATASETS,
-                        layer_names=_layer_names(len(cfg.model.hidden)))
+    from nnexp.line_fit import LEARNED_A, LEARNED_B, logs_a_line
+
+    names = metric_names(classify=cfg.data.name not in REGRESSION_DATASETS,
+                         layer_names=_layer_names(len(cfg.model.hidden)))
+    if logs_a_line(cfg.data.name, list(cfg.model.hidden), cfg.model.activation):
+        names += [LEARNED_A, LEARNED_B]
+    return names
 
 
 @functools.cache

@@ -8,6 +8,7 @@ import logging
 import pytest
 from helpers import all_runs
 
+from nnexp.config import run_metric_names
 from nnexp.experiment import run_experiment
 from nnexp.loop import Diverged
 
@@ -67,10 +68,12 @@ def test_tutorial_line_prints_and_records_the_learned_a_and_b(make_cfg, store_ur
 
 
 def test_no_line_is_read_off_a_nonlinear_network(make_cfg):
-    result = run_experiment(make_cfg("experiment=tutorial_line", "model.hidden=[4]",
-                                     "tracking.enabled=false"), run_name="x", verbose=False)
-    assert "learned/a" not in result.metrics  # a tanh/relu network has no single a and b
-    linear = run_experiment(make_cfg("experiment=tutorial_line", "model.hidden=[4]",
-                                     "model.activation=identity", "tracking.enabled=false"),
-                            run_name="y", verbose=False)
+    relu = make_cfg("experiment=tutorial_line", "model.hidden=[4]", "tracking.enabled=false")
+    result = run_experiment(relu, run_name="x", verbose=False)
+    assert "learned/a" not in result.metrics  # a relu network has no single a and b
+    assert "learned/a" not in run_metric_names(relu)  # nor may a sweep rank by it
+    identity = make_cfg("experiment=tutorial_line", "model.hidden=[4]",
+                        "model.activation=identity", "tracking.enabled=false")
+    linear = run_experiment(identity, run_name="y", verbose=False)
     assert {"learned/a", "learned/b"} <= set(linear.metrics)  # deep but linear: still a line
+    assert {"learned/a", "learned/b"} <= set(run_metric_names(identity))
