@@ -6,10 +6,12 @@ from __future__ import annotations
 import json
 import os
 
-from helpers import client_for, run_cli
+import pytest
+from helpers import client_for
 
 from nnexp.tracking.browse import how_to_open, remove_ui_state, ui_state_path, write_ui_state
 from nnexp.tracking.store import default_tracking_uri, ensure_experiment, open_client
+from nnexp.ui import main
 
 KIND = "mlflow.experimentKind"
 VIEW = "?workflowType=machine_learning"
@@ -59,8 +61,12 @@ def test_experiments_are_marked_as_model_training_new_and_old(store_uri):
     assert client_for(store_uri).get_experiment(chosen).tags[KIND] == "genai_development"
 
 
-def test_ui_refuses_an_unknown_run_in_one_line(tmp_path, store_uri):
-    proc = run_cli(["nnexp.ui", "--run", "feedbeef", "--tracking-uri", store_uri], cwd=tmp_path)
-    assert proc.returncode == 2
-    assert proc.stderr == "nnexp.ui: error: --run: unknown run id 'feedbeef' in this store\n"
-    assert proc.stdout == ""
+def test_ui_refuses_an_unknown_run_in_one_line(store_uri, capsys, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["nnexp.ui", "--run", "feedbeef", "--tracking-uri",
+                                     store_uri])
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    assert capsys.readouterr() == ("", "nnexp.ui: error: --run: unknown run id 'feedbeef' in "
+                                       "this store\n")  # before any server starts
