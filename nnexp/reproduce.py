@@ -292,7 +292,7 @@ def reproduce(argv: list[str]) -> int:
     uri = tracking_uri(args.tracking_uri)
     client = open_store(uri)
     record = load_run(client, args.run_id)
-    if record.tags.get(tags.SWEEP) == "parent" and not args.check_only:
+    if record.tags.get(tags.SWEEP) == "parent":
         return reproduce_sweep(client, uri, record, args, command)
     return reproduce_run(client, uri, record, args, command)
 
@@ -308,7 +308,8 @@ def reproduce_sweep(client: Any, uri: str, parent: RunRecord, args: argparse.Nam
     if not children:
         raise ConfigError(f"run {parent.run_id} is a sweep's parent run without children: "
                           "nothing to reproduce")
-    print(f"run {parent.run_id} is the parent of sweep '{parent.name}': reproducing its "
+    what = "checking the provenance of" if args.check_only else "reproducing"
+    print(f"run {parent.run_id} is the parent of sweep '{parent.name}': {what} its "
           f"{len(children)} children one after another")
     verdicts, worst = [], EXIT_IDENTICAL
     quiet = argparse.Namespace(**{**vars(args), "quiet": True})
@@ -318,8 +319,11 @@ def reproduce_sweep(client: Any, uri: str, parent: RunRecord, args: argparse.Nam
         try:
             code = reproduce_run(client, uri, load_run(client, child.info.run_id), quiet,
                                  command)
-            verdict = ("report" if args.overrides else
-                       "identical" if code == EXIT_IDENTICAL else "different")
+            if args.check_only:
+                verdict = "provenance matches" if code == EXIT_IDENTICAL else "provenance differs"
+            else:
+                verdict = ("report" if args.overrides else
+                           "identical" if code == EXIT_IDENTICAL else "different")
         except Exception as exc:
             message = describe_user_error(exc)
             if message is None:
@@ -328,8 +332,13 @@ def reproduce_sweep(client: Any, uri: str, parent: RunRecord, args: argparse.Nam
             code, verdict = EXIT_CANNOT, f"cannot reproduce: {message}"
         worst = max(worst, code)
         verdicts.append((name, child.info.run_id, verdict))
-    identical = sum(v == "identical" for _, _, v in verdicts)
-    print(f"sweep {parent.run_id}: {identical} of {len(children)} children identical")
+    good = "provenance matches" if args.check_only else "identical"
+    n_good = sum(v == good for _, _, v in verdicts)
+    if args.overrides:
+        print(f"sweep {parent.run_id}: {len(children)} children rerun with "
+              f"{' '.join(args.overrides)}")
+    else:
+        print(f"sweep {parent.run_id}: {n_good} of {len(children)} children {good}")
     width = max(len(name) for name, _, _ in verdicts)
     for name, run_id, verdict in verdicts:
         print(f"  {name:<{width}}  {run_id}  {verdict}")

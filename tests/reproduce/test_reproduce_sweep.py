@@ -39,6 +39,12 @@ def test_a_sweep_parent_is_reproduced_child_by_child(train_run, store_uri, capsy
                         f"  lr=0.01  {children[1]}  identical"]
     assert not any(line.startswith("epoch ") for line in out)  # one verdict a child, no epochs
 
+    assert reproduce([parent, "--tracking-uri", store_uri, "--check-only"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-3:] == [f"sweep {parent}: 2 of 2 children provenance matches",
+                        f"  lr=0.1   {children[0]}  provenance matches",
+                        f"  lr=0.01  {children[1]}  provenance matches"]
+
 
 def test_a_sweep_with_a_changed_child_says_which(train_run, store_uri, capsys):
     parent, children = _sweep(train_run, store_uri)
