@@ -337,8 +337,11 @@ def reproduce_sweep(client: Any, uri: str, parent: RunRecord, args: argparse.Nam
     if args.overrides:
         print(f"sweep {parent.run_id}: {len(children)} children rerun with "
               f"{' '.join(args.overrides)}")
+    elif args.check_only:
+        print(f"sweep {parent.run_id}: the provenance of {n_good} of {len(children)} children "
+              "matches")
     else:
-        print(f"sweep {parent.run_id}: {n_good} of {len(children)} children {good}")
+        print(f"sweep {parent.run_id}: {n_good} of {len(children)} children identical")
     width = max(len(name) for name, _, _ in verdicts)
     for name, run_id, verdict in verdicts:
         print(f"  {name:<{width}}  {run_id}  {verdict}")

@@ -41,7 +41,7 @@ def test_a_sweep_parent_is_reproduced_child_by_child(train_run, store_uri, capsy
 
     assert reproduce([parent, "--tracking-uri", store_uri, "--check-only"]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[-3:] == [f"sweep {parent}: 2 of 2 children provenance matches",
+    assert out[-3:] == [f"sweep {parent}: the provenance of 2 of 2 children matches",
                         f"  lr=0.1   {children[0]}  provenance matches",
                         f"  lr=0.01  {children[1]}  provenance matches"]
 
