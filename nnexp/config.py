@@ -57,9 +57,14 @@ class ModelConfig:
     dtype: str = "float32"
 
 
+# Config sections that say where and how a run is recorded, swept or checked, never what it
+# computes: the config hash leaves them out, and `diff` lists them apart.
+BOOKKEEPING_SECTIONS = ("tracking", "sweep", "gradcheck")
+
+
 @dataclass
 class OptimizerConfig:
-    name: str = "adam"  # the learning rate is the top-level `lr`: one key, one value
+    name: str = "sgd"  # the learning rate is the top-level `lr`: one key, one value
     momentum: float = 0.9
     beta1: float = 0.9
     beta2: float = 0.999
@@ -131,7 +136,7 @@ class GradcheckConfig:
 @dataclass
 class Config:
     seed: int = 0
-    lr: float = 1e-3
+    lr: float = 0.1
     model: ModelConfig = field(default_factory=ModelConfig)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
@@ -322,8 +327,13 @@ def diverged_objective(cfg: DictConfig) -> float:
 
 def run_metric_names(cfg: DictConfig) -> list[str]:
     """The metric keys a run of `cfg` logs (they depend on the task and the number of layers)."""
-    return metric_names(classify=cfg.data.name not in REGRESSION_DATASETS,
-                        layer_names=_layer_names(len(cfg.model.hidden)))
+    from nnexp.line_fit import LEARNED_A, LEARNED_B, logs_a_line
+
+    names = metric_names(classify=cfg.data.name not in REGRESSION_DATASETS,
+                         layer_names=_layer_names(len(cfg.model.hidden)))
+    if logs_a_line(cfg.data.name, list(cfg.model.hidden), cfg.model.activation):
+        names += [LEARNED_A, LEARNED_B]
+    return names
 
 
 @functools.cache

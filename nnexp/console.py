@@ -7,17 +7,27 @@ Lines go through Python logging (nnexp.logs), so Hydra writes them to the consol
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping
 
 from nnexp import logs  # noqa: F401 - prints nnexp's lines where nobody configured logging
+from nnexp.line_fit import LEARNED_A, LEARNED_B
 from nnexp.observer import FINISHED, RunObserver, RunOutcome, RunStart
 
 log = logging.getLogger(__name__)
+TRUTH_PARAM = "dataset.true_"  # + a, b: what generated a synthetic set
 
 
 def say(text: str, *, error: bool = False) -> None:
     """One line for the user: INFO on stdout, or a warning on stderr."""
     (log.warning if error else log.info)(text)
+
+
+def number(value: float) -> str:
+    """Four decimals, or scientific notation for values that would not fit (a diverging loss)."""
+    if math.isfinite(value) and value != 0 and not 1e-4 <= abs(value) < 1e5:
+        return f"{value:.3e}"
+    return f"{value:.4f}"
 
 
 class ConsoleObserver(RunObserver):
@@ -26,21 +36,35 @@ class ConsoleObserver(RunObserver):
     def __init__(self, store: RunObserver | None = None) -> None:
         self.store = store
         self._epochs = 0
+        self._truth: dict[str, str] = {}
 
     def started(self, start: RunStart) -> None:
         self._epochs = start.plan.epochs
+        self._truth = {k[len(TRUTH_PARAM):]: v for k, v in start.params.items()
+                       if k.startswith(TRUTH_PARAM)}
 
     def epoch_ended(self, epoch: int, step: int, values: Mapping[str, float]) -> None:
         width = len(str(self._epochs))
-        shown = "  ".join(f"{k} {v:.4f}" for k, v in values.items()
+        shown = "  ".join(f"{k} {number(v)}" for k, v in values.items()
                           if k.startswith(("train/", "val/")))
         say(f"epoch {epoch:>{width}}/{self._epochs}  {shown}  lr {values['lr']:.3g}")
 
     def ended(self, outcome: RunOutcome) -> None:
-        if outcome.status != FINISHED:
-            return
-        shown = "  ".join(f"{k} {v:.4f}" for k, v in outcome.metrics.items()
-                          if k.startswith(("val/", "test/")))
         where = self.store.summary_line() if self.store is not None else None
-        say(f"done in {outcome.seconds:.2f} s ({outcome.epochs_run} epochs)  {shown}")
-        say(where or "tracking off: nothing recorded")
+        if outcome.status == FINISHED:
+            shown = "  ".join(f"{k} {number(v)}" for k, v in outcome.metrics.items()
+                              if k.startswith(("val/", "test/")))
+            say(f"done in {outcome.seconds:.2f} s ({outcome.epochs_run} epochs)  {shown}")
+            if LEARNED_A in outcome.metrics:
+                say(self._line(outcome.metrics[LEARNED_A], outcome.metrics[LEARNED_B]))
+            where = where or "tracking off: nothing recorded"
+        for line in (where or "").splitlines():
+            say(line)
+
+    def _line(self, a: float, b: float) -> str:
+        """`y = a*x + b: learned a = 2.0262, b = -1.0016   true a = 2, b = -1`."""
+        learned = f"y = a*x + b: learned a = {a:.4f}, b = {b:.4f}"
+        if {"a", "b"} <= set(self._truth):
+            true_a, true_b = (float(self._truth[k]) for k in ("a", "b"))
+            return f"{learned}   true a = {true_a:g}, b = {true_b:g}"
+        return learned

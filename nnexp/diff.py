@@ -12,6 +12,7 @@ import sys
 from typing import Any
 
 from nnexp.cli import run_cli
+from nnexp.config import BOOKKEEPING_SECTIONS
 from nnexp.tracking.provenance import provenance_differences
 from nnexp.tracking.records import RunRecord, flat_config, load_run, open_store, tracking_uri
 
@@ -24,12 +25,19 @@ def _side_by_side(a: dict[str, Any], b: dict[str, Any], only_different: bool
     return {k: [a.get(k), b.get(k)] for k in keys if not only_different or a.get(k) != b.get(k)}
 
 
+def _changes_numbers(key: str) -> bool:
+    return key.split(".", 1)[0] not in BOOKKEEPING_SECTIONS
+
+
 def run_diff(client: Any, a: RunRecord, b: RunRecord) -> dict[str, Any]:
-    """Config keys that differ, final metrics of both runs, provenance tags that differ."""
+    """Config keys that differ (`settings`: those that cannot change the numbers, such as
+    tracking.uri), final metrics of both runs, provenance tags that differ."""
+    config = _side_by_side(flat_config(client, a), flat_config(client, b), True)
     return {
         "runs": [{"run_id": r.run_id, "name": r.name, "status": r.status,
                   "experiment": r.experiment} for r in (a, b)],
-        "config": _side_by_side(flat_config(client, a), flat_config(client, b), True),
+        "config": {k: v for k, v in config.items() if _changes_numbers(k)},
+        "settings": {k: v for k, v in config.items() if not _changes_numbers(k)},
         "metrics": _side_by_side(a.metrics, b.metrics, False),
         "provenance": {key: [x, y] for key, x, y in provenance_differences(a.tags, b.tags)},
     }
@@ -60,6 +68,9 @@ def format_text(diff: dict[str, Any]) -> str:
     lines = [f"A: {a['run_id']}  {a['name']}  [{a['status']}]",
              f"B: {b['run_id']}  {b['name']}  [{b['status']}]", ""]
     lines += _table("config (A  B)", diff["config"], "identical")
+    if diff["settings"]:
+        lines.append(f"  (also differ, without changing the numbers: "
+                     f"{', '.join(diff['settings'])})")
     lines += [""] + _table("final metrics (A  B)", diff["metrics"], "none logged")
     lines += [""] + _table("provenance (A  B)", diff["provenance"], "identical")
     return "\n".join(lines)

@@ -19,11 +19,18 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp import engine
-from nnexp.config import ConfigError, to_container, validate, validate_for_data
+from nnexp.config import (
+    BOOKKEEPING_SECTIONS,
+    ConfigError,
+    to_container,
+    validate,
+    validate_for_data,
+)
 from nnexp.console import ConsoleObserver, say
 from nnexp.data import Dataset, load_dataset
 from nnexp.history import MetricHistory
 from nnexp.interrupts import RunInterrupted, interrupts_stop_run
+from nnexp.line_fit import learned_line
 from nnexp.loop import Diverged, LoopResult, LoopSettings, evaluate, predicted_classes, train_loop
 from nnexp.observer import (
     FAILED,
@@ -43,7 +50,7 @@ from nnexp.tracking.redact import redact
 from nnexp.tracking.store import resolve_tracking_uri
 from nnexp.vocabulary import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
-IDENTITY_EXCLUDES = ("tracking", "sweep", "gradcheck")  # keys that never change the numbers
+IDENTITY_EXCLUDES = BOOKKEEPING_SECTIONS  # keys that never change the numbers
 
 
 @dataclass
@@ -307,6 +314,10 @@ class _Training:
                         evaluate(model, loss_fn, dataset.X_test, y_test, classify).items()}
                 self.history.add_many(test, loop.steps)
                 final.update(test)
+            line = learned_line(model, dataset)  # y = a*x + b: the a and b it learned
+            if line:
+                self.history.add_many(line, loop.steps)
+                final.update(line)
             self.history.flush()
             if observer.records_files:
                 self._record_files(observer, work, loop, classify)

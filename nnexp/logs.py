@@ -63,6 +63,31 @@ class PlainConsoleFallback(logging.Handler):
             self.handleError(record)
 
 
+class StdoutLines(logging.Handler):
+    """Bare lines to whatever `sys.stdout` is when a record comes (a closed pipe silences it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(self.format(record) + "\n")
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence(sys.stdout)
+        except Exception:
+            self.handleError(record)
+
+
+def plain_logger(name: str) -> logging.Logger:
+    """A logger whose INFO lines print bare on stdout by themselves, not through the root
+    logger: in a sweep's launching process that is Hydra's (every line labelled `[HYDRA]`), or
+    the last job's, which would write into that job's train.log."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(h, StdoutLines) for h in logger.handlers):
+        logger.addHandler(StdoutLines())
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
+
+
 def _install() -> None:
     logger = logging.getLogger(ROOT_LOGGER)
     if logger.level == logging.NOTSET:

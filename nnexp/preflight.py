@@ -209,22 +209,37 @@ def check_output_dir(key: str, path: str) -> None:
     """Refuse an output folder that cannot be created, in one line (Hydra would crash later).
 
     Creates the missing folders to find out and removes them again: Hydra makes them itself,
-    and a later check may still stop the job.
+    and a later check may still stop the job. Jobs started together race on the same parents,
+    so a folder another job made or removed meanwhile is not an error.
     """
-    folder = Path(path).absolute()
+    for attempt in range(5):
+        try:
+            _try_creating(Path(path).absolute())
+            return
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError) and attempt < 4:
+                continue
+            raise ConfigError(f"{key}: cannot create folder '{path}' ({exc.strerror})") from None
+
+
+def _try_creating(target: Path) -> None:
+    folder = target
     missing = []
     while not folder.exists() and folder != folder.parent:
         missing.append(folder)
         folder = folder.parent
+    if not folder.is_dir():
+        raise NotADirectoryError(20, "Not a directory")
     created = []
     try:
-        if not folder.is_dir():
-            raise NotADirectoryError(20, "Not a directory")
         for part in reversed(missing):
-            part.mkdir()
+            try:
+                part.mkdir()
+            except FileExistsError:
+                if not part.is_dir():
+                    raise NotADirectoryError(20, "Not a directory") from None
+                continue
             created.append(part)
-    except OSError as exc:
-        raise ConfigError(f"{key}: cannot create folder '{path}' ({exc.strerror})") from None
     finally:
         for part in reversed(created):
             with contextlib.suppress(OSError):  # another job may have started using it

@@ -3,6 +3,7 @@
     python -m nnexp.reproduce RUN_ID                   # identical, or the first difference
     python -m nnexp.reproduce RUN_ID --check-only       # compare provenance only, train nothing
     python -m nnexp.reproduce RUN_ID --overrides lr=0.01 model.hidden=[8]   # a diff report
+    python -m nnexp.reproduce PARENT_RUN_ID              # every child of a sweep, a verdict each
 
 Exit codes: 0 identical (or a report with --overrides), 1 different, 2 cannot reproduce.
 """
@@ -37,7 +38,7 @@ from nnexp.tracking.records import (
 )
 
 PROG = "nnexp.reproduce"
-EXIT_IDENTICAL, EXIT_DIFFERENT = 0, 1
+EXIT_IDENTICAL, EXIT_DIFFERENT, EXIT_CANNOT = 0, 1, 2
 _INTERPOLATION = re.compile(r"^\$\{[^}]+\}$")
 
 
@@ -291,6 +292,65 @@ def reproduce(argv: list[str]) -> int:
     uri = tracking_uri(args.tracking_uri)
     client = open_store(uri)
     record = load_run(client, args.run_id)
+    if record.tags.get(tags.SWEEP) == "parent":
+        return reproduce_sweep(client, uri, record, args, command)
+    return reproduce_run(client, uri, record, args, command)
+
+
+def reproduce_sweep(client: Any, uri: str, parent: RunRecord, args: argparse.Namespace,
+                    command: list[str]) -> int:
+    """Reproduce every child of a sweep's parent run in turn; one verdict line per child, then
+    the tally. Exit 0 when all are identical, 1 when any differs, 2 when any cannot be rerun."""
+    from nnexp.cli import describe_user_error
+    from nnexp.tracking.sweep_summary import child_runs
+
+    children = child_runs(client, parent.run_id)
+    if not children:
+        raise ConfigError(f"run {parent.run_id} is a sweep's parent run without children: "
+                          "nothing to reproduce")
+    what = "checking the provenance of" if args.check_only else "reproducing"
+    print(f"run {parent.run_id} is the parent of sweep '{parent.name}': {what} its "
+          f"{len(children)} children one after another")
+    verdicts, worst = [], EXIT_IDENTICAL
+    quiet = argparse.Namespace(**{**vars(args), "quiet": True})
+    for number, child in enumerate(children, 1):
+        name = child.info.run_name
+        print(f"[{number}/{len(children)}] {name} (run {child.info.run_id})", flush=True)
+        try:
+            code = reproduce_run(client, uri, load_run(client, child.info.run_id), quiet,
+                                 command)
+            if args.check_only:
+                verdict = "provenance matches" if code == EXIT_IDENTICAL else "provenance differs"
+            else:
+                verdict = ("report" if args.overrides else
+                           "identical" if code == EXIT_IDENTICAL else "different")
+        except Exception as exc:
+            message = describe_user_error(exc)
+            if message is None:
+                raise
+            print(f"cannot reproduce: {message}")
+            code, verdict = EXIT_CANNOT, f"cannot reproduce: {message}"
+        worst = max(worst, code)
+        verdicts.append((name, child.info.run_id, verdict))
+    good = "provenance matches" if args.check_only else "identical"
+    n_good = sum(v == good for _, _, v in verdicts)
+    if args.overrides:
+        print(f"sweep {parent.run_id}: {len(children)} children rerun with "
+              f"{' '.join(args.overrides)}")
+    elif args.check_only:
+        print(f"sweep {parent.run_id}: the provenance of {n_good} of {len(children)} children "
+              "matches")
+    else:
+        print(f"sweep {parent.run_id}: {n_good} of {len(children)} children identical")
+    width = max(len(name) for name, _, _ in verdicts)
+    for name, run_id, verdict in verdicts:
+        print(f"  {name:<{width}}  {run_id}  {verdict}")
+    return worst
+
+
+def reproduce_run(client: Any, uri: str, record: RunRecord, args: argparse.Namespace,
+                  command: list[str]) -> int:
+    """Reproduce one run (see the module docstring); the exit code."""
     logged = load_config(client, record.run_id, schema_links())
     cfg = rebuild_config(logged, args.overrides, uri, record.experiment)
     with recorded_blas_threads(record) as note:

@@ -111,7 +111,7 @@ def summarize(client: Any, parent_id: str, end_status: str | None = None) -> str
     keys = [k for k in run_tags.get(tags.SWEEP_PARAMS, "").split(",") if k]
     objective = run_tags.get(tags.SWEEP_OBJECTIVE, "val/loss").split(" (")[0]
     direction = run_tags.get(tags.SWEEP_DIRECTION, "minimize")
-    status = write_summary(client, parent_id, keys, objective, direction)
+    status = write_summary(client, parent_id, keys, objective, direction).status
     if end_status is not None:
         client.set_terminated(parent_id, end_status)
         return end_status

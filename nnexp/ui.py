@@ -1,7 +1,12 @@
-"""`python -m nnexp.ui`: the MLflow UI on the project's store, on loopback, with the runs page URL.
+"""`python -m nnexp.ui`: the MLflow UI on the project's store, on loopback; prints one address.
 
-    python -m nnexp.ui                      # free port on 127.0.0.1, experiment "nnexp"
-    python -m nnexp.ui --port 5000 --experiment digits
+    python -m nnexp.ui                      # free port on 127.0.0.1, the latest run's experiment
+    python -m nnexp.ui --run RUN_ID         # the page of one run (a sweep's parent: its summary)
+    python -m nnexp.ui --port 5000 --experiment digits --verbose
+
+The page opens in MLflow's model-training view (runs, metrics, models), not its GenAI one. The
+server's own output (uvicorn, deprecation and registry notices) goes to `<store>.ui.log` unless
+`--verbose`.
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import IO, Any
 
 from nnexp.cli import UserAbort, run_cli
 
@@ -43,19 +50,33 @@ def server_command(uri: str, host: str, port: int) -> list[str]:
             "--no-serve-artifacts", "--default-artifact-root", artifact_root_for(uri)]
 
 
-def runs_page_url(base: str, experiment_id: str | None) -> str:
-    """The runs table of one experiment (the experiment page opens on a GenAI overview)."""
-    if experiment_id is None:
-        return f"{base}/#/experiments"
-    return f"{base}/#/experiments/{experiment_id}/runs"
+def page_to_open(client: Any, run_id: str | None, experiment: str | None
+                 ) -> tuple[str | None, str | None]:
+    """(experiment id, run id) to open: the run's, the named experiment's, else the experiment
+    of the latest run in the store (None, None for an empty store)."""
+    from mlflow.exceptions import MlflowException
 
+    from nnexp.tracking.store import mark_model_training
 
-def experiment_id(uri: str, name: str) -> str | None:
-    """The id of experiment `name` in the store, or None when it has no runs yet."""
-    from nnexp.tracking.store import open_client
-
-    found = open_client(uri).get_experiment_by_name(name)
-    return None if found is None else found.experiment_id
+    if run_id is not None:
+        try:
+            found = client.get_run(run_id)
+        except MlflowException:
+            raise UserAbort(f"--run: unknown run id '{run_id}' in this store") from None
+        mark_model_training(client, found.info.experiment_id)
+        return found.info.experiment_id, run_id
+    if experiment is not None:
+        named = client.get_experiment_by_name(experiment)
+        if named is None:
+            return None, None
+        mark_model_training(client, named.experiment_id)
+        return named.experiment_id, None
+    latest = client.search_runs([e.experiment_id for e in client.search_experiments()],
+                                order_by=["attributes.start_time DESC"], max_results=1)
+    if not latest:
+        return None, None
+    mark_model_training(client, latest[0].info.experiment_id)
+    return latest[0].info.experiment_id, None
 
 
 def wait_healthy(base: str, process: subprocess.Popen | None = None, timeout_s: float = 60.0
@@ -91,48 +112,80 @@ def chromium_command(url: str, profile: Path, *, screenshot: Path | None = None,
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="nnexp.ui", description=__doc__.splitlines()[0])
-    parser.add_argument("--tracking-uri", help="store to browse (default: ./mlruns/mlflow.db)")
-    parser.add_argument("--experiment", default="nnexp", help="experiment whose runs to open")
+    parser.add_argument("--tracking-uri", help="store to browse (default: MLFLOW_TRACKING_URI, "
+                                               "then ./mlruns/mlflow.db)")
+    parser.add_argument("--run", metavar="RUN_ID", help="open this run's page")
+    parser.add_argument("--experiment", default=os.environ.get("MLFLOW_EXPERIMENT_NAME"),
+                        help="experiment whose runs to open (default: the latest run's)")
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument("--host", default=LOOPBACK,
                         help="interface to bind; anything but 127.0.0.1 exposes your runs")
+    parser.add_argument("--verbose", action="store_true",
+                        help="show the server's own output (uvicorn, warnings)")
     return parser.parse_args(argv)
+
+
+def server_log(uri: str) -> Path:
+    """Where the server's output goes when not --verbose: beside an SQLite store, else tmp."""
+    from nnexp.tracking.browse import ui_state_path
+
+    state = ui_state_path(uri)
+    if state is not None:
+        return state.with_suffix(".log")
+    return Path(tempfile.gettempdir()) / f"nnexp-ui-{os.getpid()}.log"
 
 
 def serve(argv: list[str] | None = None) -> int:
     """Start the UI, print where to look, and serve until Ctrl-C; returns the exit code."""
+    from nnexp.tracking.browse import experiment_url, remove_ui_state, run_url, write_ui_state
     from nnexp.tracking.redact import redact
-    from nnexp.tracking.store import check_uri, default_tracking_uri
+    from nnexp.tracking.store import (
+        absolute_store_uri,
+        check_uri,
+        default_tracking_uri,
+        describe_store,
+        open_client,
+    )
 
     args = _arguments(argv)
-    uri = args.tracking_uri or default_tracking_uri()
+    uri = absolute_store_uri(args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+                             or default_tracking_uri())
     if uri.startswith(("http://", "https://")):
-        raise UserAbort(f"{uri} is already a tracking server: open it in your browser")
+        raise UserAbort(f"{redact(uri)} is already a tracking server: open it in your browser")
     check_uri(uri)
     if args.host != LOOPBACK:
         print(f"warning: binding {args.host}: anyone who can reach this machine can read and "
               "delete your runs", file=sys.stderr)
+    exp_id, run_id = page_to_open(open_client(uri), args.run, args.experiment)
     port = args.port or free_port()
     base = f"http://{LOOPBACK if args.host in (LOOPBACK, '0.0.0.0') else args.host}:{port}"
-    exp_id = experiment_id(uri, args.experiment)
+    page = run_url(base, exp_id, run_id) if exp_id and run_id else experiment_url(base, exp_id)
+    log_path = None if args.verbose else server_log(uri)
+    output: IO[Any] | None = None if log_path is None else open(log_path, "w")  # noqa: SIM115
     # Its own process group: `mlflow ui` starts uvicorn and a job consumer, and stopping us
     # (Ctrl-C or SIGTERM) must stop all of them, not leave a server holding the port.
-    process = subprocess.Popen(server_command(uri, args.host, port), start_new_session=True)
+    process = subprocess.Popen(server_command(uri, args.host, port), start_new_session=True,
+                               stdout=output, stderr=subprocess.STDOUT if output else None)
     signal.signal(signal.SIGTERM, _stop)
     try:
-        print(f"MLflow UI on {redact(uri)}, starting ...", flush=True)
+        print(f"starting the MLflow UI on {redact(describe_store(uri))} ...", flush=True)
         if not wait_healthy(base, process):
             process.terminate()
-            raise UserAbort(f"the MLflow UI did not start on port {port} (see its output above)")
+            raise UserAbort(f"the MLflow UI did not start on port {port}"
+                            + (f" (its output: {log_path})" if log_path else ""))
+        write_ui_state(uri, base)
         if exp_id is None:
-            print(f"no experiment '{args.experiment}' in this store yet", flush=True)
-        print(f"runs: {runs_page_url(base, exp_id)}", flush=True)
-        print("press Ctrl-C to stop", flush=True)
+            which = f"experiment '{args.experiment}'" if args.experiment else "run"
+            print(f"no {which} in this store yet", flush=True)
+        print(f"open: {page}   (Ctrl-C stops the UI)", flush=True)
         return process.wait()
     except KeyboardInterrupt:
         return 0
     finally:
+        remove_ui_state(uri)
         _stop_group(process)
+        if output is not None:
+            output.close()
 
 
 def _stop(_signum: int, _frame: object) -> None:

@@ -120,7 +120,8 @@ class DevToolsPipe:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="nnexp-shot-") as tmp:
-        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp}
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp,
+               **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}}  # this nnexp
         subprocess.run([sys.executable, "-m", "nnexp.train", *SWEEP], cwd=tmp, env=env,
                        check=True, capture_output=True)
         port = free_port()
@@ -132,7 +133,7 @@ def main() -> None:
                 sys.exit("the MLflow UI did not start")
             page = None
             while page is None:
-                found = re.search(r"runs: (\S+)", server.stdout.readline())
+                found = re.search(r"^open: (\S+)", server.stdout.readline())
                 page = found.group(1) if found else None
             browser = DevToolsPipe(str(Path(tmp) / "profile"))
             try:

@@ -26,6 +26,11 @@ def run_cli(args: list[str], cwd: Path, *, env: dict[str, str] | None = None,
                           capture_output=True, text=True, timeout=timeout)
 
 
+def store_of(root: Path) -> str:
+    """The tracking URI of the default store under the folder `root`."""
+    return f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
+
+
 def client_for(uri: str) -> Any:
     """An MlflowClient on `uri`."""
     from mlflow.tracking import MlflowClient

@@ -22,6 +22,7 @@ class RawData:
     notes: list[str] = field(default_factory=list)
     image_shape: tuple[int, ...] | None = None
     image_mode: str | None = None
+    truth: dict[str, float] | None = None  # a synthetic set's generating parameters (a, b)
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,6 +50,7 @@ class Dataset:
     scaler_mean: np.ndarray | None
     scaler_std: np.ndarray | None
     image_mode: str | None = None
+    truth: dict[str, float] | None = None  # what generated the data (line: a and b), if known
 
     @property
     def dtype(self) -> str:
@@ -80,6 +82,7 @@ class Dataset:
             "dtype": self.dtype,
             "standardized": self.scaler_mean is not None,
             "image_shape": "x".join(map(str, self.image_shape)) if self.image_shape else None,
+            **{f"true_{k}": v for k, v in (self.truth or {}).items()},
         }
 
     def preprocess(self, X_raw: object) -> np.ndarray:

@@ -138,4 +138,5 @@ def load_dataset(
         scaler_mean=mean,
         scaler_std=std,
         image_mode=raw.image_mode,
+        truth=raw.truth,
     )

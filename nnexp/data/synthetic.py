@@ -49,7 +49,8 @@ def load_synthetic_set(
     elif name == "line":
         X, y = make_line(n_samples, noise, line_a, line_b, rng)
         X, y = validate_arrays(X, y, "regression")
-        return RawData(X, y, "regression", [], [f"{desc}, y = {line_a}*x + {line_b} + noise"])
+        return RawData(X, y, "regression", [], [f"{desc}, y = {line_a}*x + {line_b} + noise"],
+                       truth={"a": line_a, "b": line_b})
     else:  # pragma: no cover - guarded by load_dataset
         raise KeyError(name)
     X, y = validate_arrays(X, y, "classification")

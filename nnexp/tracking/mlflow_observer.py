@@ -52,6 +52,7 @@ class MlflowObserver(RunObserver):
         self.run_id: str | None = None
         self.experiment_id: str | None = None
         self.complete = False  # the store holds the whole record
+        self.status: str | None = None  # how the run ended
         self._plan: RunPlan | None = None
         self._outbox: Outbox | None = None
         self._writer: StoreWriter | None = None
@@ -128,6 +129,7 @@ class MlflowObserver(RunObserver):
     def ended(self, outcome: RunOutcome) -> None:
         if self._writer is None or self._outbox is None:
             return  # the run was never created
+        self.status = outcome.status
         self._finish_budgets()
         if outcome.traceback:
             self._keep_text(outcome.traceback, "error/traceback.txt")
@@ -149,10 +151,15 @@ class MlflowObserver(RunObserver):
     def summary_line(self) -> str | None:
         if self.run_id is None:
             return None
+        from nnexp.tracking.browse import how_to_open
         from nnexp.tracking.store import describe_store
 
         state = "recorded" if self.complete else "kept locally (store unavailable)"
-        return f"run {self.run_id} {state} in {redact(describe_store(self.uri))}"
+        ended = f" ended {self.status}," if self.status not in (None, "FINISHED") else ""
+        line = f"run {self.run_id}{ended} {state} in {redact(describe_store(self.uri))}"
+        if not self.complete:
+            return line
+        return f"{line}\n{how_to_open(self.uri, self.experiment_id, self.run_id)}"
 
     # ---- helpers ---------------------------------------------------------------------------
     def _send(self, key: str, selected: tuple[Any, Any, Any],

@@ -263,23 +263,41 @@ def open_client(uri: str) -> Any:
 
 
 def ensure_experiment(client: Any, name: str, uri: str) -> str:
-    """The id of experiment `name`, created (artifacts under mlruns/artifacts/) if missing.
+    """The id of experiment `name`, created (artifacts under mlruns/artifacts/) if missing, and
+    marked as model training (`mark_model_training`).
 
     Under the store lock, so concurrent jobs neither race to create the schema nor the
     experiment; on a server store the loser of a creation race reads the winner's experiment.
     """
     from mlflow.exceptions import MlflowException
 
+    from nnexp.tracking.browse import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
+
     with store_lock(uri):
         found = client.get_experiment_by_name(name)
         if found is not None:
+            mark_model_training(client, found.experiment_id, found.tags)
             return found.experiment_id
         root = artifact_root(uri)
         location = str(Path(root) / _safe_name(name)) if root else None
         try:
-            return client.create_experiment(name, artifact_location=location)
+            return client.create_experiment(name, artifact_location=location,
+                                            tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND})
         except MlflowException:
             found = client.get_experiment_by_name(name)
             if found is None:
                 raise
+            mark_model_training(client, found.experiment_id, found.tags)
             return found.experiment_id
+
+
+def mark_model_training(client: Any, experiment_id: str,
+                        experiment_tags: dict[str, str] | None = None) -> None:
+    """Tag an experiment as model training (MLflow 3's `mlflow.experimentKind`), unless it says
+    what it is already, so the UI does not take it for a GenAI app's."""
+    from nnexp.tracking.browse import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
+
+    if experiment_tags is None:
+        experiment_tags = client.get_experiment(experiment_id).tags
+    if EXPERIMENT_KIND_TAG not in experiment_tags:
+        client.set_experiment_tag(experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND)

@@ -60,11 +60,12 @@ class SweepParent:
         self._done.set()
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-        status = FAILED
+        status, summary = FAILED, None
         try:
             end_orphaned_children(self.client, self.run_id, KILLED if interrupted else FAILED)
-            status = write_summary(self.client, self.run_id, self.keys, self.objective,
-                                   self.direction)
+            summary = write_summary(self.client, self.run_id, self.keys, self.objective,
+                                    self.direction)
+            status = summary.status
             reason = None
             if interrupted:
                 status, reason = KILLED, f"the sweep was interrupted by {interrupted}"
@@ -78,7 +79,18 @@ class SweepParent:
                                 redact(f"summary failed: {exc}")[:tags.MAX_VALUE_CHARS])
         finally:
             self.client.set_terminated(self.run_id, status)
+        if summary is not None:
+            self._report(summary, status)
         return status
+
+    def _report(self, summary: Any, status: str) -> None:
+        """The ranked table on the console; a failure to print it changes nothing recorded."""
+        from nnexp.tracking.sweep_console import print_report
+
+        try:
+            print_report(self.client, summary, status)
+        except Exception as exc:  # noqa: BLE001 - the record is complete; say why and go on
+            print(redact(f"sweep: could not print the summary: {exc}"), file=sys.stderr)
 
     def _heartbeat(self, every: float) -> None:
         while not self._done.wait(every):

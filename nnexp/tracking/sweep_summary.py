@@ -7,6 +7,7 @@ import io
 import math
 import statistics
 import tempfile
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,32 @@ from nnexp.tracking.sweep import parse_override
 
 SEED_KEY = "seed"
 LOG_SCALE_KEYS = ("lr", "optimizer.lr", "optimizer.weight_decay")
+
+
+@dataclass
+class SweepSummary:
+    """What the summary says, read once from the store: the parent's artifacts and tags and the
+    console's table are written from these rows."""
+
+    parent_id: str
+    keys: list[str]  # the swept keys
+    objective: str
+    direction: str
+    rows: list[dict[str, Any]]  # one per child (and per reused earlier run), oldest first
+    job_errors: list[str] = field(default_factory=list)  # jobs that raised without a run
+    best: dict[str, Any] | None = None
+    status: str = "FINISHED"  # FAILED when a child failed or a job raised
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        """Children that did not finish: failed, diverged or killed."""
+        return [r for r in self.rows if r["status"] != "FINISHED"]
+
+    @property
+    def seed_statistics(self) -> list[dict[str, Any]] | None:
+        """Mean and std of the objective per configuration when `seed` is swept, else None."""
+        return seed_statistics(self.rows, self.keys, self.objective) if SEED_KEY in self.keys \
+            else None
 
 
 def child_runs(client: Any, parent_id: str) -> list[Any]:
@@ -34,6 +61,7 @@ def _row(run: Any, keys: list[str], objective: str) -> dict[str, Any]:
     row: dict[str, Any] = {"run_name": run.info.run_name, "run_id": run.info.run_id,
                            "status": run.info.status,
                            "diverged": run.data.tags.get(tags.DIVERGED) == "true",
+                           "diverged_where": _divergence(run.data.tags),
                            "error": run.data.tags.get(tags.ERROR, "")}
     for key in keys:
         row[key] = swept.get(key, "")
@@ -42,6 +70,13 @@ def _row(run: Any, keys: list[str], objective: str) -> dict[str, Any]:
             row[name] = value
     row.setdefault(objective, math.nan)
     return row
+
+
+def _divergence(run_tags: dict[str, str]) -> str:
+    """`non-finite loss at epoch 4`, from a diverged run's tags ("" for the others)."""
+    what = run_tags.get(tags.DIVERGED_PREFIX + "what", "")
+    epoch = run_tags.get(tags.DIVERGED_PREFIX + "epoch")
+    return f"{what} at epoch {epoch}" if what and epoch else what
 
 
 def _markdown(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -81,8 +116,9 @@ def seed_statistics(rows: list[dict[str, Any]], keys: list[str], objective: str
 
 
 def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
-                  direction: str) -> str:
-    """Log the summary artifacts and tags on the parent; return its final status."""
+                  direction: str) -> SweepSummary:
+    """Log the summary artifacts and tags on the parent; return the summary (its `status` is the
+    parent's final status)."""
     runs = child_runs(client, parent_id)
     rows = [_row(run, keys, objective) for run in runs]
     parent_tags = client.get_run(parent_id).data.tags
@@ -96,6 +132,7 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
     usable = [r for r in rows if r["status"] == "FINISHED" and math.isfinite(r[objective])]
     summary: dict[str, str] = {tags.SWEEP_N_CHILDREN: str(len(rows)),
                                tags.SWEEP_OBJECTIVE: objective, tags.SWEEP_DIRECTION: direction}
+    best = None
     if usable:
         pick = min if direction == "minimize" else max
         best = pick(usable, key=lambda r: r[objective])
@@ -130,18 +167,18 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
         (folder / "children.md").write_text("".join(report))
         _objective_plots(rows, keys, objective, folder)
         client.log_artifacts(parent_id, str(folder), "summary")
-    return "FAILED" if failed or job_errors else "FINISHED"
+    return SweepSummary(parent_id, keys, objective, direction, rows, job_errors, best,
+                        "FAILED" if failed or job_errors else "FINISHED")
 
 
 def _objective_plots(rows: list[dict[str, Any]], keys: list[str], objective: str,
                      folder: Path) -> None:
-    finished = [r for r in rows if r["status"] == "FINISHED"]
     axes = [k for k in keys if k != SEED_KEY]
     for key in axes:
-        if len({str(r[key]) for r in finished}) < 2:
+        if len({str(r[key]) for r in rows}) < 2:
             continue
         others = [k for k in axes if k != key]
         safe = key.replace("/", "_")
-        plots.objective_vs_parameter(finished, key, objective, others,
+        plots.objective_vs_parameter(rows, key, objective, others,
                                      folder / f"{objective.replace('/', '_')}_vs_{safe}.png",
                                      log_x=key in LOG_SCALE_KEYS)

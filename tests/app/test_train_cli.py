@@ -12,10 +12,11 @@ def test_train_command_line_records_run_with_hydra_folder(tmp_path):
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert lines[0].startswith("epoch 1/2  train/loss ")
-    assert lines[-2].startswith("done in ") and "test/accuracy" in lines[-2]
+    assert lines[-3].startswith("done in ") and "test/accuracy" in lines[-3]
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     (run,) = all_runs(uri)
-    assert lines[-1] == f"run {run.info.run_id} recorded in {tmp_path / 'mlruns' / 'mlflow.db'}"
+    assert lines[-2] == f"run {run.info.run_id} recorded in {tmp_path / 'mlruns' / 'mlflow.db'}"
+    assert lines[-1] == f"open: python -m nnexp.ui --run {run.info.run_id}"
     assert run.info.status == "FINISHED"
     assert run.info.run_name == "train.epochs=2,model.hidden=[16]"
     assert run.data.tags["nnexp.command"] == (

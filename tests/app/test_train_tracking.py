@@ -12,16 +12,16 @@ from nnexp.experiment import run_experiment
 
 def test_default_run_records_params_metrics_artifacts(make_cfg, store_uri, tmp_path):
     cfg = make_cfg("train.epochs=3", "tracking.log_every_n_steps=5")
-    result = run_experiment(cfg, run_name="lr=0.001", overrides=["train.epochs=3"], verbose=False)
+    result = run_experiment(cfg, run_name="defaults", overrides=["train.epochs=3"], verbose=False)
 
     (run,) = all_runs(store_uri)
     assert run.info.run_id == result.run_id
     assert run.info.status == "FINISHED"
-    assert run.info.run_name == "lr=0.001"
+    assert run.info.run_name == "defaults"
     params = run.data.params
     assert params["model.hidden"] == "[16]"
-    assert params["lr"] == "0.001" and "optimizer.lr" not in params  # one key, one value
-    assert params["optimizer.name"] == "adam"
+    assert params["lr"] == "0.1" and "optimizer.lr" not in params  # one key, one value
+    assert params["optimizer.name"] == "sgd"  # plain gradient descent
     assert params["data.name"] == "digits"
 
     client = client_for(store_uri)

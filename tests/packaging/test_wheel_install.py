@@ -19,7 +19,7 @@ from nnexp.paths import group_options
 REPO = Path(__file__).resolve().parents[2]
 BUILD_INPUTS = ("pyproject.toml", "README.md", "nnexp", "conf")
 SCRIPTS = ("nnexp-train", "nnexp-gradcheck", "nnexp-reproduce", "nnexp-diff", "nnexp-predict",
-           "nnexp-runs", "nnexp-ui")
+           "nnexp-runs", "nnexp-ui", "nnexp-demo")
 
 
 def _env() -> dict[str, str]:
@@ -99,7 +99,7 @@ def test_fresh_venv_trains_from_an_empty_folder(installed, tmp_path):
 
     proc = _run([python, "-m", "nnexp.train", "train.epochs=1", "model.hidden=[8]"], tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[-2].startswith("done in ")
+    assert proc.stdout.splitlines()[-3].startswith("done in ")
     (run,) = all_runs(f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}")
     assert run.info.status == "FINISHED" and run.data.params["model.hidden"] == "[8]"
 

@@ -14,7 +14,7 @@ def test_diff_lists_exactly_the_changed_keys(train_run, store_uri, capsys):
     b = train_run("seed=1", "lr=0.01", "train.batch_size=16")
     assert diff_main([a, b, "--tracking-uri", store_uri, "--json"]) == 0
     diff = json.loads(capsys.readouterr().out)
-    assert diff["config"] == {"lr": ["0.001", "0.01"], "train.batch_size": ["32", "16"]}
+    assert diff["config"] == {"lr": ["0.1", "0.01"], "train.batch_size": ["32", "16"]}
     assert [r["run_id"] for r in diff["runs"]] == [a, b]
     val_a, val_b = diff["metrics"]["val/loss"]
     assert val_a != val_b and {"test/accuracy", "train/loss"} <= set(diff["metrics"])

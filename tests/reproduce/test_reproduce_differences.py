@@ -23,8 +23,8 @@ def test_changed_override_is_a_report_with_the_first_differing_step(train_run, s
     assert code == 0  # a requested change is a report, not a failure
     report = lines[lines.index(next(x for x in lines if x.startswith("diff report"))):]
     changed = [x.strip() for x in report if x.startswith("  config ")]
-    assert changed == ["config lr: 0.001 -> 0.01", "config model.hidden: [16] -> [8]"]
-    assert "  lr at step 0: recorded 0.001, reproduced 0.01" in report
+    assert changed == ["config lr: 0.1 -> 0.01", "config model.hidden: [16] -> [8]"]
+    assert "  lr at step 0: recorded 0.1, reproduced 0.01" in report
     assert any(x.startswith("11 of 12 metrics differ") for x in report)  # all but `epoch`
 
 

@@ -217,7 +217,7 @@ CASES: list[tuple[str, list[str], str, object]] = [
     ("min-lr-negative", ["schedule.min_lr=-5"],
      r"schedule.min_lr: must be a finite number >= 0, got -5.0$", None),
     ("cosine-min-lr-above-lr", ["schedule=cosine", "schedule.min_lr=0.5"],
-     r"schedule.min_lr: must be <= lr \(0.001\) for the cosine schedule, got 0.5$", None),
+     r"schedule.min_lr: must be <= lr \(0.1\) for the cosine schedule, got 0.5$", None),
     ("cosine-warm-up-longer-than-the-run", ["schedule=cosine", "schedule.warmup_steps=100000"],
      r"schedule.warmup_steps: must be below the run's 34 steps for the cosine schedule "
      r"\(1 epochs x 34 steps\), got 100000$", None),
@@ -232,7 +232,7 @@ CASES: list[tuple[str, list[str], str, object]] = [
      r"sweep.diverged_objective: must be a finite number", None),
     ("gradcheck-eps-nan", ["gradcheck.eps=nan"],
      r"gradcheck.eps: must be a finite number > 0, got nan$", None),
-    ("model-too-big-for-memory", ["model.hidden=[100000,100000]"],
+    ("model-too-big-for-memory", ["model.hidden=[100000,100000]", "optimizer=adam"],
      r"model.hidden: \[100000, 100000\] needs [\d.]+ GiB in float32 \(parameters 37.3 GiB \+ "
      r"gradients 37.3 GiB \+ adam state [\d.]+ GiB \+ activations [\d.]+ MiB for 32 rows\); "
      r"[\d.]+ GiB is available$", None),

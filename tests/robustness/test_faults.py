@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from helpers import all_runs, clean_env, client_for
 
-LONG = ["model.hidden=[128,128]", "train.epochs=400", "train.batch_size=16"]
+LONG = ["model.hidden=[128,128]", "train.epochs=5000", "train.batch_size=16",
+        "tracking.metric_budget=5000"]  # never ends by itself; every epoch in the store
 
 
 def _store(tmp_path: Path) -> str:
@@ -29,7 +30,7 @@ def _wait_for_epoch(proc: subprocess.Popen[str], epoch: int, timeout: float = 12
     assert proc.stdout is not None
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
-        if line.startswith(f"epoch {epoch:>3}/"):
+        if line.startswith("epoch") and line.split()[1].startswith(f"{epoch}/"):
             return
         if not line and proc.poll() is not None:
             pytest.fail(f"process ended early: {proc.stderr.read() if proc.stderr else ''}")

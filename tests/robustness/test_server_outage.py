@@ -49,6 +49,9 @@ def test_a_server_down_at_start_and_during_training_loses_nothing(tmp_path):
         assert 900 <= len(steps) <= 1000  # every step journaled, the store's budget sent
         assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {
             "weights.npz", "metrics", "plots"}
-        assert out.splitlines()[-1] == f"run {run.info.run_id} recorded in {uri}"
+        assert out.splitlines()[-2:] == [  # a server shows its runs itself: its page
+            f"run {run.info.run_id} recorded in {uri}",
+            f"open: {uri}/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+            "?workflowType=machine_learning"]
     finally:
         stop_process_group(server)

@@ -54,7 +54,7 @@ def test_a_store_locked_past_sqlites_timeout_is_waited_for(tmp_path):
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     run = _complete(_store(tmp_path))
-    assert out.splitlines()[-1] == (f"run {run.info.run_id} recorded in "
+    assert out.splitlines()[-2] == (f"run {run.info.run_id} recorded in "
                                     f"{tmp_path / 'mlruns' / 'mlflow.db'}")
 
 

@@ -60,6 +60,27 @@ def test_lr_and_seed_sweep_parent_children_summary_then_resume(tmp_path):
     lr01 = [c.data.metrics["val/loss"] for c in children if c.data.params["lr"] == "0.01"]
     assert float(stats[0]["val/loss mean"]) == pytest.approx(sum(lr01) / 2)
 
+    # the console's table, from the same rows: ranked, best, seeds, the parent and how to look
+    table = proc.stdout.split(f"sweep {parent.info.run_id}: 4 runs ranked by val/loss (lowest "
+                              "first)\n")[1].splitlines()
+    assert table[0].split() == ["#", "lr", "seed", "val/loss", "test/accuracy", "status", "run"]
+    ranked = sorted(children, key=lambda c: c.data.metrics["val/loss"])
+    for rank, (line, child) in enumerate(zip(table[1:5], ranked, strict=True), 1):
+        assert line.split() == [str(rank), child.data.params["lr"], child.data.params["seed"],
+                                f"{child.data.metrics['val/loss']:.4f}",
+                                f"{child.data.metrics['test/accuracy']:.4f}", "FINISHED",
+                                child.info.run_id]
+    assert table[5] == (f"best: lr={best.data.params['lr']},seed={best.data.params['seed']}  "
+                        f"val/loss {best.data.metrics['val/loss']:.4f}  run {best.info.run_id}")
+    assert table[6] == "across seeds (val/loss, mean ± std):"
+    by_lr = {s["lr"]: s for s in stats}
+    seeds = [line.split() for line in table[8:10]]
+    assert sorted(seeds) == sorted([lr, "2", f"{float(by_lr[lr]['val/loss mean']):.4f}", "±",
+                                    f"{float(by_lr[lr]['val/loss std']):.4f}"] for lr in by_lr)
+    db = tmp_path / "mlruns" / "mlflow.db"
+    assert table[-2:] == [f"parent run {parent.info.run_id} FINISHED, recorded in {db}",
+                          f"open: python -m nnexp.ui --run {parent.info.run_id}"]
+
     again = run_cli(["nnexp.train", "-m", "lr=0.1,0.01", "seed=0,1", "sweep.skip_finished=true",
                      *FAST], cwd=tmp_path)
     assert again.returncode == 0, again.stderr
@@ -94,6 +115,18 @@ def test_layer_size_sweep_with_divergent_jobs_fails_parent_and_lists_them(tmp_pa
     assert "lr=1000000000.0,model.hidden=[8] (diverged)" in failed
     assert "lr=1000000000.0,model.hidden=[16,8] (diverged)" in failed
     assert parent.data.tags["nnexp.best_run_name"].startswith("lr=0.05")
+    printed = proc.stdout.splitlines()
+    rows = {line.split()[-1]: line.split() for line in printed if line.startswith("  ")}
+    for name, child in by_name.items():
+        if name.startswith("lr=1000000000.0"):
+            assert rows[child.info.run_id][0] == "-" and rows[child.info.run_id][-2] == "DIVERGED"
+        else:
+            assert rows[child.info.run_id][0] in ("1", "2")
+    (failed_line,) = [line for line in printed if line.startswith("failed or diverged: ")]
+    assert failed_line.startswith("failed or diverged: 2 of 4: ")
+    assert "lr=1000000000.0,model.hidden=[8] (diverged: non-finite" in failed_line
+    assert printed[-2] == f"parent run {parent.info.run_id} FAILED, recorded in " \
+        f"{tmp_path / 'mlruns' / 'mlflow.db'}"
     assert by_name["lr=0.05,model.hidden=[16,8]"].data.params["model.hidden"] == "[16, 8]"
 
 
@@ -137,7 +170,7 @@ def test_optuna_search_runs_trials_as_children(tmp_path):
     assert len(children) == 3 and parent.info.status == "FINISHED"
     assert parent.data.tags["nnexp.sweep.params"] == "lr,model.hidden"
     for child in children:
-        assert 1e-4 <= float(child.data.params["lr"]) <= 0.3
+        assert 0.01 <= float(child.data.params["lr"]) <= 0.5
         assert child.info.run_name.startswith("lr=")
 
 

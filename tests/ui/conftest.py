@@ -30,8 +30,3 @@ def image_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
                     "data.image_size=[16,16]", "train.epochs=15", "model.hidden=[8]"], cwd=root)
     assert done.returncode == 0, done.stderr[-2000:]
     return root
-
-
-def store_uri(root: Path) -> str:
-    """The tracking URI of the store under `root`."""
-    return f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"

@@ -11,8 +11,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from conftest import store_uri
-from helpers import all_runs, client_for
+from helpers import all_runs, client_for, store_of
 
 from nnexp import engine
 from nnexp.experiment import load_data, run_experiment
@@ -59,7 +58,7 @@ def test_fresh_process_loads_model_and_matches_engine(make_cfg, store_uri, tmp_p
 
 
 def test_mlflow_models_predict_cli_on_csv(sweep_store, tmp_path):
-    uri = store_uri(sweep_store)
+    uri = store_of(sweep_store)
     run = next(r for r in all_runs(uri) if r.info.run_name == "lr=0.1")
     rows = np.random.default_rng(0).uniform(0, 16, size=(4, 64))  # digits: raw pixel values
     np.savetxt(tmp_path / "input.csv", rows, delimiter=",",

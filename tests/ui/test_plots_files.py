@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import struct
 
-from conftest import store_uri
-from helpers import all_runs, client_for
+from helpers import all_runs, client_for, store_of
 
 RUN_PLOTS = {"loss_curves.png", "gradient_norms.png", "confusion_matrix.png"}
 
@@ -30,7 +29,7 @@ def _check_sensible(files: dict[str, bytes]) -> None:
 
 
 def test_image_run_has_first_layer_weights(image_store, tmp_path):
-    uri = store_uri(image_store)
+    uri = store_of(image_store)
     (run,) = all_runs(uri)
     files = _plots(uri, run.info.run_id, "plots", tmp_path)
     assert set(files) == RUN_PLOTS | {"first_layer_weights.png"}
@@ -38,7 +37,7 @@ def test_image_run_has_first_layer_weights(image_store, tmp_path):
 
 
 def test_sweep_children_and_parent_plots(sweep_store, tmp_path):
-    uri = store_uri(sweep_store)
+    uri = store_of(sweep_store)
     for run in all_runs(uri):
         if run.data.tags.get("nnexp.sweep") == "parent":
             files = _plots(uri, run.info.run_id, "summary", tmp_path)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import store_uri
-from helpers import all_runs, run_cli
+from helpers import all_runs, run_cli, store_of
 
 
 def test_predict_names_the_class_of_a_picture(image_store):
-    (run,) = all_runs(store_uri(image_store))
+    (run,) = all_runs(store_of(image_store))
     answers = {}
     for cls in ("cat", "not_cat"):
         done = run_cli(["nnexp.predict", run.info.run_id,
@@ -21,7 +20,7 @@ def test_predict_names_the_class_of_a_picture(image_store):
 
 
 def test_predict_unknown_run_and_unreadable_file_exit_2(image_store):
-    (run,) = all_runs(store_uri(image_store))
+    (run,) = all_runs(store_of(image_store))
     bad = image_store / "not_an_image.png"
     bad.write_text("hello")
     cases = [(["nosuchrun", str(image_store / "pictures" / "cat" / "cat_000.png")], "not found"),

@@ -36,29 +36,36 @@ def _post(base: str, path: str, body: dict) -> dict:
 
 @pytest.fixture
 def ui(sweep_store: Path):
-    """The UI started by the real command on a free loopback port; yields (base, runs page)."""
+    """The UI started by the real command on a free loopback port; yields (base, page, what it
+    printed up to the page, the process)."""
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "nnexp.ui", "--port", str(port)],
-                               cwd=sweep_store, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                               cwd=sweep_store, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     base = f"http://127.0.0.1:{port}"
     try:
         assert wait_healthy(base, process, timeout_s=45), "UI did not answer /health"
-        deadline, page = time.monotonic() + 10, None
+        deadline, page, printed = time.monotonic() + 10, None, []
         while page is None and time.monotonic() < deadline:
-            line = process.stdout.readline()
-            found = re.search(r"runs: (\S+)", line)
+            printed.append(process.stdout.readline().rstrip("\n"))
+            found = re.search(r"^open: (\S+)", printed[-1])
             page = found.group(1) if found else None
-        yield base, page
+        yield base, page, printed, process
     finally:
         process.terminate()
         process.wait(timeout=15)
 
 
-def test_ui_serves_sweep_and_renders_runs_page(ui, tmp_path):
-    base, page = ui
+def test_ui_serves_sweep_and_renders_runs_page(ui, tmp_path, sweep_store):
+    base, page, printed, process = ui
     experiment = _get(base, "experiments/get-by-name", experiment_name="nnexp")["experiment"]
-    assert page == f"{base}/#/experiments/{experiment['experiment_id']}/runs"
+    assert page == (f"{base}/#/experiments/{experiment['experiment_id']}/runs"
+                    "?workflowType=machine_learning")  # MLflow's model-training view
+    assert printed == [  # quiet: no uvicorn lines, warnings or registry notices
+        f"starting the MLflow UI on {sweep_store / 'mlruns' / 'mlflow.db'} ...",
+        f"open: {page}   (Ctrl-C stops the UI)"]
+    kind = {t["key"]: t["value"] for t in experiment["tags"]}["mlflow.experimentKind"]
+    assert kind == "custom_model_development"
 
     runs = _post(base, "runs/search", {"experiment_ids": [experiment["experiment_id"]]})["runs"]
     tags = {r["info"]["run_name"]: {t["key"]: t["value"] for t in r["data"].get("tags", [])}
@@ -91,3 +98,7 @@ def test_ui_serves_sweep_and_renders_runs_page(ui, tmp_path):
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
     assert parent["info"]["run_name"] in dom  # "sweep lr": the table rendered, not a spinner
     assert "matching runs" in dom
+    assert "Model registry" in dom and "Agent versions" not in dom  # not the GenAI layout
+    process.terminate()
+    out, err = process.communicate(timeout=30)
+    assert (out, err) == ("", "")  # nothing more, on stopping either

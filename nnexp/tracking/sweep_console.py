@@ -1,0 +1,126 @@
+"""The end of a sweep on the console: its children ranked by the objective, the best one, mean ± std
+across seeds, what failed or diverged, and where the parent run is and how to open it.
+
+Written from the same rows as the parent's summary artifacts (`sweep_summary.SweepSummary`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from nnexp.console import number
+from nnexp.logs import plain_logger
+from nnexp.tracking.redact import redact
+from nnexp.tracking.sweep_summary import SweepSummary
+
+ACCURACY = "test/accuracy"  # shown beside the objective when the runs log it
+MAX_CELL = 40
+
+
+def _ranked(summary: SweepSummary) -> list[dict[str, Any]]:
+    """Finished children best first (by the objective, in the sweep's direction), then finished
+    ones without a finite objective, then those that did not finish."""
+    objective, sign = summary.objective, 1.0 if summary.direction == "minimize" else -1.0
+    usable = [r for r in summary.rows
+              if r["status"] == "FINISHED" and math.isfinite(r.get(objective, math.nan))]
+    usable.sort(key=lambda r: sign * r[objective])
+    rest = [r for r in summary.rows if r["status"] == "FINISHED" and r not in usable]
+    return usable + rest + summary.failed
+
+
+def _status(row: dict[str, Any]) -> str:
+    if row["diverged"]:
+        return "DIVERGED"
+    return row["status"] + (" (reused)" if row["run_name"].endswith(" (reused)") else "")
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else number(value)
+    text = str(value)
+    try:  # a sampled value (Optuna's 0.06411607492638233) shown to 4 significant digits
+        if len(text) > 8 and math.isfinite(float(text)):
+            return f"{float(text):.4g}"
+    except ValueError:
+        pass
+    return text if len(text) <= MAX_CELL else text[:MAX_CELL - 3] + "..."
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text.split(" ± ")[0])
+    except ValueError:
+        return text == "-"
+    return True
+
+
+def _table(header: list[str], rows: list[list[str]], indent: str = "  ") -> list[str]:
+    """Aligned columns; numbers on the right."""
+    columns = list(zip(header, *rows, strict=True))
+    widths = [max(len(x) for x in column) for column in columns]
+    right = [bool(rows) and all(_is_number(x) for x in column[1:]) for column in columns]
+    return [indent + "  ".join(cell.rjust(w) if r else cell.ljust(w)
+                               for cell, w, r in zip(line, widths, right, strict=True)).rstrip()
+            for line in (header, *rows)]
+
+
+def _name(row: dict[str, Any], keys: list[str]) -> str:
+    return ",".join(f"{k}={row[k]}" for k in keys if str(row.get(k, ""))) or row["run_name"]
+
+
+def report_lines(summary: SweepSummary, how_to_open: str, store: str, parent_status: str
+                 ) -> list[str]:
+    """The lines the console shows when a sweep ends (`how_to_open`: `open: ...`)."""
+    objective, keys = summary.objective, summary.keys
+    order = "lowest" if summary.direction == "minimize" else "highest"
+    ranked = _ranked(summary)
+    extra = [ACCURACY] if ACCURACY != objective and any(ACCURACY in r for r in ranked) else []
+    header = ["#", *keys, objective, *extra, "status", "run"]
+    body = []
+    rank = 0
+    for row in ranked:
+        finite = row["status"] == "FINISHED" and math.isfinite(row.get(objective, math.nan))
+        rank += finite
+        body.append([str(rank) if finite else "-", *(_cell(row.get(k, "")) for k in keys),
+                     _cell(row.get(objective, math.nan)),
+                     *(_cell(row.get(k, math.nan)) for k in extra), _status(row), row["run_id"]])
+    lines = [f"sweep {summary.parent_id}: {len(summary.rows)} runs ranked by {objective} "
+             f"({order} first)", *_table(header, body)]
+    if summary.best is not None:
+        best = summary.best
+        lines.append(f"best: {_name(best, keys)}  {objective} {number(best[objective])}  "
+                     f"run {best['run_id']}")
+    stats = summary.seed_statistics
+    if stats:
+        sign = 1.0 if summary.direction == "minimize" else -1.0
+        stats = sorted(stats, key=lambda s: sign * s[f"{objective} mean"])
+        others = [k for k in keys if k != "seed"]
+        lines.append(f"across seeds ({objective}, mean ± std):")
+        lines += _table([*others, "seeds", objective], [
+            [*(_cell(s[k]) for k in others), str(s["n_seeds"]),
+             f"{number(s[f'{objective} mean'])} ± {number(s[f'{objective} std'])}"]
+            for s in stats])
+    failed = [f"{_name(r, keys)} ({_status(r).lower()}"
+              + (f": {r['diverged_where']})" if r.get("diverged_where") else ")")
+              for r in summary.failed]
+    failed += summary.job_errors
+    if failed:
+        lines.append(f"failed or diverged: {len(failed)} of "
+                     f"{len(summary.rows) + len(summary.job_errors)}: {'; '.join(failed)}")
+    lines.append(f"parent run {summary.parent_id} {parent_status}, recorded in {store}")
+    lines.append(how_to_open)
+    return [redact(line) for line in lines]
+
+
+def print_report(client: Any, summary: SweepSummary, parent_status: str) -> None:
+    """Log the report (plain lines on stdout, whatever logging the launcher was left with)."""
+    from nnexp.tracking.browse import how_to_open
+    from nnexp.tracking.store import describe_store
+
+    uri = client.tracking_uri
+    experiment_id = client.get_run(summary.parent_id).info.experiment_id
+    log = plain_logger("nnexp.sweep")
+    for line in report_lines(summary, how_to_open(uri, experiment_id, summary.parent_id),
+                             describe_store(uri), parent_status):
+        log.info(line)

@@ -1,0 +1,56 @@
+"""The sweep's closing table, from summary rows: ranking in either direction, rows that did not
+finish, reused runs, jobs that raised, mean ± std across seeds."""
+
+from __future__ import annotations
+
+import math
+
+from nnexp.tracking.sweep_console import report_lines
+from nnexp.tracking.sweep_summary import SweepSummary
+
+
+def _row(run_id: str, lr: str, seed: str, accuracy: float, status: str = "FINISHED",
+         diverged: bool = False, name: str | None = None) -> dict:
+    return {"run_name": name or f"lr={lr},seed={seed}", "run_id": run_id, "status": status,
+            "diverged": diverged, "diverged_where": "non-finite loss at epoch 2" if diverged
+            else "", "error": "", "lr": lr, "seed": seed, "val/accuracy": accuracy}
+
+
+def test_maximised_objective_ranks_highest_first_and_lists_what_failed():
+    rows = [_row("a", "0.1", "0", 0.90), _row("b", "0.1", "1", 0.94),
+            _row("c", "0.01", "0", 0.80), _row("d", "0.01", "1", 0.84),
+            _row("e", "3", "0", math.nan, "FAILED", diverged=True),
+            _row("f", "0.01", "2", 0.82, name="lr=0.01,seed=2 (reused)")]
+    summary = SweepSummary("P", ["lr", "seed"], "val/accuracy", "maximize", rows,
+                           job_errors=["lr=7,seed=0 (raised: data.image_dir: no such folder)"],
+                           best=rows[1], status="FAILED")
+    lines = report_lines(summary, "open: python -m nnexp.ui --run P", "/s/mlflow.db", "FAILED")
+    assert lines[0] == "sweep P: 6 runs ranked by val/accuracy (highest first)"
+    assert lines[1].split() == ["#", "lr", "seed", "val/accuracy", "status", "run"]
+    assert [line.split()[0] for line in lines[2:8]] == ["1", "2", "3", "4", "5", "-"]
+    assert [line.split()[-1] for line in lines[2:8]] == ["b", "a", "d", "f", "c", "e"]
+    assert lines[5].split()[-3:] == ["FINISHED", "(reused)", "f"]
+    assert lines[7].split()[-2:] == ["DIVERGED", "e"] and lines[7].split()[3] == "-"
+    assert lines[8] == "best: lr=0.1,seed=1  val/accuracy 0.9400  run b"
+    assert lines[9] == "across seeds (val/accuracy, mean ± std):"
+    assert [line.split() for line in lines[11:13]] == [
+        ["0.1", "2", "0.9200", "±", "0.0283"], ["0.01", "3", "0.8200", "±", "0.0200"]]
+    assert lines[13] == ("failed or diverged: 2 of 7: lr=3,seed=0 (diverged: non-finite loss "
+                         "at epoch 2); lr=7,seed=0 (raised: data.image_dir: no such folder)")
+    assert lines[-2:] == ["parent run P FAILED, recorded in /s/mlflow.db",
+                          "open: python -m nnexp.ui --run P"]
+
+
+def test_numbers_stay_readable_and_long_values_are_cut():
+    rows = [{"run_name": "x", "run_id": "r1", "status": "FINISHED", "diverged": False,
+             "lr": "0.06411607492638233", "model.hidden": "[" + ",".join(["512"] * 20) + "]",
+             "val/loss": 1.5e12},
+            {"run_name": "y", "run_id": "r2", "status": "FINISHED", "diverged": False,
+             "lr": "0.1", "model.hidden": "[8]", "val/loss": 0.00001234}]
+    summary = SweepSummary("P", ["lr", "model.hidden"], "val/loss", "minimize", rows,
+                           best=rows[1])
+    lines = report_lines(summary, "open: x", "/s", "FINISHED")
+    assert lines[2].split()[1:4] == ["0.1", "[8]", "1.234e-05"]
+    assert lines[3].split()[1] == "0.06412"  # as Optuna sampled it, to 4 significant digits
+    assert lines[3].split()[2].endswith("...") and len(lines[3].split()[2]) == 40
+    assert lines[3].split()[3] == "1.500e+12"
