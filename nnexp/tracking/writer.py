@@ -57,7 +57,7 @@ def apply_op(client: Any, run_id: str, op: dict[str, Any], outbox: Outbox) -> No
 
         log_network_model(client.tracking_uri, run_id, outbox.path(op["weights"]), op["meta"],
                           op["example"], step=op["step"],
-                          linked=[tuple(point) for point in op["linked"]])
+                          linked=[tuple(point) for point in op["linked"]], run=op.get("run"))
     elif kind == "end":
         client.set_terminated(run_id, op["status"])
     else:
