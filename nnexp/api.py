@@ -84,14 +84,15 @@ def compose(*overrides: str, config_name: str = CONFIG_NAME) -> DictConfig:
     it; ConfigError (one line) for any mistake. Edit it freely before `run`: the run records
     the changes as overrides."""
     with _hydra():
-        _refuse_sweeps(list(overrides))
+        _check_overrides(list(overrides))
         cfg = _compose(list(overrides), config_name)
     _remember(cfg, overrides)
     return cfg
 
 
-def _refuse_sweeps(overrides: list[str]) -> None:
-    """A value list (`lr=0.1,0.01`) is a sweep: one config has one value per key."""
+def _check_overrides(overrides: list[str], *, sweeps: bool = False) -> None:
+    """A value list (`lr=0.1,0.01`) is a sweep: one config has one value per key. Hydra's own
+    settings have no effect without Hydra's app: refused, but for hydra.searchpath."""
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     try:
@@ -99,7 +100,12 @@ def _refuse_sweeps(overrides: list[str]) -> None:
     except Exception as exc:
         raise _one_line(exc) from None
     for override in parsed:
-        if override.is_sweep_override():
+        key = override.get_key_element().lstrip("+~")
+        if key.startswith(("hydra.", "hydra/")) and key != "hydra.searchpath":
+            raise ConfigError(f"{key}: Hydra's own settings (output folders, logging, launchers, "
+                              "sweepers) do not apply from Python; only hydra.searchpath does "
+                              "(use python -m nnexp.train for the others)")
+        if override.is_sweep_override() and not sweeps:
             raise ConfigError(f"{override.get_key_element()}: '{override.get_value_string()}' "
                               "is a sweep (several values); a config has one value per key: "
                               "use nnexp.sweep(...), or quote a list: key=[a,b]")
@@ -335,6 +341,7 @@ def sweep(*overrides: str, verbose: bool = True) -> SweepResult:
     from nnexp.tracking.sweep import swept_keys
 
     with _hydra():
+        _check_overrides(list(overrides), sweeps=True)
         jobs = _expand(list(overrides))
         configs = [_compose(job, CONFIG_NAME) for job in jobs]
     keys = swept_keys(list(overrides), None)

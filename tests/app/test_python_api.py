@@ -115,6 +115,18 @@ def test_mistakes_are_one_line_exceptions_and_nothing_exits(store_uri):
     assert client_for(store_uri).get_run(diverged.value.run_id).info.status == "FAILED"
 
 
+def test_hydra_searchpath_applies_and_hydras_other_settings_are_refused(tmp_path):
+    (tmp_path / "mine" / "optimizer").mkdir(parents=True)
+    (tmp_path / "mine" / "optimizer" / "plain.yaml").write_text("name: sgd\n")
+    cfg = nnexp.compose(f"hydra.searchpath=[file://{tmp_path / 'mine'}]", "optimizer=plain")
+    assert cfg.optimizer.name == "sgd"
+    for override in ("hydra.run.dir=elsewhere", "hydra/launcher=basic", "hydra.job.chdir=true"):
+        with pytest.raises(ConfigError, match=r"^hydra[./]\S+: Hydra's own settings .* do not "
+                                              "apply from Python; only hydra.searchpath does"):
+            nnexp.sweep(override, "lr=0.1,0.01")
+    assert not (tmp_path / "outputs").exists() and not (tmp_path / "multirun").exists()
+
+
 def test_sweep_from_python_is_a_parent_with_children_and_a_summary(store_uri):
     swept = nnexp.sweep("optimizer=sgd", "lr=0.1,1e3", "train.epochs=5",
                         "tracking.log_every_n_steps=1", "model.hidden=[8]",
