@@ -359,7 +359,7 @@ def sweep(*overrides: str, verbose: bool = True) -> SweepResult:
         one_experiment({cfg.tracking.experiment for cfg in configs})
         _one_setting(configs, "tracking.uri")
         parent = _start_parent(configs[0], keys, list(overrides), parents[0], objective,
-                               direction)
+                               direction, verbose)
     results: list[RunResult] = []
     name = ""
     try:
@@ -417,7 +417,7 @@ def _one_setting(configs: list[DictConfig], key: str) -> Any:
 
 
 def _start_parent(cfg: DictConfig, keys: list[str], overrides: list[str], nest_under: str | None,
-                  objective: str, direction: str) -> Any:
+                  objective: str, direction: str, verbose: bool) -> Any:
     """The sweep's parent run (a child of the active MLflow run, if any), open."""
     from nnexp.tracking.store import ensure_experiment, open_client
     from nnexp.tracking.sweep_parent import SweepParent, create_parent_run
@@ -435,7 +435,8 @@ def _start_parent(cfg: DictConfig, keys: list[str], overrides: list[str], nest_u
         tags.SWEEP_DIRECTION: direction,
         tags.COMMAND: redact(" ".join(["nnexp.sweep", *overrides])),
     }, list(sys.argv), nest_under)
-    log.info(f"sweep: parent run {run_id} ({name})")
+    if verbose:
+        log.info(f"sweep: parent run {run_id} ({name})")
     # no signal handlers: Ctrl-C reaches the running job, and the parent ends here
     return SweepParent(client, run_id, keys, objective, direction, handle_signals=False)
 
