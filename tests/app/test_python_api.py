@@ -96,6 +96,13 @@ def test_mlflow_set_experiment_is_honoured_and_explicit_settings_win(mlflow_stat
             nnexp.run("data=iris", f"tracking.uri={other}", *FAST, verbose=False)
 
 
+def test_recording_leaves_mlflows_global_tracking_uri_alone(store_uri, monkeypatch):
+    switched = []  # the model is logged in a background thread, beside the user's own MLflow use
+    monkeypatch.setattr(mlflow, "set_tracking_uri", switched.append)
+    result = nnexp.run("data=iris", *FAST, f"tracking.uri={store_uri}", verbose=False)
+    assert result.model_uri is not None and switched == []
+
+
 def test_mistakes_are_one_line_exceptions_and_nothing_exits(store_uri):
     cases = [
         (("optimizer=nope",), ConfigError, "optimizer: unknown option 'nope'; allowed: adam, "),
