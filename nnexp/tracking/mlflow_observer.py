@@ -58,7 +58,8 @@ class MlflowObserver(RunObserver):
         self._budgets: dict[str, SeriesBudget] = {}
         self._last_sent: dict[str, tuple[float, int, int]] = {}  # key -> (value, time, step)
         self._splits: dict[str, tuple[str, str]] = {}  # train/val/test -> dataset (name, digest)
-        self._run_facts: dict[str, Any] = {}  # what the logged model repeats of the run
+        self._params: dict[str, str] = {}
+        self._run_name = ""
 
     # ---- events ----------------------------------------------------------------------------
     def started(self, start: RunStart) -> None:
@@ -82,9 +83,9 @@ class MlflowObserver(RunObserver):
             "budget": self.budget, "plan": vars(start.plan)})
         self._writer = StoreWriter(client, self._outbox,
                                    heartbeat_seconds=self.heartbeat_seconds)
-        params = {k: redact(str(v)) for k, v in start.params.items()}
-        self._run_facts = {"experiment_id": self.experiment_id, "name": name, "params": params}
-        self._writer.op({"op": "params", "params": params})
+        self._params = {k: redact(str(v)) for k, v in start.params.items()}
+        self._run_name = name
+        self._writer.op({"op": "params", "params": self._params})
         for name, text in start.texts.items():
             self._keep_text(text, name)
         for artifact_dir, folder in start.folders.items():
@@ -127,7 +128,8 @@ class MlflowObserver(RunObserver):
         example = input_example(dataset).tolist()
         kept = self._outbox.keep_file(weights, "model/weights.npz")
         self._writer.op({"op": "model", "weights": kept, "meta": meta, "example": example,
-                         "step": step, "linked": linked, "run": self._run_facts})
+                         "step": step, "linked": linked, "params": self._params,
+                         "run_name": self._run_name})
 
     def ended(self, outcome: RunOutcome) -> None:
         if self._writer is None or self._outbox is None:

@@ -99,8 +99,9 @@ def quiet_mlflow() -> Iterator[None]:
 
 
 def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any],
-                      example: list[list[float]], *, step: int,
-                      linked: list[tuple[Any, ...]], run: dict[str, Any] | None = None) -> str:
+                      example: list[list[float]], *, step: int, linked: list[tuple[Any, ...]],
+                      experiment_id: str | None = None, params: dict[str, str] | None = None,
+                      run_name: str | None = None) -> str:
     """Log `weights` (.npz from `save_weights`) as a pyfunc LoggedModel of the run; its URI.
 
     The model is named after the run, takes a table with the data set's feature names as columns
@@ -108,21 +109,21 @@ def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any]
     attached to the run as an output at `step`, and the metrics `linked` ((key, value, timestamp
     [, dataset name, dataset digest]) already logged at `step`) are linked to it. Everything goes
     through a client on `uri`: MLflow's global tracking URI and active run, which the user's own
-    code may be using in another thread, are left alone. `run` ({"experiment_id", "name",
-    "params"}) saves reading the run back from the store.
+    code may be using in another thread, are left alone. The run's experiment, params and name
+    save reading the run back (an outbox journaled before they were kept in it is read back).
     """
     from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, RunTag
     from mlflow.models import Model
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
-    if run is None:  # an outbox journaled before the op carried it
-        found = client.get_run(run_id)
-        run = {"experiment_id": found.info.experiment_id, "name": found.info.run_name,
-               "params": dict(found.data.params)}
+    if experiment_id is None or params is None or run_name is None:
+        run = client.get_run(run_id)
+        experiment_id, params = run.info.experiment_id, dict(run.data.params)
+        run_name = run.info.run_name
     model = client.create_logged_model(
-        run["experiment_id"], name=model_name(run["name"]), source_run_id=run_id,
-        params=run["params"], model_type="nnexp-mlp")
+        experiment_id, name=model_name(run_name), source_run_id=run_id, params=params,
+        model_type="nnexp-mlp")
     try:
         with tempfile.TemporaryDirectory(prefix="nnexp-model-") as tmp:
             path = Path(tmp) / "model"
