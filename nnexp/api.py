@@ -299,14 +299,13 @@ def _run_one(cfg: DictConfig, name: str, overrides: list[str], parent: str | Non
         exc.run_id = observer.run_id  # type: ignore[attr-defined]
         if not in_sweep:
             raise
-        if verbose:
-            log.warning(redact(f"[{name}] {exc}"))
         return RunResult(observer.run_id, FAILED, diverged_objective(cfg), {}, None, uri,
                          cfg.tracking.experiment, error=str(exc))
     except RunInterrupted as exc:
         if exc.signame != "SIGINT":
             raise
-        raise KeyboardInterrupt(f"{exc}; run {observer.run_id} ended KILLED") from None
+        where = f"; run {observer.run_id} ended KILLED" if observer.run_id else ""
+        raise KeyboardInterrupt(f"{exc}{where}") from None
     except Exception as exc:
         converted = _one_line(exc)
         if converted is exc:
@@ -371,6 +370,8 @@ def sweep(*overrides: str, verbose: bool = True) -> SweepResult:
             if verbose and result.status == FINISHED:
                 what = "reused" if result.reused else "run"
                 log.info(f"[{name}] {objective} {result.objective:.4f}  {what} {result.run_id}")
+            elif verbose:
+                log.warning(redact(f"[{name}] {result.error}"))
     except (KeyboardInterrupt, RunInterrupted) as exc:
         if parent is not None:
             parent.finish(interrupted=getattr(exc, "signame", "SIGINT"))
