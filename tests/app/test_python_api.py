@@ -18,7 +18,8 @@ from nnexp.config import ConfigError
 from nnexp.data import DataError
 from nnexp.loop import Diverged
 
-FAST = ("train.epochs=2", "model.hidden=[8]", "tracking.plots=false")
+SMALL = ("train.epochs=2", "model.hidden=[8]", "tracking.plots=false")
+FAST = (*SMALL, "tracking.log_model=false")  # where the logged model is not the point
 
 
 @pytest.fixture
@@ -35,7 +36,7 @@ def mlflow_state(store_uri):
 
 
 def test_compose_edit_and_run_record_what_ran_where_mlflow_points(mlflow_state, tmp_path):
-    cfg = nnexp.compose("data=iris", "lr=0.05", *FAST)
+    cfg = nnexp.compose("data=iris", "lr=0.05", *SMALL)
     cfg.train.batch_size = 16  # an edit in Python is part of what ran
     result = nnexp.run(cfg, verbose=False)
 
@@ -99,7 +100,7 @@ def test_mlflow_set_experiment_is_honoured_and_explicit_settings_win(mlflow_stat
 def test_recording_leaves_mlflows_global_tracking_uri_alone(store_uri, monkeypatch):
     switched = []  # the model is logged in a background thread, beside the user's own MLflow use
     monkeypatch.setattr(mlflow, "set_tracking_uri", switched.append)
-    result = nnexp.run("data=iris", *FAST, f"tracking.uri={store_uri}", verbose=False)
+    result = nnexp.run("data=iris", *SMALL, f"tracking.uri={store_uri}", verbose=False)
     assert result.model_uri is not None and switched == []
 
 
