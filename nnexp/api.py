@@ -317,13 +317,14 @@ def _run_one(cfg: DictConfig, name: str, overrides: list[str], parent: str | Non
 
 
 def _model_uri(cfg: DictConfig, result: Any) -> str | None:
-    """The run's logged model (`nnexp.model_uri` tag), when it logged one to the store."""
+    """`models:/<id>` of the run's logged model (from the run's outputs), if it logged one."""
     if not (result.run_id and cfg.tracking.enabled and cfg.tracking.log_model) \
             or result.kept_locally:
         return None
+    from nnexp.tracking.model import logged_model_uri
     from nnexp.tracking.store import open_client
 
-    return open_client(cfg.tracking.uri).get_run(result.run_id).data.tags.get(tags.MODEL_URI)
+    return logged_model_uri(open_client(cfg.tracking.uri).get_run(result.run_id))
 
 
 # ---- sweeping ----------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """Log a trained network as an MLflow LoggedModel (pyfunc flavour) of its run, loadable with
 `mlflow.pyfunc.load_model("models:/<model id>")` or `mlflow models predict -m models:/<id>`.
 
-Its id is in the run's outputs and in the run's `nnexp.model_uri` tag; `nnexp.predict` never
-loads it (it reads `weights.npz` and `model_meta.json` as data)."""
+Its id is in the run's outputs (`logged_model_uri`); `nnexp.predict` never loads it (it reads
+`weights.npz` and `model_meta.json` as data)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from nnexp.tracking import tags
 
 MODEL_NAME = "model"
 WEIGHTS_ARTIFACT = "weights.npz"  # the network: arrays and architecture, no code, no pickles
@@ -112,7 +110,7 @@ def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any]
     code may be using in another thread, are left alone. The run's experiment, params and name
     save reading the run back (an outbox journaled before they were kept in it is read back).
     """
-    from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, RunTag
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric
     from mlflow.models import Model
     from mlflow.tracking import MlflowClient
 
@@ -136,13 +134,19 @@ def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any]
         raise
     client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
     client.log_outputs(run_id, models=[LoggedModelOutput(model.model_id, step=step)])
-    model_uri = f"models:/{model.model_id}"
-    client.log_batch(run_id, tags=[RunTag(tags.MODEL_URI, model_uri)], metrics=[
-        Metric(key, value, timestamp, step, run_id=run_id, model_id=model.model_id,
-               dataset_name=dataset[0] if dataset else None,
-               dataset_digest=dataset[1] if dataset else None)
-        for key, value, timestamp, *dataset in linked])
-    return model_uri
+    if linked:
+        client.log_batch(run_id, metrics=[
+            Metric(key, value, timestamp, step, run_id=run_id, model_id=model.model_id,
+                   dataset_name=dataset[0] if dataset else None,
+                   dataset_digest=dataset[1] if dataset else None)
+            for key, value, timestamp, *dataset in linked])
+    return f"models:/{model.model_id}"
+
+
+def logged_model_uri(run: Any) -> str | None:
+    """`models:/<id>` of the model a run logged (the last, if several), from its outputs."""
+    outputs = getattr(getattr(run, "outputs", None), "model_outputs", None) or []
+    return f"models:/{outputs[-1].model_id}" if outputs else None
 
 
 def _save_pyfunc(path: Path, mlflow_model: Any, weights: Path, meta: dict[str, Any],

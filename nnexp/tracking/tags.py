@@ -34,9 +34,6 @@ MLFLOW_RUN_NAME = "mlflow.runName"
 MLFLOW_PARENT_RUN_ID = "mlflow.parentRunId"
 DETERMINING = (MLFLOW_GIT_COMMIT, GIT_DIRTY, GIT_DIFF_SHA, PLATFORM, BLAS)
 
-# What it produced.
-MODEL_URI = "nnexp.model_uri"  # models:/<id> of the run's LoggedModel (mlflow.pyfunc.load_model)
-
 # How it went.
 BEST_EPOCH = "nnexp.best_epoch"
 EPOCHS_RUN = "nnexp.epochs_run"

@@ -46,7 +46,7 @@ def test_compose_edit_and_run_record_what_ran_where_mlflow_points(mlflow_state, 
     assert (result.status, run.info.status) == ("FINISHED", "FINISHED")
     assert result.metrics == {k: run.data.metrics[k] for k in result.metrics}
     assert result.objective == run.data.metrics["val/loss"]
-    assert result.model_uri == run.data.tags["nnexp.model_uri"]
+    assert result.model_uri == f"models:/{run.outputs.model_outputs[0].model_id}"
     assert (result.tracking_uri, result.experiment) == (mlflow_state, "nnexp")
     assert run.data.params["train.batch_size"] == "16"
     assert run.data.tags["nnexp.overrides"] == ("data=iris lr=0.05 train.epochs=2 "

@@ -43,7 +43,7 @@ def test_mlflow_runs_describe_shows_the_run_as_recorded(sweep_store):
     contexts = {i["tags"]["mlflow.data.context"] for i in described["inputs"]["dataset_inputs"]}
     assert contexts == {"train", "val", "test"}
     (output,) = described["outputs"]["model_outputs"]
-    assert data["tags"]["nnexp.model_uri"] == f"models:/{output['model_id']}"
+    assert output["model_id"] == child.outputs.model_outputs[0].model_id
     epochs = client_for(store_uri(sweep_store)).get_metric_history(child.info.run_id, "epoch")
     assert output["step"] == epochs[-1].step  # the model is the one of the last epoch
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from conftest import store_uri
-from helpers import all_runs, client_for
+from helpers import all_runs, client_for, model_uri
 
 from nnexp import engine
 from nnexp.experiment import load_data, run_experiment
@@ -63,8 +63,8 @@ def test_fresh_process_loads_model_by_column_names_and_matches_engine(make_cfg, 
     assert dataset.scaler_mean is not None
     X_raw = dataset.X_test * dataset.scaler_std + dataset.scaler_mean
     np.save(tmp_path / "X.npy", X_raw)
-    model_uri = client_for(store_uri).get_run(result.run_id).data.tags["nnexp.model_uri"]
-    done = subprocess.run([sys.executable, "-c", FRESH, store_uri, model_uri,
+    done = subprocess.run([sys.executable, "-c", FRESH, store_uri,
+                           model_uri(store_uri, result.run_id),
                            str(tmp_path / "X.npy"), str(tmp_path / "P.npy")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -89,7 +89,7 @@ def test_mlflow_models_predict_cli_on_a_csv_of_whole_numbers(sweep_store, tmp_pa
                                                                        index=False)
     done = subprocess.run(
         [sys.executable, "-m", "mlflow", "models", "predict",
-         "-m", run.data.tags["nnexp.model_uri"],
+         "-m", model_uri(uri, run.info.run_id),
          "-i", str(tmp_path / "input.csv"), "-t", "csv", "--env-manager", "local",
          "-o", str(tmp_path / "out.json")],
         capture_output=True, text=True, timeout=90,
@@ -116,7 +116,8 @@ def test_model_is_named_after_its_run_with_features_example_and_linked_data(make
     run = client.get_run(result.run_id)
     (output,) = run.outputs.model_outputs
     assert output.step == result.loop.steps  # the global step the last epoch ended on
-    assert run.data.tags["nnexp.model_uri"] == f"models:/{output.model_id}"
+    assert result.run_id in {m.source_run_id for m in client.search_logged_models(
+        [run.info.experiment_id])}
     model = client.get_logged_model(output.model_id)
     assert (model.name, model.status.to_proto(), model.source_run_id) == (
         "lr=0_1,model_hidden=[16]", 2, result.run_id)  # READY
@@ -151,7 +152,7 @@ def test_an_image_model_takes_arrays(image_store):
     (run,) = all_runs(uri)
     mlflow.set_tracking_uri(uri)
     try:
-        model = mlflow.pyfunc.load_model(run.data.tags["nnexp.model_uri"])
+        model = mlflow.pyfunc.load_model(model_uri(uri, run.info.run_id))
     finally:
         mlflow.set_tracking_uri(None)
     assert model.metadata.get_input_schema().is_tensor_spec()  # a picture is one array
@@ -168,5 +169,5 @@ def test_no_model_when_log_model_is_false(make_cfg, store_uri):
     run_experiment(make_cfg("tracking.log_model=false"), run_name="plain", verbose=False)
     (run,) = all_runs(store_uri)
     assert run.info.status == "FINISHED"
-    assert "nnexp.model_uri" not in run.data.tags
+    assert run.outputs.model_outputs == []
     assert client_for(store_uri).search_logged_models([run.info.experiment_id]) == []

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import client_for
+from helpers import client_for, model_uri
 
 from nnexp import predict as predict_cli
 from nnexp.experiment import load_data, run_experiment
@@ -25,7 +25,8 @@ PAYLOAD = "import pathlib; pathlib.Path({target!r}).write_text('code from the st
 LOAD_TWICE = textwrap.dedent("""
     import pathlib, sys, mlflow
     mlflow.set_tracking_uri(sys.argv[1])
-    model_uri = mlflow.MlflowClient().get_run(sys.argv[2]).data.tags["nnexp.model_uri"]
+    outputs = mlflow.MlflowClient().get_run(sys.argv[2]).outputs.model_outputs
+    model_uri = f"models:/{outputs[0].model_id}"
     mlflow.pyfunc.load_model(model_uri)  # the tampered code
     pathlib.Path(sys.argv[3]).write_text(sys.argv[4])  # now the pickled model
     try:
@@ -115,8 +116,7 @@ def test_tampered_model_code_and_pickle_never_run(wine_run, tmp_path, monkeypatc
     import pandas as pd
 
     mlflow.set_tracking_uri(store_uri)
-    model = mlflow.pyfunc.load_model(client_for(store_uri).get_run(run_id).data.tags[
-        "nnexp.model_uri"])
+    model = mlflow.pyfunc.load_model(model_uri(store_uri, run_id))
     names = model.metadata.get_input_schema().input_names()
     served = model.predict(pd.DataFrame(X_raw[:5], columns=names))
     mlflow.set_tracking_uri(None)
