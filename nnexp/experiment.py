@@ -152,11 +152,14 @@ def run_experiment(
     verbose: bool = True,
     command: list[str] | None = None,
     observer: RunObserver | None = None,
+    second_interrupt_kills: bool = True,
 ) -> ExperimentResult:
     """Validate, load data, build the network, train, and tell `observer` (by default the MLflow
     run and the console the config asks for) everything; return the objective and metrics.
 
-    Every user mistake (config, data, store) is raised before the run is created.
+    Every user mistake (config, data, store) is raised before the run is created. A first Ctrl-C
+    ends the run KILLED; a second one kills the process, or raises KeyboardInterrupt with
+    `second_interrupt_kills` false (a notebook's kernel).
     """
     validate(cfg)
     config = to_container(cfg)
@@ -187,7 +190,8 @@ def run_experiment(
                 say(f"note: {note}", error=True)
     observer = observer or make_observer(cfg, uri, verbose)
     history = MetricHistory(observer)
-    training = _Training(cfg, dataset, loss_name, model, optimizer, schedule, rng, history)
+    training = _Training(cfg, dataset, loss_name, model, optimizer, schedule, rng, history,
+                         second_interrupt_kills)
     with tempfile.TemporaryDirectory(prefix="nnexp-run-") as work:
         try:
             observer.started(start)
@@ -200,12 +204,12 @@ def run_experiment(
                 tags.DIVERGED_PREFIX + "what": exc.what,
                 **{tags.DIVERGED_PREFIX + k: v for k, v in exc.where.items()}}))
             raise
-        except RunInterrupted as exc:
+        except (RunInterrupted, KeyboardInterrupt) as exc:
             history.flush()
-            if observer.records_files:  # the latest weights, between two steps
+            if observer.records_files and isinstance(exc, RunInterrupted):  # between two steps
                 save_network(observer, model, dataset, loss_name, Path(work))
             observer.ended(RunOutcome(KILLED, {
-                tags.STATUS_REASON: str(exc),
+                tags.STATUS_REASON: str(exc) or "interrupted (KeyboardInterrupt)",
                 tags.LAST_COMPLETED_EPOCH: str(training.last_epoch)}))
             raise
         except BaseException as exc:
@@ -278,10 +282,11 @@ class _Training:
 
     def __init__(self, cfg: DictConfig, dataset: Dataset, loss_name: str, model: Any,
                  optimizer: Any, schedule: Any, rng: np.random.Generator,
-                 history: MetricHistory) -> None:
+                 history: MetricHistory, second_interrupt_kills: bool = True) -> None:
         self.cfg, self.dataset, self.loss_name = cfg, dataset, loss_name
         self.model, self.optimizer, self.schedule, self.rng = model, optimizer, schedule, rng
         self.history = history
+        self.second_interrupt_kills = second_interrupt_kills
         self.last_epoch = 0
 
     def run(self, observer: RunObserver, work: Path) -> ExperimentResult:
@@ -299,7 +304,7 @@ class _Training:
             self.last_epoch = epoch
             observer.epoch_ended(epoch, step, values)
 
-        with interrupts_stop_run() as interrupt:
+        with interrupts_stop_run(second_kills=self.second_interrupt_kills) as interrupt:
             interrupt.deferred = True
             loop = train_loop(
                 model, loss_fn, self.optimizer, self.schedule,

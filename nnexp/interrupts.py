@@ -27,19 +27,24 @@ received: list[str] = []  # names of the signals that stopped a run in this proc
 
 
 class InterruptFlag:
-    """Turns the first SIGINT/SIGTERM into RunInterrupted at a safe point; a second one kills.
+    """Turns the first SIGINT/SIGTERM into RunInterrupted at a safe point; a second one kills,
+    or, with `second_kills` false (a notebook's kernel must survive), is handled as it was before
+    the run (Python's KeyboardInterrupt for SIGINT).
 
     While `deferred` is true (inside the training loop) the signal only sets `signame`, and the
     loop raises between steps, so the weights it saves are never half-updated.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, second_kills: bool = True) -> None:
         self.signame: str | None = None
         self.deferred = False
+        self.second_kills = second_kills
+        self.previous: dict[int, Any] = {}
 
     def handle(self, signum: int, _frame: Any) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            before = self.previous.get(sig)
+            signal.signal(sig, signal.SIG_DFL if self.second_kills or before is None else before)
         self.signame = signal.Signals(signum).name
         received.append(self.signame)
         if not self.deferred:
@@ -52,16 +57,17 @@ class InterruptFlag:
 
 
 @contextmanager
-def interrupts_stop_run() -> Iterator[InterruptFlag]:
+def interrupts_stop_run(*, second_kills: bool = True) -> Iterator[InterruptFlag]:
     """Route SIGINT/SIGTERM to an InterruptFlag while a run lasts (main thread only)."""
-    flag = InterruptFlag()
+    flag = InterruptFlag(second_kills)
     try:
-        previous = {s: signal.signal(s, flag.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            flag.previous[sig] = signal.signal(sig, flag.handle)
     except ValueError:  # not the main thread (some launchers): leave signals alone
         yield flag
         return
     try:
         yield flag
     finally:
-        for sig, handler in previous.items():
+        for sig, handler in flag.previous.items():
             signal.signal(sig, handler)

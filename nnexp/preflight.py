@@ -128,6 +128,7 @@ def _is_literal_key_override(override: Any, groups: set[str]) -> bool:
     value = override.value()
     return (not override.is_delete() and not override.is_sweep_override()
             and override.package is None and "/" not in key
+            and key != "hydra.searchpath"  # kept when recomposing: it finds the options
             and (key not in groups or isinstance(value, dict))  # group=option picks a file
             and not _has_interpolation(value))
 

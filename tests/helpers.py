@@ -78,3 +78,9 @@ def stop_process_group(process: subprocess.Popen[Any], sig: int = 15) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def model_uri(uri: str, run_id: str) -> str:
+    """`models:/<id>` of the model the run logged (its outputs), as a user finds it."""
+    (output,) = client_for(uri).get_run(run_id).outputs.model_outputs
+    return f"models:/{output.model_id}"

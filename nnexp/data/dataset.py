@@ -10,6 +10,8 @@ import numpy as np
 from .errors import DataError
 from .scaling import apply_scaler
 
+RAW_HEAD_ROWS = 5  # unscaled training rows kept: the input example of a logged model
+
 
 @dataclass(frozen=True)
 class RawData:
@@ -23,6 +25,12 @@ class RawData:
     image_shape: tuple[int, ...] | None = None
     image_mode: str | None = None
     truth: dict[str, float] | None = None  # a synthetic set's generating parameters (a, b)
+    feature_names: list[str] | None = None  # the source's names; None: x0, x1, ... or pixel_0, ...
+
+
+def default_feature_names(n_features: int, image: bool) -> list[str]:
+    """Column names for features a source does not name: `pixel_<i>` for pictures, else `x<i>`."""
+    return [f"{'pixel_' if image else 'x'}{i}" for i in range(n_features)]
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +59,8 @@ class Dataset:
     scaler_std: np.ndarray | None
     image_mode: str | None = None
     truth: dict[str, float] | None = None  # what generated the data (line: a and b), if known
+    feature_names: list[str] = field(default_factory=list)  # one per feature, the source's names
+    raw_head: np.ndarray | None = None  # first training rows, unscaled float64, as a user has them
 
     @property
     def dtype(self) -> str:

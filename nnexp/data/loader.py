@@ -7,7 +7,7 @@ import numpy as np
 from nnexp.vocabulary import DATASETS
 
 from .checks import check_bool, check_dtype, check_fractions, check_int, check_real
-from .dataset import Dataset, RawData
+from .dataset import RAW_HEAD_ROWS, Dataset, RawData, default_feature_names
 from .errors import DataError
 from .images import load_image_folder
 from .scaling import apply_scaler, fit_scaler
@@ -139,4 +139,7 @@ def load_dataset(
         scaler_std=std,
         image_mode=raw.image_mode,
         truth=raw.truth,
+        feature_names=list(raw.feature_names or default_feature_names(
+            int(raw.X.shape[1]), raw.image_shape is not None)),
+        raw_head=raw.X[idx.train[:RAW_HEAD_ROWS]].copy(),
     )

@@ -23,4 +23,5 @@ def load_sklearn_set(name: str) -> RawData:
         f"loaded sklearn.datasets.load_{name}: {X.shape[0]} samples, {X.shape[1]} features, "
         f"{len(class_names)} classes"
     )
-    return RawData(X, y, "classification", class_names, [note])
+    return RawData(X, y, "classification", class_names, [note],
+                   feature_names=[str(n) for n in bunch.feature_names])

@@ -58,7 +58,9 @@ class MlflowObserver(RunObserver):
         self._writer: StoreWriter | None = None
         self._budgets: dict[str, SeriesBudget] = {}
         self._last_sent: dict[str, tuple[float, int, int]] = {}  # key -> (value, time, step)
+        self._splits: dict[str, tuple[str, str]] = {}  # train/val/test -> dataset (name, digest)
         self._params: dict[str, str] = {}
+        self._run_name = ""
 
     # ---- events ----------------------------------------------------------------------------
     def started(self, start: RunStart) -> None:
@@ -83,6 +85,7 @@ class MlflowObserver(RunObserver):
         self._writer = StoreWriter(client, self._outbox,
                                    heartbeat_seconds=self.heartbeat_seconds)
         self._params = {k: redact(str(v)) for k, v in start.params.items()}
+        self._run_name = name
         self._writer.op({"op": "params", "params": self._params})
         for name, text in start.texts.items():
             self._keep_text(text, name)
@@ -92,7 +95,9 @@ class MlflowObserver(RunObserver):
         if start.dataset is not None:
             from nnexp.tracking.dataset_input import describe_dataset_inputs
 
-            self._writer.op({"op": "inputs", "datasets": describe_dataset_inputs(start.dataset)})
+            described = describe_dataset_inputs(start.dataset)
+            self._splits = {d["context"]: (d["name"], d["digest"]) for d in described}
+            self._writer.op({"op": "inputs", "datasets": described})
 
     def metrics(self, chunk: MetricChunk) -> None:
         assert self._outbox is not None and self._writer is not None and self._plan is not None
@@ -115,16 +120,17 @@ class MlflowObserver(RunObserver):
         self._writer.op({"op": "artifact", "path": kept, "dir": artifact_dir})
 
     def model(self, weights: Path, meta: dict[str, Any], dataset: Any, step: int) -> None:
-        from nnexp.tracking.model import EXAMPLE_ROWS, raw_inputs
+        from nnexp.tracking.model import input_example, split_of
 
         assert self._outbox is not None and self._writer is not None
         self._finish_budgets()  # training is over: the store gets every last value first
-        linked = [(key, value, time_ms) for key, (value, time_ms, at) in self._last_sent.items()
-                  if at == step]
-        example = raw_inputs(dataset, dataset.X_train[:EXAMPLE_ROWS]).tolist()
+        linked = [(key, value, time_ms, *self._splits.get(split_of(key) or "", ()))
+                  for key, (value, time_ms, at) in self._last_sent.items() if at == step]
+        example = input_example(dataset).tolist()
         kept = self._outbox.keep_file(weights, "model/weights.npz")
         self._writer.op({"op": "model", "weights": kept, "meta": meta, "example": example,
-                         "step": step, "linked": linked, "params": self._params})
+                         "step": step, "linked": linked, "params": self._params,
+                         "run_name": self._run_name})
 
     def ended(self, outcome: RunOutcome) -> None:
         if self._writer is None or self._outbox is None:

@@ -1,11 +1,15 @@
-"""Log a trained network as an MLflow pyfunc model (artifact `model`), loadable with
-`mlflow.pyfunc.load_model("runs:/<id>/model")` or `mlflow models predict`."""
+"""Log a trained network as an MLflow LoggedModel (pyfunc flavour) of its run, loadable with
+`mlflow.pyfunc.load_model("models:/<model id>")` or `mlflow models predict -m models:/<id>`.
+
+Its id is in the run's outputs (`logged_model_uri`); `nnexp.predict` never loads it (it reads
+`weights.npz` and `model_meta.json` as data)."""
 
 from __future__ import annotations
 
 import json
 import os
 import platform
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +38,7 @@ def model_meta(dataset: Any, loss_name: str) -> dict[str, Any]:
         "scaler_std": None if dataset.scaler_std is None else dataset.scaler_std.tolist(),
         "image_shape": None if dataset.image_shape is None else list(dataset.image_shape),
         "image_mode": dataset.image_mode,
+        "feature_names": list(dataset.feature_names),
     }
 
 
@@ -43,12 +48,14 @@ def write_model_meta(path: Path, dataset: Any, loss_name: str) -> Path:
     return path
 
 
-def raw_inputs(dataset: Any, X: np.ndarray) -> np.ndarray:
-    """Undo the standardisation of scaled rows: the model's input is raw features."""
-    X64 = np.asarray(X, dtype=np.float64)
+def input_example(dataset: Any) -> np.ndarray:
+    """The first training rows as a user would send them: the source's raw, unscaled values."""
+    if dataset.raw_head is not None:
+        return np.asarray(dataset.raw_head[:EXAMPLE_ROWS], dtype=np.float64)
+    X = np.asarray(dataset.X_train[:EXAMPLE_ROWS], dtype=np.float64)  # a hand-made Dataset
     if dataset.scaler_mean is None or dataset.scaler_std is None:
-        return X64
-    return X64 * dataset.scaler_std + dataset.scaler_mean
+        return X
+    return X * dataset.scaler_std + dataset.scaler_mean
 
 
 def pip_requirements() -> list[str]:
@@ -58,17 +65,16 @@ def pip_requirements() -> list[str]:
     return [f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}"]
 
 
-@contextmanager
-def _tracking_uri(uri: str) -> Iterator[None]:
-    """MLflow's model logging reads the global tracking URI: point it at `uri`, then restore."""
-    import mlflow
+def model_name(run_name: str | None) -> str:
+    """A LoggedModel name for the run: its name, with the characters MLflow refuses in a model
+    name (/ : . % " ') as `_` (`lr=0.1` -> `lr=0_1`)."""
+    return re.sub(r"[/:.%\"']", "_", run_name or "").strip() or MODEL_NAME
 
-    previous = mlflow.get_tracking_uri() if os.environ.get("MLFLOW_TRACKING_URI") else None
-    mlflow.set_tracking_uri(uri)
-    try:
-        yield
-    finally:
-        mlflow.set_tracking_uri(previous)  # None unsets MLFLOW_TRACKING_URI again
+
+def split_of(metric: str) -> str | None:
+    """The data split a metric was computed on (`val/loss` -> val), or None (lr, norms)."""
+    split = metric.partition("/")[0]
+    return split if split in ("train", "val", "test") else None
 
 
 @contextmanager
@@ -91,45 +97,106 @@ def quiet_mlflow() -> Iterator[None]:
 
 
 def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any],
-                      example: list[list[float]], *, step: int,
-                      linked: list[tuple[str, float, int]], experiment_id: str,
-                      params: dict[str, str], name: str = MODEL_NAME) -> str:
+                      example: list[list[float]], *, step: int, linked: list[tuple[Any, ...]],
+                      experiment_id: str | None = None, params: dict[str, str] | None = None,
+                      run_name: str | None = None) -> str:
     """Log `weights` (.npz from `save_weights`) as a pyfunc LoggedModel of the run; its URI.
 
-    The model is created explicitly and attached to the run as an output at `step`, and the
-    metrics `linked` ((key, value, timestamp) already logged at `step`) are linked to it. MLflow's
-    own linking reads every metric's whole history back; this reads nothing.
+    The model is named after the run, takes a table with the data set's feature names as columns
+    (CSV, DataFrames, JSON records) and has the raw rows `example` as its input example. It is
+    attached to the run as an output at `step`, and the metrics `linked` ((key, value, timestamp
+    [, dataset name, dataset digest]) already logged at `step`) are linked to it. Everything goes
+    through a client on `uri`: MLflow's global tracking URI and active run, which the user's own
+    code may be using in another thread, are left alone. The run's experiment, params and name
+    save reading the run back (an outbox journaled before they were kept in it is read back).
     """
-    import mlflow
-    from mlflow.entities import LoggedModelOutput, Metric
-    from mlflow.models import infer_signature
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric
+    from mlflow.models import Model
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(uri)
-    rows = np.asarray(example, dtype=np.float64)
-    with tempfile.TemporaryDirectory(prefix="nnexp-model-") as tmp:
-        meta_path = Path(tmp) / "meta.json"
-        meta_path.write_text(json.dumps(meta, indent=2))
-        artifacts = {"weights": str(weights), "meta": str(meta_path)}
-        output = _predict_example(artifacts, rows)
-        model = client.create_logged_model(
-            experiment_id, name=name, source_run_id=run_id, params=params,
-            model_type="nnexp-mlp")
-        with quiet_mlflow(), _tracking_uri(uri):
-            mlflow.pyfunc.log_model(
-                name=name, python_model=str(MODEL_CODE), artifacts=artifacts,
-                signature=infer_signature(rows, output), input_example=rows,
-                pip_requirements=pip_requirements(), model_id=model.model_id,
-                metadata={"nnexp.task": meta["task"], "nnexp.loss": meta["loss"],
-                          "nnexp.class_names": meta["class_names"],
-                          "python": platform.python_version()},
-            )
+    if experiment_id is None or params is None or run_name is None:
+        run = client.get_run(run_id)
+        experiment_id, params = run.info.experiment_id, dict(run.data.params)
+        run_name = run.info.run_name
+    model = client.create_logged_model(
+        experiment_id, name=model_name(run_name), source_run_id=run_id, params=params,
+        model_type="nnexp-mlp")
+    try:
+        with tempfile.TemporaryDirectory(prefix="nnexp-model-") as tmp:
+            path = Path(tmp) / "model"
+            _save_pyfunc(path, Model(artifact_path=model.artifact_location,
+                                     model_uuid=model.model_id, run_id=run_id,
+                                     model_id=model.model_id), weights, meta, example, tmp)
+            client.log_model_artifacts(model.model_id, str(path))
+    except BaseException:
+        client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+        raise
+    client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
     client.log_outputs(run_id, models=[LoggedModelOutput(model.model_id, step=step)])
     if linked:
         client.log_batch(run_id, metrics=[
-            Metric(key, value, timestamp, step, run_id=run_id, model_id=model.model_id)
-            for key, value, timestamp in linked])
+            Metric(key, value, timestamp, step, run_id=run_id, model_id=model.model_id,
+                   dataset_name=dataset[0] if dataset else None,
+                   dataset_digest=dataset[1] if dataset else None)
+            for key, value, timestamp, *dataset in linked])
     return f"models:/{model.model_id}"
+
+
+def logged_model_uri(run: Any) -> str | None:
+    """`models:/<id>` of the model a run logged (the last, if several), from its outputs."""
+    outputs = getattr(getattr(run, "outputs", None), "model_outputs", None) or []
+    return f"models:/{outputs[-1].model_id}" if outputs else None
+
+
+def _save_pyfunc(path: Path, mlflow_model: Any, weights: Path, meta: dict[str, Any],
+                 example: list[list[float]], tmp: str) -> None:
+    """The MLflow model folder: this package's pyfunc code, the weights, the metadata, the
+    signature and the input example."""
+    import mlflow
+
+    meta_path = Path(tmp) / "meta.json"
+    meta_path.write_text(json.dumps(meta, indent=2))
+    artifacts = {"weights": str(weights), "meta": str(meta_path)}
+    rows = np.asarray(example, dtype=np.float64)
+    signature, input_example = _signature(meta, rows, _predict_example(artifacts, rows))
+    with quiet_mlflow():
+        mlflow.pyfunc.save_model(
+            str(path), python_model=str(MODEL_CODE), artifacts=artifacts,
+            mlflow_model=mlflow_model, signature=signature, input_example=input_example,
+            pip_requirements=pip_requirements(),
+            metadata={"nnexp.task": meta["task"], "nnexp.loss": meta["loss"],
+                      "nnexp.class_names": meta["class_names"],
+                      "nnexp.feature_names": feature_names(meta),
+                      "python": platform.python_version()})
+
+
+def _signature(meta: dict[str, Any], rows: np.ndarray, output: np.ndarray) -> tuple[Any, Any]:
+    """The model's signature and input example, from raw example rows and their outputs.
+
+    A table's features are named columns: CSV, DataFrames and JSON records are matched by name.
+    They are typed Any, not double: MLflow refuses an int64 column for a double one, and a CSV
+    or JSON of whole numbers (digits' pixels, wine's magnesium) is read as int64; the model
+    checks itself that every value is a number. A picture is one array (a tensor signature):
+    a column per pixel costs MLflow about 0.2 s per 1 000 columns to write and check.
+    """
+    import pandas as pd
+    from mlflow.models import ModelSignature, infer_signature
+    from mlflow.types.schema import AnyType, ColSpec, Schema
+
+    inferred = infer_signature(rows, output)
+    if meta.get("image_shape"):
+        return inferred, rows
+    names = feature_names(meta)
+    columns = Schema([ColSpec(AnyType(), name) for name in names])
+    return ModelSignature(inputs=columns, outputs=inferred.outputs), pd.DataFrame(rows,
+                                                                                  columns=names)
+
+
+def feature_names(meta: dict[str, Any]) -> list[str]:
+    """The model's input columns: the data set's feature names (older metadata: x0, x1, ...)."""
+    names = meta.get("feature_names")
+    return list(names) if names else [f"x{i}" for i in range(int(meta["n_features"]))]
 
 
 def _predict_example(artifacts: dict[str, str], example: np.ndarray) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 MLflow copies this file into the logged model, so it must not import nnexp: it rebuilds the
 forward pass from the `.npz` architecture and applies the training-time standardisation.
+Input: a table whose columns are the data set's feature names (a DataFrame, CSV, JSON records),
+or rows of raw values in that order (a numpy array, a list of lists).
 """
 
 import json
@@ -9,6 +11,7 @@ from typing import Any
 
 import mlflow
 import numpy as np
+import pandas as pd
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -54,12 +57,22 @@ class NnexpNetwork(mlflow.pyfunc.PythonModel):
         mean, std = self.meta.get("scaler_mean"), self.meta.get("scaler_std")
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self.std = None if std is None else np.asarray(std, dtype=np.float64)
+        n_features = int(self.meta["n_features"])
+        self.columns = list(self.meta.get("feature_names") or [f"x{i}" for i in range(n_features)])
 
-    def predict(self, context, model_input: np.ndarray, params=None) -> np.ndarray:  # noqa: ANN001
+    def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:  # noqa: ANN001
         """Scale like training, run the network, turn outputs into probabilities or values."""
-        X = np.asarray(model_input, dtype=np.float64)
+        if isinstance(model_input, pd.DataFrame) and set(self.columns) <= set(model_input.columns):
+            model_input = model_input[self.columns]  # by name, whatever order they came in
+        try:
+            X = np.asarray(model_input, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"every feature value must be a number ({exc})") from None
         if X.ndim == 1:
             X = X[None, :]
+        if X.ndim != 2 or X.shape[1] != len(self.columns):
+            raise ValueError(f"expected {len(self.columns)} features per row "
+                             f"({', '.join(self.columns[:3])}, ...), got shape {X.shape}")
         if self.mean is not None and self.std is not None:
             X = (X - self.mean) / self.std
         x = X.astype(self.dtype)

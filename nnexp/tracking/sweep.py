@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import atexit
 import os
-import platform
 import re
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +19,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp.tracking import tags
-from nnexp.tracking.liveness import process_start_time
-from nnexp.tracking.provenance import provenance_tags
 from nnexp.tracking.redact import redact, redact_logging
-from nnexp.tracking.sweep_parent import SweepParent
+from nnexp.tracking.sweep_parent import SweepParent, create_parent_run
 
 PARENT_RUN_ENV = "NNEXP_PARENT_RUN_ID"
 PARENT_EXPERIMENT_ENV = "NNEXP_PARENT_EXPERIMENT"
@@ -57,15 +53,17 @@ def swept_keys(task_overrides: list[str], sweeper_params: dict[str, Any] | None)
     return [k.lstrip("+~") for k in keys]
 
 
-def record_job_error(parent_id: str, job_name: str, exc: BaseException) -> None:
-    """Note on the parent run that a job raised (whether or not it had created its own run)."""
+def record_job_error(parent_id: str, job_name: str, exc: BaseException,
+                     uri: str | None = None) -> None:
+    """Note on the parent run (in the store at `uri`, by default the sweep's) that a job raised,
+    whether or not it had created its own run."""
     from nnexp.cli import describe_user_error
     from nnexp.tracking.store import open_client
 
     message = describe_user_error(exc) or f"{type(exc).__name__}: {exc}"
     key = tags.SWEEP_JOB_ERROR_PREFIX + re.sub(r"[^A-Za-z0-9_.-]+", "_", job_name)[:200]
     try:
-        open_client(os.environ["MLFLOW_TRACKING_URI"]).set_tag(
+        open_client(uri or os.environ["MLFLOW_TRACKING_URI"]).set_tag(
             parent_id, key, redact(f"{job_name} (raised: {message})")[:tags.MAX_VALUE_CHARS])
     except Exception as failure:  # the job's own error matters more than this note
         print(redact(f"sweep: could not record the job's error on the parent: {failure}"),
@@ -99,7 +97,7 @@ def _validate_jobs(config: DictConfig) -> set[str]:
     return {cfg.tracking.experiment for cfg in configs}
 
 
-def _one_experiment(experiments: set[str]) -> None:
+def one_experiment(experiments: set[str]) -> None:
     """Refuse a sweep whose jobs record into several experiments: a parent run and its children
     share one experiment in MLflow, and a summary ranks one set of comparable runs."""
     from nnexp.config import ConfigError
@@ -150,7 +148,7 @@ class MlflowSweepCallback(Callback):
             experiments = _validate_jobs(config)
         if not config.tracking.enabled:
             return
-        _one_experiment(experiments)
+        one_experiment(experiments)
         _check_direction(config)
         experiment = next(iter(experiments), config.tracking.experiment)
         from nnexp.tracking.store import ensure_experiment, open_client, resolve_tracking_uri
@@ -162,15 +160,7 @@ class MlflowSweepCallback(Callback):
         self.keys = swept_keys(list(config.hydra.overrides.task), _sweeper_params(config))
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         name = redact("sweep " + (",".join(self.keys) or Path(sweep_dir).name))
-        provenance, _ = provenance_tags(["python", "-m", "nnexp.train", *sys.argv[1:]])
-        run = client.create_run(experiment_id, run_name=name, tags={
-            **{key: redact(value) for key, value in provenance.items()},
-            tags.MLFLOW_RUN_NAME: name,
-            tags.SWEEP: "parent",
-            tags.PID: str(os.getpid()),
-            tags.PID_START: process_start_time(),
-            tags.HOST: platform.node(),
-            tags.HEARTBEAT: str(int(time.time())),
+        run_id = create_parent_run(client, experiment_id, name, {
             tags.SWEEP_DIR: sweep_dir,
             tags.SWEEP_PARAMS: ",".join(self.keys),
             tags.SWEEP_OVERRIDES: redact(" ".join(config.hydra.overrides.task)),
@@ -178,15 +168,15 @@ class MlflowSweepCallback(Callback):
             tags.SWEEP_LAUNCHER: str(config.hydra.launcher.get("_target_")),
             tags.SWEEP_OBJECTIVE: config.sweep.objective,
             tags.SWEEP_DIRECTION: config.sweep.direction,
-        })
-        self.parent = SweepParent(client, run.info.run_id, self.keys, config.sweep.objective,
+        }, ["python", "-m", "nnexp.train", *sys.argv[1:]])
+        self.parent = SweepParent(client, run_id, self.keys, config.sweep.objective,
                                   config.sweep.direction)
-        os.environ[PARENT_RUN_ENV] = run.info.run_id
+        os.environ[PARENT_RUN_ENV] = run_id
         os.environ[SWEPT_KEYS_ENV] = ",".join(self.keys)
         os.environ[PARENT_EXPERIMENT_ENV] = experiment
         os.environ[LAUNCHER_PID_ENV] = str(os.getpid())
         atexit.register(self.finish)  # Hydra skips on_multirun_end when a job raised
-        print(f"sweep: parent run {run.info.run_id} ({name})", flush=True)
+        print(f"sweep: parent run {run_id} ({name})", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self.finish(ended_normally=True)

@@ -29,7 +29,8 @@ class SweepParent:
     """The open parent run of one sweep; `finish` writes its summary and ends it, once."""
 
     def __init__(self, client: Any, run_id: str, keys: list[str], objective: str,
-                 direction: str, heartbeat_seconds: float = 30.0) -> None:
+                 direction: str, heartbeat_seconds: float = 30.0, *,
+                 handle_signals: bool = True) -> None:
         self.client = client
         self.run_id = run_id
         self.keys = keys
@@ -43,7 +44,7 @@ class SweepParent:
         self._beat.start()
         self._previous: dict[int, Any] = {}
         try:
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in (signal.SIGTERM, signal.SIGINT) if handle_signals else ():
                 self._previous[sig] = signal.signal(sig, self._on_signal)
         except ValueError:  # not the main thread: the launcher's owner handles signals
             pass
@@ -109,6 +110,23 @@ class SweepParent:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(128 + signum)
+
+
+def create_parent_run(client: Any, experiment_id: str, name: str, sweep_tags: dict[str, str],
+                      command: list[str], parent_run_id: str | None = None) -> str:
+    """Create a sweep's parent run, with the provenance tags its children carry (user, source,
+    git commit, versions) and the launcher's liveness tags; its run id."""
+    from nnexp.tracking.liveness import process_start_time
+    from nnexp.tracking.provenance import provenance_tags
+
+    provenance, _ = provenance_tags(command)
+    run_tags = {**{key: redact(value) for key, value in provenance.items()},
+                tags.MLFLOW_RUN_NAME: name, tags.SWEEP: "parent", tags.PID: str(os.getpid()),
+                tags.PID_START: process_start_time(), tags.HOST: platform.node(),
+                tags.HEARTBEAT: str(int(time.time())), **sweep_tags}
+    if parent_run_id:
+        run_tags[tags.MLFLOW_PARENT_RUN_ID] = parent_run_id
+    return client.create_run(experiment_id, run_name=name, tags=run_tags).info.run_id
 
 
 def stop_workers(client: Any, parent_id: str, signum: int,

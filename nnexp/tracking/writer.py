@@ -60,7 +60,8 @@ def apply_op(client: Any, run_id: str, op: dict[str, Any], outbox: Outbox) -> No
         log_network_model(client.tracking_uri, run_id, outbox.path(op["weights"]), op["meta"],
                           op["example"], step=op["step"],
                           linked=[tuple(point) for point in op["linked"]],
-                          experiment_id=outbox.info["experiment_id"], params=op["params"])
+                          experiment_id=outbox.info.get("experiment_id"),
+                          params=op.get("params"), run_name=op.get("run_name"))
     elif kind == "end":
         client.set_terminated(run_id, op["status"])
     else:

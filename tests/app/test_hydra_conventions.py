@@ -210,3 +210,13 @@ def test_run_lines_print_once_with_or_without_logging_configured():
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["epoch 1/1", "configured: done in"]
     assert proc.stderr.splitlines() == ["note: converted"]
+
+
+def test_an_option_from_hydra_searchpath_is_found(tmp_path):
+    (tmp_path / "mine" / "optimizer").mkdir(parents=True)
+    (tmp_path / "mine" / "optimizer" / "plain.yaml").write_text("name: sgd\n")
+    code, err = _call_main([f"hydra.searchpath=[file://{tmp_path / 'mine'}]", "optimizer=plain",
+                            *FAST, f"tracking.uri={_store(tmp_path)}"])
+    assert code == 0, err
+    (run,) = all_runs(_store(tmp_path))
+    assert run.data.params["optimizer.name"] == "sgd"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import client_for
+from helpers import client_for, model_uri
 
 from nnexp import predict as predict_cli
 from nnexp.experiment import load_data, run_experiment
@@ -25,10 +25,12 @@ PAYLOAD = "import pathlib; pathlib.Path({target!r}).write_text('code from the st
 LOAD_TWICE = textwrap.dedent("""
     import pathlib, sys, mlflow
     mlflow.set_tracking_uri(sys.argv[1])
-    mlflow.pyfunc.load_model(f"runs:/{sys.argv[2]}/model")  # the tampered code
+    outputs = mlflow.MlflowClient().get_run(sys.argv[2]).outputs.model_outputs
+    model_uri = f"models:/{outputs[0].model_id}"
+    mlflow.pyfunc.load_model(model_uri)  # the tampered code
     pathlib.Path(sys.argv[3]).write_text(sys.argv[4])  # now the pickled model
     try:
-        mlflow.pyfunc.load_model(f"runs:/{sys.argv[2]}/model")
+        mlflow.pyfunc.load_model(model_uri)
     except Exception:
         pass  # the swapped pickle is no model: the payload ran while it was read
 """)
@@ -111,9 +113,12 @@ def test_tampered_model_code_and_pickle_never_run(wine_run, tmp_path, monkeypatc
     store_uri, run_id, X_raw = wine_run
     np.savetxt(tmp_path / "rows.csv", X_raw[:5], delimiter=",")
     import mlflow
+    import pandas as pd
 
     mlflow.set_tracking_uri(store_uri)
-    served = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict(X_raw[:5])
+    model = mlflow.pyfunc.load_model(model_uri(store_uri, run_id))
+    names = model.metadata.get_input_schema().input_names()
+    served = model.predict(pd.DataFrame(X_raw[:5], columns=names))
     mlflow.set_tracking_uri(None)
     capsys.readouterr()  # MLflow's download progress
 
