@@ -418,10 +418,7 @@ class _Training:
     def _pruning_tags(self) -> dict[str, str]:
         """Why the run was pruned (it ends KILLED: it did not train its planned epochs, so no
         filter on FINISHED takes it for a complete run), and what pruning cost it."""
-        found: dict[str, str] = {}
-        cost = getattr(self.pruner, "cost", None)
-        if callable(cost):
-            found[tags.PRUNE_COST] = cost()
+        found = self.pruner.outcome_tags() if self.pruner is not None else {}
         if self.pruned is not None:
             reason = self.pruned.describe(self.cfg.sweep.objective)
             found.update({tags.PRUNED: reason, tags.PRUNED_EPOCH: str(self.pruned.epoch),

@@ -61,9 +61,12 @@ class Pruned:
 
 
 class Pruner(Protocol):
-    """Asked at each epoch's end whether the run should stop there."""
+    """Asked at each epoch's end whether the run should stop there; at the run's end, what its
+    record should keep of the pruning (values siblings read, its cost)."""
 
     def should_stop(self, epoch: int, values: Mapping[str, float]) -> Pruned | None: ...
+
+    def outcome_tags(self) -> dict[str, str]: ...
 
 
 def is_decision_epoch(settings: PruneSettings, epoch: int) -> bool:
@@ -139,3 +142,6 @@ class StopAtEpoch:
         if epoch != self.epoch:
             return None
         return Pruned(epoch, "recorded", math.nan, math.nan, 0, reason=self.reason)
+
+    def outcome_tags(self) -> dict[str, str]:
+        return {}

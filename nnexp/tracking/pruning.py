@@ -1,12 +1,14 @@
 """Pruning through the tracking store: siblings meet in the store, no controller is needed.
 
 A sweep's children are the runs whose `mlflow.parentRunId` is the sweep's parent, whatever
-launched them (basic, joblib, submitit/SLURM, Ray, the Optuna sweeper). At each decision epoch a
-child journals its objective as a tag (`nnexp.prune.value.<epoch>`, written by its own record
-writer) and reads its siblings' such tags with one `search_runs`: tags, because the store keeps
-only a thinned sample of long metric series and returns no metric history in a search. The
-search is repeated at most every `refresh_seconds`, so pruning costs a few store queries a run.
-A store that cannot answer never stops a run: the check is skipped with one warning.
+launched them (basic, joblib, submitit/SLURM, Ray, the Optuna sweeper). A child's objective at its
+decision epochs is recorded as tags (`nnexp.prune.value.<epoch>`), and a child reads its siblings'
+such tags with one `search_runs`: tags, because the store keeps only a thinned sample of long
+metric series and a search returns no metric history. The median rule compares with finished
+siblings only, so a child's values go with its final record (no write per epoch); asha compares
+with running siblings too, so a child's rung values are journaled as they come (a few rungs). The
+search is repeated at most every `refresh_seconds`, so pruning costs a few queries a run. A store
+that cannot answer never stops a run: the check is skipped with one warning.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class StorePruner:
         self.publish = publish
         self.refresh_seconds = refresh_seconds
         self.own: list[float] = []  # the objective at every epoch so far
+        self.values: dict[str, str] = {}  # its tags at decision epochs, for the final record
         self.checks = 0
         self.queries = 0
         self.seconds = 0.0  # spent publishing and reading siblings
@@ -72,8 +75,11 @@ class StorePruner:
         if not is_decision_epoch(self.settings, epoch):
             return None
         started = time.perf_counter()
+        tag = {f"{tags.PRUNE_VALUE_PREFIX}{epoch}": repr(value)}
+        self.values.update(tag)
         try:
-            self.publish({f"{tags.PRUNE_VALUE_PREFIX}{epoch}": repr(value)})
+            if self.settings.rule == "asha":  # running siblings compete at the rungs
+                self.publish(tag)
             siblings = self._sibling_values()
         except Exception as exc:  # noqa: BLE001 - the store's errors have no common type
             if not self._warned:
@@ -89,10 +95,11 @@ class StorePruner:
         competing = [s[epoch] for s in siblings if epoch in s]
         return asha_decision(self.settings, epoch, value, competing)
 
-    def cost(self) -> str:
-        """What pruning cost this run, for its record."""
-        return (f"{self.checks} checks, {self.queries} store queries, "
-                f"{self.seconds:.3f} s")
+    def outcome_tags(self) -> dict[str, str]:
+        """For the run's final record: its values at the decision epochs (siblings of later
+        runs read them) and what pruning cost it."""
+        cost = f"{self.checks} checks, {self.queries} store queries, {self.seconds:.3f} s"
+        return {**self.values, tags.PRUNE_COST: cost}
 
     def _sibling_values(self) -> list[dict[int, float]]:
         """Each sibling's published values: finished siblings only for the median rule (as

@@ -36,7 +36,7 @@ def _pruner(client, experiment, parent, own, rule="median", refresh=60.0, **kw):
     return pruner, published
 
 
-def test_median_reads_finished_siblings_only_and_publishes_at_decision_epochs(store_uri):
+def test_median_reads_finished_siblings_only_and_records_its_decision_epochs(store_uri):
     finished = [{2: 0.5, 3: 0.4}, {2: 0.7, 3: 0.6}]
     client, experiment, parent, own = _family(store_uri, finished, running=[{2: 0.01}])
     pruner, published = _pruner(client, experiment, parent, own, warmup_epochs=1,
@@ -46,17 +46,20 @@ def test_median_reads_finished_siblings_only_and_publishes_at_decision_epochs(st
     assert pruner.should_stop(2, {"val/loss": 0.55}) is None  # best 0.55 < median 0.6
     pruned = pruner.should_stop(3, {"val/loss": 0.8})
     assert pruned is not None and (pruned.threshold, pruned.n_siblings) == (0.5, 2)
-    assert published == {"nnexp.prune.value.2": "0.55", "nnexp.prune.value.3": "0.8"}
+    assert published == {}  # median siblings read finished runs: values go with the record
     assert pruner.queries == 1 and pruner.checks == 2  # siblings read once within refresh
-    assert pruner.cost().startswith("2 checks, 1 store queries, ")
+    record = pruner.outcome_tags()
+    assert record.pop("nnexp.prune.cost").startswith("2 checks, 1 store queries, ")
+    assert record == {"nnexp.prune.value.2": "0.55", "nnexp.prune.value.3": "0.8"}
 
 
 def test_asha_competes_with_siblings_in_any_state(store_uri):
     client, experiment, parent, own = _family(store_uri, [{1: 0.2}], running=[{1: 0.3}])
-    pruner, _ = _pruner(client, experiment, parent, own, rule="asha", refresh=0.0,
-                        reduction_factor=2)
+    pruner, published = _pruner(client, experiment, parent, own, rule="asha", refresh=0.0,
+                                reduction_factor=2)
     pruned = pruner.should_stop(1, {"val/loss": 0.35})  # 3 at the rung: keep 1
     assert pruned is not None and (pruned.threshold, pruned.n_siblings) == (0.2, 2)
+    assert published == {"nnexp.prune.value.1": "0.35"}  # at once: running siblings read it
 
 
 def test_an_unreachable_store_skips_the_check_with_one_warning(store_uri, caplog):
