@@ -146,10 +146,11 @@ def make_observer(cfg: DictConfig, uri: str | None, verbose: bool) -> RunObserve
     return Observers(*([store] if store else []), *([ConsoleObserver(store)] if verbose else []))
 
 
-def make_pruner(cfg: DictConfig, observer: RunObserver, parent_run_id: str | None
-                ) -> Pruner | None:
+def make_pruner(cfg: DictConfig, observer: RunObserver, parent_run_id: str | None,
+                history: MetricHistory) -> Pruner | None:
     """The store-backed pruner `sweep.prune` asks for, in a sweep whose runs are recorded (a
-    run outside a sweep has no siblings to be compared with)."""
+    run outside a sweep has no siblings to be compared with); `history` holds what a continued
+    run trained before its checkpoint."""
     if cfg.sweep.prune is None or parent_run_id is None:
         return None
     from nnexp.tracking.mlflow_observer import MlflowObserver
@@ -168,7 +169,8 @@ def make_pruner(cfg: DictConfig, observer: RunObserver, parent_run_id: str | Non
     from nnexp.tracking.store import open_client
 
     return StorePruner(settings, open_client(store.uri), store.experiment_id, parent_run_id,
-                       lambda: store.run_id, store.record_tags)
+                       lambda: store.run_id, store.record_tags,
+                       earlier=history.series(s.objective)[1].tolist())
 
 
 def _continue_from(resume: Any, identity: str, model: Any, optimizer: Any,
@@ -262,7 +264,7 @@ def run_experiment(
                 from nnexp.tracking.resume import note_continuation
 
                 note_continuation(uri, resumed_from, observer.run_id)
-            training.pruner = pruner or make_pruner(cfg, observer, parent_run_id)
+            training.pruner = pruner or make_pruner(cfg, observer, parent_run_id, history)
             return training.run(observer, Path(work))
         except Diverged as exc:
             history.flush()

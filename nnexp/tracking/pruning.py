@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from nnexp.pruning import (
@@ -52,7 +52,10 @@ class StorePruner:
     def __init__(self, settings: PruneSettings, client: Any, experiment_id: str,
                  parent_id: str, run_id: Callable[[], str | None],
                  publish: Callable[[dict[str, str]], None],
-                 refresh_seconds: float = REFRESH_SECONDS) -> None:
+                 refresh_seconds: float = REFRESH_SECONDS, earlier: Sequence[float] = ()
+                 ) -> None:
+        """`earlier`: the objective at epochs 1, 2, ... a continued run trained before its
+        checkpoint; the rules see the run's whole past, as if it had never stopped."""
         self.settings = settings
         self.client = client
         self.experiment_id = experiment_id
@@ -60,8 +63,11 @@ class StorePruner:
         self.run_id = run_id
         self.publish = publish
         self.refresh_seconds = refresh_seconds
-        self.own: list[float] = []  # the objective at every epoch so far
-        self.values: dict[str, str] = {}  # its tags at decision epochs, for the final record
+        self.own = [float(v) for v in earlier]  # the objective at every epoch so far
+        self.values = {f"{tags.PRUNE_VALUE_PREFIX}{epoch}": repr(value)  # for the final record
+                       for epoch, value in enumerate(self.own, start=1)
+                       if is_decision_epoch(settings, epoch)}
+        self._unpublished = dict(self.values) if settings.rule == "asha" else {}
         self.checks = 0
         self.queries = 0
         self.seconds = 0.0  # spent publishing and reading siblings
@@ -79,7 +85,8 @@ class StorePruner:
         self.values.update(tag)
         try:
             if self.settings.rule == "asha":  # running siblings compete at the rungs
-                self.publish(tag)
+                self.publish({**self._unpublished, **tag})
+                self._unpublished = {}
             siblings = self._sibling_values()
         except Exception as exc:  # noqa: BLE001 - the store's errors have no common type
             if not self._warned:

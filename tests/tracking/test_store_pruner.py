@@ -28,11 +28,11 @@ def _family(uri: str, finished: list[dict[int, float]], running: list[dict[int, 
     return client, experiment, parent, own
 
 
-def _pruner(client, experiment, parent, own, rule="median", refresh=60.0, **kw):
+def _pruner(client, experiment, parent, own, rule="median", refresh=60.0, earlier=(), **kw):
     published = {}
     settings = PruneSettings(rule, "val/loss", "minimize", **kw)
     pruner = StorePruner(settings, client, experiment, parent, lambda: own, published.update,
-                         refresh_seconds=refresh)
+                         refresh_seconds=refresh, earlier=earlier)
     return pruner, published
 
 
@@ -60,6 +60,20 @@ def test_asha_competes_with_siblings_in_any_state(store_uri):
     pruned = pruner.should_stop(1, {"val/loss": 0.35})  # 3 at the rung: keep 1
     assert pruned is not None and (pruned.threshold, pruned.n_siblings) == (0.2, 2)
     assert published == {"nnexp.prune.value.1": "0.35"}  # at once: running siblings read it
+
+
+def test_a_continued_run_is_judged_on_its_whole_past(store_uri):
+    finished = [{2: 0.5, 3: 0.4}, {2: 0.7, 3: 0.6}]
+    client, experiment, parent, own = _family(store_uri, finished, running=[])
+    pruner, _ = _pruner(client, experiment, parent, own, warmup_epochs=1, startup_runs=2,
+                        earlier=[0.9, 0.45])  # epochs 1 and 2, before its checkpoint
+    assert pruner.should_stop(3, {"val/loss": 0.8}) is None  # its best, 0.45, beats 0.5
+    record = pruner.outcome_tags()
+    assert record["nnexp.prune.value.2"] == "0.45" and record["nnexp.prune.value.3"] == "0.8"
+    asha, published = _pruner(client, experiment, parent, own, rule="asha", refresh=0.0,
+                              reduction_factor=2, earlier=[0.3])
+    asha.should_stop(2, {"val/loss": 0.2})
+    assert published == {"nnexp.prune.value.1": "0.3", "nnexp.prune.value.2": "0.2"}
 
 
 def test_an_unreachable_store_skips_the_check_with_one_warning(store_uri, caplog):
