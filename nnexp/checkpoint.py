@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -123,7 +124,7 @@ def load(path: Path) -> Checkpoint:
                               meta["rng"], history)
     except CheckpointError:
         raise
-    except (OSError, ValueError, KeyError, TypeError, EOFError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"{path.name}: not a readable checkpoint "
                               f"({type(exc).__name__}: {exc})") from None
 

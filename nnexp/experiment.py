@@ -20,7 +20,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnexp import checkpoint as checkpoints
 from nnexp import engine
-from nnexp.config import ConfigError, to_container, validate, validate_for_data
+from nnexp.config import (
+    ConfigError,
+    diverged_objective,
+    to_container,
+    validate,
+    validate_for_data,
+)
 from nnexp.console import ConsoleObserver, say
 from nnexp.data import Dataset, load_dataset
 from nnexp.history import MetricHistory
@@ -225,7 +231,8 @@ def run_experiment(
         resume = find_resume_point(uri, cfg.tracking.experiment, identity,
                                    keep_pruned=cfg.sweep.prune is not None)
         if resume is not None and resume.checkpoint is None:
-            return _reuse(resume.run, cfg, uri, parent_run_id, verbose, run_name, "pruned")
+            return _reuse(resume.run, cfg, uri, parent_run_id, verbose, run_name,
+                          resume.outcome)
     dataset = load_data(cfg)
     loss_name = choose_loss(cfg, dataset)
     validate_for_data(cfg, n_inputs=dataset.n_features, n_outputs=dataset.n_outputs,
@@ -324,13 +331,15 @@ def _run_start(cfg: DictConfig, config: dict[str, Any], run_name: str, plan: Run
 def _reuse(done: Any, cfg: DictConfig, uri: str, parent_run_id: str | None, verbose: bool,
            run_name: str, what: str = "FINISHED") -> ExperimentResult:
     """sweep.skip_finished, sweep.resume: answer with an earlier identical run (finished, or
-    pruned) instead of training again."""
+    pruned or diverged: decisions and results that training again would repeat)."""
     from nnexp.tracking.reuse import note_reuse
 
     if parent_run_id:  # the sweep summary lists reused runs next to its children
         note_reuse(uri, parent_run_id, done.info.run_id, redact(run_name))
     metrics = dict(done.data.metrics)
     objective = metrics.get(cfg.sweep.objective, math.nan)
+    if what == "diverged":  # what the sweeper got from it the first time
+        objective = diverged_objective(cfg)
     if verbose:
         say(f"skipped: identical config already {what} as run {done.info.run_id} "
             f"({cfg.sweep.objective} {objective:.4f})")
@@ -383,11 +392,10 @@ class _Training:
             observer.epoch_ended(epoch, step, values)
             if self.pruner is not None:
                 self.pruned = self.pruner.should_stop(epoch, values)
-                if self.pruned is not None:
-                    return True
-            if every and epoch % every == 0:
+            # a pruned run keeps where it stopped: a resumed sweep that does not prune goes on
+            if every and (epoch % every == 0 or self.pruned is not None):
                 self._checkpoint(observer, work)
-            return False
+            return self.pruned is not None
 
         with interrupts_stop_run() as interrupt:
             interrupt.deferred = True

@@ -5,7 +5,8 @@ run of that identity that did not finish (KILLED, FAILED, or RUNNING with its pr
 was not continued already is continued from its newest readable checkpoint, as a new run: MLflow
 cannot delete the metric values the stopped run logged after that checkpoint, so the new run
 starts from the checkpoint's full history and the stopped run is tagged `nnexp.continued_by`.
-A pruned run is a decision, kept when the resuming sweep prunes too.
+A pruned run is a decision, kept when the resuming sweep prunes too; a diverged run is a result
+(its config diverges at the same step every time), kept.
 """
 
 from __future__ import annotations
@@ -35,10 +36,12 @@ UNFINISHED = "attributes.status != 'FINISHED'"
 
 @dataclass
 class ResumePoint:
-    """The run to continue (`checkpoint` set), or a pruned run whose decision stands."""
+    """The run to continue (`checkpoint` set), or a run whose outcome stands ("pruned" when the
+    resuming sweep prunes too, "diverged": training again would diverge at the same step)."""
 
     run: Any  # the MLflow run
     checkpoint: Checkpoint | None
+    outcome: str = ""
 
     @property
     def run_id(self) -> str:
@@ -48,8 +51,8 @@ class ResumePoint:
 def find_resume_point(uri: str, experiment: str, identity: str, *, keep_pruned: bool
                       ) -> ResumePoint | None:
     """The newest unfinished, not yet continued run of `identity` with a usable checkpoint (a
-    stale RUNNING one is ended FAILED first, its journal replayed); or, with `keep_pruned`, a
-    pruned one, newest first. None: train from the start."""
+    stale RUNNING one is ended FAILED first, its journal replayed), or whose outcome stands (a
+    diverged one; a pruned one with `keep_pruned`), newest first. None: train from the start."""
     client = open_client(uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
@@ -63,7 +66,9 @@ def find_resume_point(uri: str, experiment: str, identity: str, *, keep_pruned: 
         if tags.CONTINUED_BY in run_tags:
             continue
         if tags.PRUNED in run_tags and keep_pruned:
-            return ResumePoint(run, None)
+            return ResumePoint(run, None, "pruned")
+        if run_tags.get(tags.DIVERGED) == "true":
+            return ResumePoint(run, None, "diverged")
         if run.info.status == "RUNNING":
             reason = stale_reason(run_tags, run.info.start_time or 0, time.time(), STALE_SECONDS)
             if reason is None:
