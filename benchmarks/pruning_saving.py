@@ -8,14 +8,17 @@ siblings before any pruning). Modes alternate; medians are quoted. Two workloads
 
 - ``default``: the default MLP (one hidden layer of 64, Adam): a child trains in well under a
   second, so a job's fixed cost (process, run records, model, plots) dominates the sweep;
-- ``wide``: ``model.hidden=[256,256]``: training dominates, as in the sweeps pruning is for.
+- ``wide``: ``model.hidden=[512,512]``: training weighs as much as the rest, or more, as in
+  the sweeps pruning is for.
 
 Both run with ``OPENBLAS_NUM_THREADS=1`` (two BLAS threads on a shared 2-core machine only
 contend). The 16 rates are log-spaced from 1e-5 to 1; the order the basic launcher runs them in
 matters to a median rule (the first children finish unpruned and set the median), so it is
 shuffled with a fixed seed (``--order ascending`` runs them smallest first).
 
-Reported per workload and mode: sweep wall time, epochs trained by all children (their
+Reported per workload and mode: sweep wall time and CPU time (the sweep process and what it
+waited for; less sensitive than wall time to other work on a shared machine), the children's
+training time (their `nnexp.train_seconds`), epochs trained by all children (their
 `nnexp.epochs_run`), children pruned, the best child's learning rate (the parent's
 `nnexp.best_run_name`) and its objective, and what pruning cost (the children's
 `nnexp.prune.cost` tags: decisions, store queries and their seconds). The last line is one JSON
@@ -31,6 +34,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,7 +46,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-WORKLOADS = {"default": [], "wide": ["model.hidden=[256,256]"]}
+WORKLOADS = {"default": [], "wide": ["model.hidden=[512,512]"]}
 COST_RE = re.compile(r"(\d+) checks, (\d+) store queries, ([0-9.]+) s")
 
 
@@ -61,13 +65,16 @@ def run_sweep(workdir: Path, rates: list[str], prune: bool, epochs: int, extra: 
         overrides.append("sweep.prune=median")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "NNEXP_"))}
     env["OPENBLAS_NUM_THREADS"] = "1"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "nnexp.train", "-m", *overrides], cwd=workdir,
                           env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"sweep failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return {"wall_s": wall, **read_store(workdir / "mlruns" / "mlflow.db")}
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"wall_s": wall, "cpu_s": cpu, **read_store(workdir / "mlruns" / "mlflow.db")}
 
 
 def read_store(db: Path) -> dict[str, Any]:
@@ -85,6 +92,8 @@ def read_store(db: Path) -> dict[str, Any]:
     best_name = parent.data.tags.get("nnexp.best_run_name", "")
     return {
         "children": len(children),
+        "train_s": sum(float(c.data.tags.get("nnexp.train_seconds", "0") or 0)
+                       for c in children),
         "epochs_trained": sum(int(c.data.tags.get("nnexp.epochs_run", "0") or 0)
                               for c in children),
         "pruned": sorted(c.data.params["lr"] for c in children if "nnexp.pruned" in c.data.tags),
@@ -111,12 +120,15 @@ def measure(workload: str, rates: list[str], args: argparse.Namespace) -> dict[s
                 found = run_sweep(Path(tmp), rates, mode == "median", args.epochs,
                                   WORKLOADS[workload])
             results[mode].append(found)
-            print(f"  repeat {repeat + 1} {mode:>6}: {found['wall_s']:6.1f} s, "
+            print(f"  repeat {repeat + 1} {mode:>6}: {found['wall_s']:6.1f} s wall, "
+                  f"{found['cpu_s']:6.1f} s CPU, {found['train_s']:6.1f} s training, "
                   f"{found['epochs_trained']} epochs, {len(found['pruned'])} pruned, "
                   f"best lr {found['best_lr']} ({found['best_objective']:.4f})", flush=True)
     full, pruned = results["full"], results["median"]
     wall_full = statistics.median(r["wall_s"] for r in full)
     wall_pruned = statistics.median(r["wall_s"] for r in pruned)
+    cpu_full = statistics.median(r["cpu_s"] for r in full)
+    cpu_pruned = statistics.median(r["cpu_s"] for r in pruned)
     best = {r["best_lr"] for r in full} | {r["best_lr"] for r in pruned}
     per_check = [r["prune_ms_per_check"] for r in pruned if r["prune_ms_per_check"]]
     per_query = [r["prune_ms_per_query"] for r in pruned if r["prune_ms_per_query"]]
@@ -124,6 +136,10 @@ def measure(workload: str, rates: list[str], args: argparse.Namespace) -> dict[s
         "workload": workload, "overrides": WORKLOADS[workload],
         "wall_s_full_median": round(wall_full, 2), "wall_s_pruned_median": round(wall_pruned, 2),
         "wall_ratio_pruned_over_full": round(wall_pruned / wall_full, 3),
+        "cpu_s_full_median": round(cpu_full, 2), "cpu_s_pruned_median": round(cpu_pruned, 2),
+        "cpu_ratio_pruned_over_full": round(cpu_pruned / cpu_full, 3),
+        "train_s_full_median": round(statistics.median(r["train_s"] for r in full), 2),
+        "train_s_pruned_median": round(statistics.median(r["train_s"] for r in pruned), 2),
         "epochs_trained_full": statistics.median(r["epochs_trained"] for r in full),
         "epochs_trained_pruned": statistics.median(r["epochs_trained"] for r in pruned),
         "pruned_children": [r["pruned"] for r in pruned],
@@ -140,8 +156,10 @@ def measure(workload: str, rates: list[str], args: argparse.Namespace) -> dict[s
         else None,
     }
     print(f"  wall time: {wall_full:.1f} s without pruning, {wall_pruned:.1f} s with "
-          f"sweep.prune=median (x{summary['wall_ratio_pruned_over_full']}; medians of "
-          f"{args.repeats})")
+          f"sweep.prune=median (x{summary['wall_ratio_pruned_over_full']}); CPU "
+          f"{cpu_full:.1f} s -> {cpu_pruned:.1f} s (x{summary['cpu_ratio_pruned_over_full']}); "
+          f"children's training {summary['train_s_full_median']} s -> "
+          f"{summary['train_s_pruned_median']} s (medians of {args.repeats})")
     print(f"  epochs trained: {summary['epochs_trained_full']} -> "
           f"{summary['epochs_trained_pruned']}; pruned per sweep: "
           f"{[len(p) for p in summary['pruned_children']]}")
