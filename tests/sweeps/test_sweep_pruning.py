@@ -4,6 +4,7 @@ lists them; the store is the only thing the children share."""
 from __future__ import annotations
 
 import csv
+import importlib.util
 import statistics
 from pathlib import Path
 
@@ -87,3 +88,29 @@ def test_asha_prunes_across_parallel_workers(tmp_path, launcher):
     assert any(c.info.status == "FINISHED" for c in children.values())
     assert parent.info.status == "FINISHED"
     assert int(parent.data.tags["nnexp.sweep.n_pruned"]) >= 2
+
+
+@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
+                    reason="the optuna extra is not installed (pip install -e '.[optuna]')")
+def test_optuna_trials_are_pruned_through_the_store_and_the_study_gets_their_last_value(
+        tmp_path):
+    proc = run_cli(["nnexp.train", "-m", "hparams_search=lr_width", "hydra.sweeper.n_trials=5",
+                    "train.epochs=3", "sweep.prune=median", "sweep.prune_startup_runs=1",
+                    "sweep.prune_warmup_epochs=0", "tracking.plots=false",
+                    "tracking.log_model=false"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    uri, parent, children = _sweep(tmp_path)
+    pruned = [c for c in children.values() if "nnexp.pruned" in c.data.tags]
+    finished = [c for c in children.values() if c.info.status == "FINISHED"]
+    assert pruned and finished and len(pruned) + len(finished) == 5
+    for child in pruned:
+        assert child.info.status == "KILLED"
+        epoch = int(child.data.tags["nnexp.pruned.epoch"])
+        last = _value_at_epoch(client_for(uri), child, "val/loss", epoch)
+        assert child.data.metrics["val/loss"] == last  # what the trial returned to the study:
+        assert (f"[{child.info.run_name}] val/loss {last:.4f}  pruned at epoch {epoch}, "
+                f"run {child.info.run_id}") in proc.stdout
+    results = next((tmp_path / "multirun").glob("*/*/optimization_results.yaml")).read_text()
+    best = min(finished, key=lambda c: c.data.metrics["val/loss"])
+    assert f"best_value: {best.data.metrics['val/loss']!r}" in results
+    assert parent.data.tags["nnexp.best_run_id"] == best.info.run_id
