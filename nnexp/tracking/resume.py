@@ -26,6 +26,7 @@ from nnexp.tracking import tags
 from nnexp.tracking.liveness import stale_reason
 from nnexp.tracking.records import download_artifact
 from nnexp.tracking.redact import redact
+from nnexp.tracking.reuse import runs_of_config
 from nnexp.tracking.store import open_client, outbox_root
 
 log = logging.getLogger(__name__)
@@ -54,14 +55,7 @@ def find_resume_point(uri: str, experiment: str, identity: str, *, keep_pruned: 
     stale RUNNING one is ended FAILED first, its journal replayed), or whose outcome stands (a
     diverged one; a pruned one with `keep_pruned`), newest first. None: train from the start."""
     client = open_client(uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return None
-    runs = client.search_runs(
-        [found.experiment_id],
-        filter_string=f"tags.`{tags.CONFIG_HASH}` = '{identity}' and {UNFINISHED}",
-        order_by=["attributes.start_time DESC"], max_results=200)
-    for run in runs:
+    for run in runs_of_config(client, experiment, identity, UNFINISHED, limit=200):
         run_tags = run.data.tags
         if tags.CONTINUED_BY in run_tags:
             continue
