@@ -21,11 +21,13 @@ waited for; less sensitive than wall time to other work on a shared machine), th
 training time (their `nnexp.train_seconds`), epochs trained by all children (their
 `nnexp.epochs_run`), children pruned, the best child's learning rate (the parent's
 `nnexp.best_run_name`) and its objective, and what pruning cost (the children's
-`nnexp.prune.cost` tags: decisions, store queries and their seconds). The last line is one JSON
-object with the figures.
+`nnexp.prune.cost` tags: decisions, store queries and their seconds). First, in process and
+quieter: what one decision costs, with a search of 15 finished siblings and between searches.
+The last line is one JSON object with the figures.
 
     python benchmarks/pruning_saving.py                      # both workloads, 3 repeats
     python benchmarks/pruning_saving.py --workloads default --repeats 1 --order ascending
+    python benchmarks/pruning_saving.py --workloads ""       # the decision's cost only
 """
 
 from __future__ import annotations
@@ -174,6 +176,42 @@ def measure(workload: str, rates: list[str], args: argparse.Namespace) -> dict[s
     return summary
 
 
+def decision_cost(n_siblings: int = 15, rounds: int = 30) -> dict[str, float]:
+    """In process, on a fresh SQLite store: the store pruner's search for `n_siblings` finished
+    siblings (each with a child's 62 params, 35 tags and 25 pruning values), and a decision
+    between searches (siblings kept from the last one). Medians of `rounds`."""
+    from mlflow.entities import Param, RunTag
+    from mlflow.tracking import MlflowClient
+
+    from nnexp.pruning import PruneSettings
+    from nnexp.tracking.pruning import StorePruner
+
+    with tempfile.TemporaryDirectory(prefix="nnexp-prune-cost-") as tmp:
+        client = MlflowClient(tracking_uri=f"sqlite:///{tmp}/mlflow.db")
+        experiment = client.create_experiment("cost")
+        parent = client.create_run(experiment).info.run_id
+        for i in range(n_siblings):
+            run = client.create_run(experiment, tags={"mlflow.parentRunId": parent}).info.run_id
+            client.log_batch(run, params=[Param(f"p{j}", "x" * 12) for j in range(62)],
+                             tags=[RunTag(f"nnexp.t{j}", "y" * 24) for j in range(35)]
+                             + [RunTag(f"nnexp.prune.value.{e}", repr(0.1 * i + 0.01 * e))
+                                for e in range(6, 31)])
+            client.set_terminated(run)
+        settings = PruneSettings("median", "val/loss", "minimize")
+        searched, cached = [], []
+        for _ in range(rounds):
+            pruner = StorePruner(settings, client, experiment, parent, lambda: None,
+                                 lambda tags: None, earlier=[1.0] * 5)
+            started = time.perf_counter()
+            pruner.should_stop(6, {"val/loss": 0.5})  # the first decision searches
+            searched.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            pruner.should_stop(7, {"val/loss": 0.5})  # within refresh_seconds: kept siblings
+            cached.append(time.perf_counter() - started)
+    return {"siblings": n_siblings, "search_ms": round(1000 * statistics.median(searched), 2),
+            "decision_between_searches_us": round(1e6 * statistics.median(cached), 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -184,9 +222,14 @@ def main() -> None:
     args = parser.parse_args()
     rates = learning_rates(args.order)
     print(f"16-child lr sweep on digits, {args.epochs} epochs, order {args.order}: {rates}")
-    workloads = [measure(w, rates, args) for w in args.workloads.split(",")]
+    cost = decision_cost()
+    print(f"a pruning decision, in process: {cost['search_ms']} ms with a search of "
+          f"{cost['siblings']} finished siblings (at most one every 5 s), "
+          f"{cost['decision_between_searches_us']} us between searches")
+    workloads = [measure(w, rates, args) for w in args.workloads.split(",") if w]
     print(json.dumps({"benchmark": "pruning_saving", "order": args.order, "epochs": args.epochs,
-                      "repeats": args.repeats, "rates": rates, "workloads": workloads}))
+                      "repeats": args.repeats, "rates": rates, "decision_cost": cost,
+                      "workloads": workloads}))
 
 
 if __name__ == "__main__":
