@@ -21,6 +21,7 @@ from omegaconf import II, DictConfig, OmegaConf
 
 from nnexp import engine
 from nnexp.loop import metric_names
+from nnexp.pruning import PRUNE_RULES
 from nnexp.vocabulary import (
     ACTIVATIONS,
     DATASETS,
@@ -124,6 +125,15 @@ class SweepConfig:
     direction: str = "minimize"
     skip_finished: bool = False
     diverged_objective: float | None = None  # null: the worst value for the direction
+    prune: str | None = None  # null, median or asha: stop hopeless children (nnexp/pruning.py)
+    prune_warmup_epochs: int = 5  # median: the first epochs are never pruned
+    prune_startup_runs: int = 5  # median: finished siblings needed before any pruning
+    prune_min_siblings: int = 1  # median: siblings with a value at the epoch
+    prune_interval: int = 1  # median: epochs between checks after the warm-up
+    prune_min_epochs: int = 1  # asha: epochs of the first rung
+    prune_reduction_factor: int = 4  # asha: keep the best 1/reduction_factor at each rung
+    checkpoint_every: int = 0  # epochs between checkpoints (0: none); sweep.resume reads them
+    resume: bool = False  # continue stopped runs of the same config from their checkpoint
 
 
 @dataclass
@@ -314,6 +324,29 @@ def _validate_tracking_and_sweep(cfg: DictConfig) -> None:
     if cfg.sweep.objective not in names:
         raise ConfigError(f"sweep.objective: {cfg.sweep.objective!r} is not a metric this run "
                           f"logs; allowed: {_metric_listing(names)}")
+    _validate_pruning_and_resume(cfg, names)
+
+
+def _validate_pruning_and_resume(cfg: DictConfig, names: list[str]) -> None:
+    s = cfg.sweep
+    if s.prune is not None:
+        _allowed("sweep.prune", s.prune, PRUNE_RULES)
+        per_epoch = [n for n in names if n not in ("train/loss_step", "lr", "epoch")
+                     and not n.startswith(("grad_norm/", "test/"))]
+        if s.objective not in per_epoch:
+            raise ConfigError(f"sweep.prune: needs a sweep.objective measured every epoch, got "
+                              f"{s.objective!r}; allowed: {_metric_listing(per_epoch)}")
+    for key, low in (("prune_warmup_epochs", 0), ("prune_startup_runs", 0),
+                     ("prune_min_siblings", 1), ("prune_interval", 1), ("prune_min_epochs", 1),
+                     ("prune_reduction_factor", 2), ("checkpoint_every", 0)):
+        if s[key] < low:
+            raise ConfigError(f"sweep.{key}: must be >= {low}, got {s[key]}")
+    if not cfg.tracking.enabled:
+        for key, on in (("prune", s.prune is not None), ("resume", s.resume),
+                        ("checkpoint_every", s.checkpoint_every > 0)):
+            if on:
+                raise ConfigError(f"sweep.{key}: needs the tracking store (siblings and "
+                                  "checkpoints meet there); tracking.enabled is false")
 
 
 def diverged_objective(cfg: DictConfig) -> float:

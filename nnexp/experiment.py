@@ -18,10 +18,12 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
+from nnexp import checkpoint as checkpoints
 from nnexp import engine
 from nnexp.config import (
     BOOKKEEPING_SECTIONS,
     ConfigError,
+    diverged_objective,
     to_container,
     validate,
     validate_for_data,
@@ -31,7 +33,15 @@ from nnexp.data import Dataset, load_dataset
 from nnexp.history import MetricHistory
 from nnexp.interrupts import RunInterrupted, interrupts_stop_run
 from nnexp.line_fit import learned_line
-from nnexp.loop import Diverged, LoopResult, LoopSettings, evaluate, predicted_classes, train_loop
+from nnexp.loop import (
+    Diverged,
+    LoopResult,
+    LoopSettings,
+    LoopState,
+    evaluate,
+    predicted_classes,
+    train_loop,
+)
 from nnexp.observer import (
     FAILED,
     FINISHED,
@@ -42,6 +52,7 @@ from nnexp.observer import (
     RunPlan,
     RunStart,
 )
+from nnexp.pruning import Pruned, Pruner, PruneSettings
 from nnexp.tracking import plots, tags
 from nnexp.tracking.model import META_ARTIFACT, WEIGHTS_ARTIFACT, model_meta, write_model_meta
 from nnexp.tracking.params import flatten
@@ -61,6 +72,8 @@ class ExperimentResult:
     loop: LoopResult
     reused: bool = False
     kept_locally: str | None = None  # the store did not take the record: it waits here
+    pruned: Pruned | None = None  # stopped by sweep.prune
+    resumed_from: str | None = None  # the stopped run this one continues (sweep.resume)
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -141,6 +154,48 @@ def make_observer(cfg: DictConfig, uri: str | None, verbose: bool) -> RunObserve
     return Observers(*([store] if store else []), *([ConsoleObserver(store)] if verbose else []))
 
 
+def make_pruner(cfg: DictConfig, observer: RunObserver, parent_run_id: str | None,
+                history: MetricHistory) -> Pruner | None:
+    """The store-backed pruner `sweep.prune` asks for, in a sweep whose runs are recorded (a
+    run outside a sweep has no siblings to be compared with); `history` holds what a continued
+    run trained before its checkpoint."""
+    if cfg.sweep.prune is None or parent_run_id is None:
+        return None
+    from nnexp.tracking.mlflow_observer import MlflowObserver
+    from nnexp.tracking.pruning import StorePruner
+
+    members = observer.observers if isinstance(observer, Observers) else (observer,)
+    store = next((o for o in members if isinstance(o, MlflowObserver)), None)
+    if store is None or store.experiment_id is None:
+        return None
+    s = cfg.sweep
+    settings = PruneSettings(
+        s.prune, s.objective, s.direction, warmup_epochs=s.prune_warmup_epochs,
+        startup_runs=s.prune_startup_runs, min_siblings=s.prune_min_siblings,
+        interval=s.prune_interval, min_epochs=s.prune_min_epochs,
+        reduction_factor=s.prune_reduction_factor)
+    from nnexp.tracking.store import open_client
+
+    return StorePruner(settings, open_client(store.uri), store.experiment_id, parent_run_id,
+                       lambda: store.run_id, store.record_tags,
+                       earlier=history.series(s.objective)[1].tolist())
+
+
+def _continue_from(resume: Any, identity: str, model: Any, optimizer: Any,
+                   rng: np.random.Generator, verbose: bool) -> tuple[LoopState, str | None]:
+    """Model, optimizer and rng as the checkpoint left them; the loop state to continue from
+    and the run continued, or a fresh start (with a warning) when the checkpoint does not fit."""
+    try:
+        state = checkpoints.restore(resume.checkpoint, identity, model, optimizer, rng)
+    except checkpoints.CheckpointError as exc:
+        say(f"warning: cannot continue run {resume.run_id} ({exc}); training from the start",
+            error=True)
+        return LoopState(), None
+    if verbose:
+        say(f"continuing run {resume.run_id} from its checkpoint at epoch {state.epoch}")
+    return state, resume.run_id
+
+
 def run_experiment(
     cfg: DictConfig,
     *,
@@ -153,23 +208,35 @@ def run_experiment(
     command: list[str] | None = None,
     observer: RunObserver | None = None,
     second_interrupt_kills: bool = True,
+    pruner: Pruner | None = None,
 ) -> ExperimentResult:
     """Validate, load data, build the network, train, and tell `observer` (by default the MLflow
     run and the console the config asks for) everything; return the objective and metrics.
 
     Every user mistake (config, data, store) is raised before the run is created. A first Ctrl-C
     ends the run KILLED; a second one kills the process, or raises KeyboardInterrupt with
-    `second_interrupt_kills` false (a notebook's kernel).
+    `second_interrupt_kills` false (a notebook's kernel). `pruner` is asked at each epoch's end
+    whether to stop (by default, in a sweep with `sweep.prune`, the store's siblings decide).
     """
     validate(cfg)
     config = to_container(cfg)
+    identity = config_hash(config)
     uri = resolve_tracking_uri(cfg.tracking.uri, probe=False) if cfg.tracking.enabled else None
-    if uri is not None and cfg.sweep.skip_finished:
+    if uri is not None and (cfg.sweep.skip_finished or cfg.sweep.resume):
         from nnexp.tracking.reuse import finished_run
 
-        done = finished_run(uri, cfg.tracking.experiment, config_hash(config))
+        done = finished_run(uri, cfg.tracking.experiment, identity)
         if done is not None:
             return _reuse(done, cfg, uri, parent_run_id, verbose, run_name)
+    resume = None
+    if uri is not None and cfg.sweep.resume:
+        from nnexp.tracking.resume import find_resume_point
+
+        resume = find_resume_point(uri, cfg.tracking.experiment, identity,
+                                   keep_pruned=cfg.sweep.prune is not None)
+        if resume is not None and resume.checkpoint is None:
+            return _reuse(resume.run, cfg, uri, parent_run_id, verbose, run_name,
+                          resume.outcome)
     dataset = load_data(cfg)
     loss_name = choose_loss(cfg, dataset)
     validate_for_data(cfg, n_inputs=dataset.n_features, n_outputs=dataset.n_outputs,
@@ -182,6 +249,12 @@ def run_experiment(
     plan = RunPlan(total_steps=steps_per_epoch * cfg.train.epochs, epochs=cfg.train.epochs,
                    log_every_n_steps=cfg.tracking.log_every_n_steps)
     schedule = build_schedule(cfg, plan.total_steps)
+    state, resumed_from = LoopState(), None
+    if resume is not None and resume.checkpoint is not None:
+        state, resumed_from = _continue_from(resume, identity, model, optimizer, rng, verbose)
+    if resumed_from is not None:
+        extra_tags = {**(extra_tags or {}), tags.RESUMED_FROM: resumed_from,
+                      tags.RESUMED_AT_EPOCH: str(state.epoch)}
     start = _run_start(cfg, config, run_name, plan, dataset, loss_name, model, overrides,
                        parent_run_id, hydra_dir, extra_tags, command)
     if verbose:
@@ -190,11 +263,20 @@ def run_experiment(
                 say(f"note: {note}", error=True)
     observer = observer or make_observer(cfg, uri, verbose)
     history = MetricHistory(observer)
+    if resumed_from is not None:
+        assert resume is not None and resume.checkpoint is not None
+        history.restore(resume.checkpoint.history)
     training = _Training(cfg, dataset, loss_name, model, optimizer, schedule, rng, history,
                          second_interrupt_kills)
+    training.state, training.identity, training.resumed_from = state, identity, resumed_from
     with tempfile.TemporaryDirectory(prefix="nnexp-run-") as work:
         try:
             observer.started(start)
+            if resumed_from is not None and uri is not None and observer.run_id is not None:
+                from nnexp.tracking.resume import note_continuation
+
+                note_continuation(uri, resumed_from, observer.run_id)
+            training.pruner = pruner or make_pruner(cfg, observer, parent_run_id, history)
             return training.run(observer, Path(work))
         except Diverged as exc:
             history.flush()
@@ -252,16 +334,19 @@ def _run_start(cfg: DictConfig, config: dict[str, Any], run_name: str, plan: Run
 
 
 def _reuse(done: Any, cfg: DictConfig, uri: str, parent_run_id: str | None, verbose: bool,
-           run_name: str) -> ExperimentResult:
-    """sweep.skip_finished: answer with an earlier identical run instead of training again."""
+           run_name: str, what: str = "FINISHED") -> ExperimentResult:
+    """sweep.skip_finished, sweep.resume: answer with an earlier identical run (finished, or
+    pruned or diverged: decisions and results that training again would repeat)."""
     from nnexp.tracking.reuse import note_reuse
 
     if parent_run_id:  # the sweep summary lists reused runs next to its children
         note_reuse(uri, parent_run_id, done.info.run_id, redact(run_name))
     metrics = dict(done.data.metrics)
     objective = metrics.get(cfg.sweep.objective, math.nan)
+    if what == "diverged":  # what the sweeper got from it the first time
+        objective = diverged_objective(cfg)
     if verbose:
-        say(f"skipped: identical config already FINISHED as run {done.info.run_id} "
+        say(f"skipped: identical config already {what} as run {done.info.run_id} "
             f"({cfg.sweep.objective} {objective:.4f})")
     return ExperimentResult(done.info.run_id, objective, metrics, LoopResult(), reused=True)
 
@@ -288,6 +373,11 @@ class _Training:
         self.history = history
         self.second_interrupt_kills = second_interrupt_kills
         self.last_epoch = 0
+        self.state = LoopState()  # where training starts (a checkpoint's, when continuing)
+        self.identity = ""
+        self.resumed_from: str | None = None
+        self.pruner: Pruner | None = None
+        self.pruned: Pruned | None = None
 
     def run(self, observer: RunObserver, work: Path) -> ExperimentResult:
         cfg, dataset, model = self.cfg, self.dataset, self.model
@@ -300,9 +390,18 @@ class _Training:
             patience=cfg.train.patience, clip_norm=cfg.optimizer.clip_norm,
             log_every_n_steps=cfg.tracking.log_every_n_steps)
 
-        def on_epoch(epoch: int, step: int, values: dict[str, float]) -> None:
+        every = cfg.sweep.checkpoint_every if observer.records_files else 0
+        self.last_epoch = self.state.epoch
+
+        def on_epoch(epoch: int, step: int, values: dict[str, float]) -> bool:
             self.last_epoch = epoch
             observer.epoch_ended(epoch, step, values)
+            if self.pruner is not None:
+                self.pruned = self.pruner.should_stop(epoch, values)
+            # a pruned run keeps where it stopped: a resumed sweep that does not prune goes on
+            if every and (epoch % every == 0 or self.pruned is not None):
+                self._checkpoint(observer, work)
+            return self.pruned is not None
 
         with interrupts_stop_run(second_kills=self.second_interrupt_kills) as interrupt:
             interrupt.deferred = True
@@ -310,11 +409,11 @@ class _Training:
                 model, loss_fn, self.optimizer, self.schedule,
                 (dataset.X_train, y_train, dataset.X_val, y_val), settings, self.rng,
                 self.history, classify=classify, on_epoch=on_epoch,
-                between_steps=interrupt.check)
+                between_steps=interrupt.check, state=self.state)
             interrupt.deferred = False
             interrupt.check()
             final = {k: v for k, v in loop.last.items() if k != "epoch"}
-            if dataset.X_test.shape[0]:
+            if dataset.X_test.shape[0] and self.pruned is None:
                 test = {f"test/{k}": v for k, v in
                         evaluate(model, loss_fn, dataset.X_test, y_test, classify).items()}
                 self.history.add_many(test, loop.steps)
@@ -327,13 +426,34 @@ class _Training:
             if observer.records_files:
                 self._record_files(observer, work, loop, classify)
         objective = self.history.last(cfg.sweep.objective)
-        observer.ended(RunOutcome(FINISHED, {
+        observer.ended(RunOutcome(KILLED if self.pruned else FINISHED, {
             tags.BEST_EPOCH: str(loop.best_epoch), tags.EPOCHS_RUN: str(loop.epochs_run),
             tags.TRAIN_SECONDS: f"{loop.seconds:.4f}",
-            tags.STOPPED_EARLY: str(loop.stopped_early).lower()},
+            tags.STOPPED_EARLY: str(loop.stopped_early).lower(), **self._pruning_tags()},
             metrics=final, seconds=loop.seconds, epochs_run=loop.epochs_run))
         return ExperimentResult(observer.run_id, math.nan if objective is None else objective,
-                                final, loop, kept_locally=observer.kept_locally)
+                                final, loop, kept_locally=observer.kept_locally,
+                                pruned=self.pruned, resumed_from=self.resumed_from)
+
+    def _pruning_tags(self) -> dict[str, str]:
+        """Why the run was pruned (it ends KILLED: it did not train its planned epochs, so no
+        filter on FINISHED takes it for a complete run), and what pruning cost it."""
+        found = self.pruner.outcome_tags() if self.pruner is not None else {}
+        if self.pruned is not None:
+            reason = self.pruned.describe(self.cfg.sweep.objective)
+            found.update({tags.PRUNED: reason, tags.PRUNED_EPOCH: str(self.pruned.epoch),
+                          tags.STATUS_REASON: f"pruned at {reason}"})
+        return found
+
+    def _checkpoint(self, observer: RunObserver, work: Path) -> None:
+        """Hand the observer a checkpoint of the run as it stands between two epochs."""
+        folder = work / checkpoints.CHECKPOINT_DIR
+        folder.mkdir(exist_ok=True)
+        path = folder / checkpoints.checkpoint_name(self.state.epoch)
+        checkpoints.save(checkpoints.capture(self.identity, self.model, self.optimizer,
+                                             self.rng, self.state, self.history), path)
+        observer.artifact(path, checkpoints.CHECKPOINT_DIR)
+        path.unlink()  # the observer keeps its own copy
 
     def _record_files(self, observer: RunObserver, work: Path, loop: LoopResult,
                       classify: bool) -> None:
@@ -342,7 +462,7 @@ class _Training:
         weights = save_network(observer, self.model, dataset, self.loss_name, work)
         (work / "metrics").mkdir()
         observer.artifact(self.history.save(work / "metrics" / "history.npz"), "metrics")
-        if cfg.tracking.log_model:
+        if cfg.tracking.log_model and self.pruned is None:  # a pruned network is no deliverable
             observer.model(weights, model_meta(dataset, self.loss_name), dataset, loop.steps)
         if cfg.tracking.plots:
             observer.artifact(self._plots(work / "plots", loop, classify), "plots")

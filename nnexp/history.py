@@ -96,6 +96,21 @@ class MetricHistory:
                 self.observer.metrics(chunk)
         self._next_flush = time.monotonic() + self.flush_seconds
 
+    def blocks(self) -> list[tuple[tuple[str, ...], bool, np.ndarray, np.ndarray, np.ndarray]]:
+        """(keys, per_step, steps, times, values) of every block, in the order they began: what
+        a checkpoint keeps to continue this history exactly."""
+        return [(block.keys, block.per_step, *block.arrays()) for block in self._blocks.values()]
+
+    def restore(self, blocks: list[tuple[tuple[str, ...], bool, np.ndarray, np.ndarray,
+                                         np.ndarray]]) -> None:
+        """Add the rows `blocks()` returned (an earlier part of this run, from a checkpoint);
+        they go to the observer like new rows, so the record is the uninterrupted run's."""
+        for keys, per_step, steps, times, values in blocks:
+            block = self._block(tuple(keys), per_step)
+            block.steps.extend(steps.tolist())
+            block.times.extend(times.tolist())
+            block.rows.extend(tuple(row) for row in values.tolist())
+
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
         """(steps, values) of one metric; empty arrays if it was never recorded."""
         for block in self._blocks.values():

@@ -54,8 +54,23 @@ class LoopResult:
     best_epoch: int | None = None
     best_val_loss: float = math.inf
     stopped_early: bool = False
+    stop_requested: bool = False  # `on_epoch` asked the loop to stop (a pruned run)
     seconds: float = 0.0
     last: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class LoopState:
+    """Where training stands after an epoch, besides the model, optimizer and rng: what a
+    checkpoint keeps so that a continued run takes exactly the steps the original would have."""
+
+    epoch: int = 0
+    step: int = 0
+    best_epoch: int | None = None
+    best_val_loss: float = math.inf
+    epochs_without_improvement: int = 0
+    best_state: dict[str, np.ndarray] | None = None  # weights of the best epoch (patience > 0)
+    last: dict[str, float] = field(default_factory=dict)  # the latest epoch's metrics
 
 
 def metric_names(*, classify: bool, layer_names: list[str]) -> list[str]:
@@ -105,8 +120,9 @@ def train_loop(
     metrics: MetricSink,
     *,
     classify: bool,
-    on_epoch: Callable[[int, int, dict[str, float]], None] | None = None,
+    on_epoch: Callable[[int, int, dict[str, float]], bool | None] | None = None,
     between_steps: Callable[[], None] | None = None,
+    state: LoopState | None = None,
 ) -> LoopResult:
     """Minibatch gradient descent for `settings.epochs` epochs with optional early stopping.
 
@@ -114,27 +130,34 @@ def train_loop(
     per epoch, `train/loss`, `val/loss`, `val/accuracy`, `weight_norm/<layer>` and `epoch`, at
     the global step the epoch ended on (so every metric shares one x axis). With
     `patience > 0` the weights of the best validation epoch are restored at the end.
+    `on_epoch(epoch, step, values)` runs after each epoch's bookkeeping; a true return stops
+    training there. `state` is updated as the loop goes (a caller may checkpoint it); one saved
+    after epoch k continues the run at epoch k + 1, as if it had never stopped.
     """
     # Overflow is expected when training diverges; it is detected and reported as Diverged.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return _loop(model, loss_fn, optimizer, schedule, data, settings, rng, metrics,
-                     classify=classify, on_epoch=on_epoch, between_steps=between_steps)
+                     classify=classify, on_epoch=on_epoch, between_steps=between_steps,
+                     state=state or LoopState())
 
 
 def _loop(model: Any, loss_fn: Any, optimizer: Any, schedule: Callable[[int], float],
           data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], settings: LoopSettings,
           rng: np.random.Generator, metrics: MetricSink, *, classify: bool,
-          on_epoch: Callable[[int, int, dict[str, float]], None] | None,
-          between_steps: Callable[[], None] | None) -> LoopResult:
+          on_epoch: Callable[[int, int, dict[str, float]], bool | None] | None,
+          between_steps: Callable[[], None] | None, state: LoopState) -> LoopResult:
     X_train, y_train, X_val, y_val = data
     X_train, y_train = prepare_data(model, loss_fn, X_train, y_train)
     steps_per_epoch = math.ceil(X_train.shape[0] / settings.batch_size)
     result = LoopResult()
-    best_state: dict[str, np.ndarray] | None = None
-    epochs_without_improvement = 0
     started = time.perf_counter()
-    step = 0
-    for epoch in range(1, settings.epochs + 1):
+    # a continued run whose patience ran out at its last saved epoch stops where it stood
+    stop = bool(settings.patience) and state.epochs_without_improvement >= settings.patience
+    result.stopped_early = stop
+    for epoch in range(state.epoch + 1, settings.epochs + 1):
+        if stop:
+            break
+        step = state.step
         train_loss = train_epoch(
             model, loss_fn, optimizer, X_train, y_train, batch_size=settings.batch_size,
             rng=rng, schedule=schedule, clip_norm=settings.clip_norm, step0=step,
@@ -150,21 +173,23 @@ def _loop(model: Any, loss_fn: Any, optimizer: Any, schedule: Callable[[int], fl
         epoch_values.update({f"weight_norm/{k}": v for k, v in model.weight_norms().items()})
         epoch_values["epoch"] = epoch
         metrics.add_many(epoch_values, step)
-        result.epochs_run, result.steps, result.last = epoch, step, epoch_values
-        if val["loss"] < result.best_val_loss:
-            result.best_val_loss, result.best_epoch = val["loss"], epoch
-            epochs_without_improvement = 0
+        state.epoch, state.step, state.last = epoch, step, epoch_values
+        if val["loss"] < state.best_val_loss:
+            state.best_val_loss, state.best_epoch = val["loss"], epoch
+            state.epochs_without_improvement = 0
             if settings.patience:
-                best_state = model.state_dict()
+                state.best_state = model.state_dict()
         else:
-            epochs_without_improvement += 1
-        if on_epoch is not None:
-            on_epoch(epoch, step, {**epoch_values, "lr": optimizer.lr})
-        if settings.patience and epochs_without_improvement >= settings.patience:
-            result.stopped_early = True
+            state.epochs_without_improvement += 1
+        if on_epoch is not None and on_epoch(epoch, step, {**epoch_values, "lr": optimizer.lr}):
+            result.stop_requested = True
             break
-    if best_state is not None and result.best_epoch != result.epochs_run:
-        model.load_state_dict(best_state)
+        if settings.patience and state.epochs_without_improvement >= settings.patience:
+            result.stopped_early = stop = True
+    if state.best_state is not None and state.best_epoch != state.epoch:
+        model.load_state_dict(state.best_state)
+    result.epochs_run, result.steps, result.last = state.epoch, state.step, state.last
+    result.best_epoch, result.best_val_loss = state.best_epoch, state.best_val_loss
     result.seconds = time.perf_counter() - started
     return result
 

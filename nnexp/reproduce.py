@@ -11,6 +11,7 @@ Exit codes: 0 identical (or a report with --overrides), 1 different, 2 cannot re
 from __future__ import annotations
 
 import argparse
+import copy
 import re
 import struct
 import sys
@@ -246,9 +247,12 @@ def _train(cfg: DictConfig, record: RunRecord, overrides: list[str], command: li
     if overrides:
         extra[tags.REPRODUCE_OVERRIDES] = " ".join(overrides)
     name = f"{record.name or record.run_id} (reproduced)"
+    cfg = copy.deepcopy(cfg)
+    cfg.sweep.skip_finished = cfg.sweep.resume = False  # train again: never answer with a run
     try:
         result = run_experiment(cfg, run_name=name, overrides=overrides, extra_tags=extra,
-                                verbose=verbose, command=command)
+                                verbose=verbose, command=command,
+                                pruner=_recorded_stop(record))
         assert result.run_id is not None
         return result.run_id
     except Diverged as exc:  # reproducing a diverged run: it should diverge the same way
@@ -257,6 +261,16 @@ def _train(cfg: DictConfig, record: RunRecord, overrides: list[str], command: li
                                    f"tags.`{tags.REPRODUCED_FROM}` = '{record.run_id}'",
                                    order_by=["attributes.start_time DESC"], max_results=1)
         return found[0].info.run_id
+
+
+def _recorded_stop(record: RunRecord) -> Any:
+    """A pruned run stopped where its siblings stopped it; its reproduction stops there too."""
+    from nnexp.pruning import StopAtEpoch
+
+    epoch = record.tags.get(tags.PRUNED_EPOCH, "")
+    if not epoch.isdigit():
+        return None
+    return StopAtEpoch(int(epoch), f"stopped where run {record.run_id} was pruned")
 
 
 def report(record: RunRecord, new: RunRecord, comparison: Comparison, overrides: list[str],

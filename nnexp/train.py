@@ -106,6 +106,10 @@ def _run_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | Non
         raise
     if multirun:
         what = "reused" if result.reused else "run"
+        if result.pruned is not None:
+            what = f"pruned at epoch {result.pruned.epoch}, run"
+        elif result.resumed_from is not None:
+            what = f"continues {result.resumed_from} as run"
         log.info(f"[{name}] {cfg.sweep.objective} {result.objective:.4f}  {what} {result.run_id}")
     elif result.kept_locally:  # trained, but the record is not in the store yet: not a success
         raise SystemExit(EXIT_RUN_FAILED)

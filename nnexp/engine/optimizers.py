@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import inspect
 import math
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +25,8 @@ class Optimizer:
     """Base class: holds the model's flat buffers, ``lr``, ``weight_decay`` and step count."""
 
     name = "optimizer"
+    state_buffers: tuple[str, ...] = ()  # attributes holding state carried from step to step
+    hyperparameters: tuple[str, ...] = ("weight_decay",)
 
     def __init__(self, model: Sequential, lr: float, weight_decay: float = 0.0) -> None:
         if not isinstance(model, Sequential):
@@ -50,6 +53,41 @@ class Optimizer:
     def step(self) -> None:
         raise NotImplementedError
 
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the next step depends on besides the model: the step count ``t``, ``lr``,
+        the hyper-parameters and copies of the state buffers (velocities, moments), exact."""
+        return {"name": self.name, "t": self.t, "lr": float(self.lr),
+                "hyperparameters": {k: float(getattr(self, k)) for k in self.hyperparameters},
+                "buffers": {k: getattr(self, k).copy() for k in self.state_buffers}}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from ``state_dict()``: the next step is the one the saved optimizer would
+        have taken. A different optimizer, hyper-parameter, buffer size or dtype is refused."""
+        if state.get("name") != self.name:
+            raise ValueError(f"state_dict is for optimizer {state.get('name')!r}, "
+                             f"not {self.name!r}")
+        saved = state.get("hyperparameters", {})
+        for key in self.hyperparameters:
+            if saved.get(key) != float(getattr(self, key)):
+                raise ValueError(f"state_dict has {key}={saved.get(key)!r}, this optimizer "
+                                 f"{getattr(self, key)!r}")
+        buffers = state.get("buffers", {})
+        if sorted(buffers) != sorted(self.state_buffers):
+            raise ValueError(f"state_dict buffers {sorted(buffers)} do not match "
+                             f"{sorted(self.state_buffers)}")
+        for key in self.state_buffers:
+            target, value = getattr(self, key), np.asarray(buffers[key])
+            if value.shape != target.shape or value.dtype != target.dtype:
+                raise ValueError(f"state_dict buffer {key!r} is {value.dtype}{list(value.shape)},"
+                                 f" this optimizer's {target.dtype}{list(target.shape)}")
+        t = state.get("t")
+        if not isinstance(t, int) or isinstance(t, bool) or t < 0:
+            raise ValueError(f"state_dict step count t must be an int >= 0, got {t!r}")
+        lr = check_non_negative("lr", state.get("lr"))  # a schedule may have reached 0
+        for key in self.state_buffers:  # nothing changes before everything is checked
+            np.copyto(getattr(self, key), buffers[key])  # in place: the buffers stay preallocated
+        self.t, self.lr = t, lr
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.lr}, weight_decay={self.weight_decay})"
 
@@ -70,6 +108,8 @@ class Momentum(Optimizer):
     """Heavy-ball momentum μ (PyTorch form):  v ← μ v + g;   p ← p - lr · v."""
 
     name = "momentum"
+    state_buffers = ("velocity",)
+    hyperparameters = ("momentum", "weight_decay")
 
     def __init__(
         self, model: Sequential, lr: float, momentum: float = 0.9, weight_decay: float = 0.0
@@ -125,6 +165,8 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    state_buffers = ("m_scaled", "v_scaled")
+    hyperparameters = ("beta1", "beta2", "eps", "weight_decay")
 
     def __init__(
         self,
@@ -204,6 +246,8 @@ class RMSProp(Optimizer):
     """RMSProp (PyTorch form):  v ← α v + (1-α) g²;   p ← p - lr · g / (sqrt(v) + ε)."""
 
     name = "rmsprop"
+    state_buffers = ("square_avg",)
+    hyperparameters = ("alpha", "eps", "weight_decay")
 
     def __init__(
         self,

@@ -119,6 +119,12 @@ class MlflowObserver(RunObserver):
             kept = self._outbox.keep_file(safe, name)
         self._writer.op({"op": "artifact", "path": kept, "dir": artifact_dir})
 
+    def record_tags(self, values: dict[str, str]) -> None:
+        """Tags learned while the run lasts (its pruning values), journaled and written in order
+        with everything else."""
+        assert self._writer is not None
+        self._writer.op({"op": "tags", "tags": {k: redact(str(v)) for k, v in values.items()}})
+
     def model(self, weights: Path, meta: dict[str, Any], dataset: Any, step: int) -> None:
         from nnexp.tracking.model import input_example, split_of
 

@@ -10,17 +10,23 @@ from nnexp.tracking.store import open_client
 
 def finished_run(uri: str, experiment: str, identity: str) -> Any | None:
     """The newest FINISHED run of `experiment` whose config hash is `identity`, if any."""
-    client = open_client(uri)
+    runs = runs_of_config(open_client(uri), experiment, identity,
+                          "attributes.status = 'FINISHED'", limit=1)
+    return runs[0] if runs else None
+
+
+def runs_of_config(client: Any, experiment: str, identity: str, status_filter: str,
+                   limit: int) -> list[Any]:
+    """Runs of `experiment` whose config hash is `identity` and whose status matches
+    `status_filter` (an MLflow filter clause), newest first."""
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        return None
-    runs = client.search_runs(
+        return []
+    return client.search_runs(
         [found.experiment_id],
-        filter_string=(f"tags.`{tags.CONFIG_HASH}` = '{identity}' "
-                       "and attributes.status = 'FINISHED'"),
-        order_by=["attributes.start_time DESC"], max_results=1,
+        filter_string=f"tags.`{tags.CONFIG_HASH}` = '{identity}' and {status_filter}",
+        order_by=["attributes.start_time DESC"], max_results=limit,
     )
-    return runs[0] if runs else None
 
 
 def note_reuse(uri: str, parent_run_id: str, reused_run_id: str, job_name: str) -> None:

@@ -26,12 +26,14 @@ def _ranked(summary: SweepSummary) -> list[dict[str, Any]]:
               if r["status"] == "FINISHED" and math.isfinite(r.get(objective, math.nan))]
     usable.sort(key=lambda r: sign * r[objective])
     rest = [r for r in summary.rows if r["status"] == "FINISHED" and r not in usable]
-    return usable + rest + summary.failed
+    return usable + rest + summary.pruned + summary.failed
 
 
 def _status(row: dict[str, Any]) -> str:
     if row["diverged"]:
         return "DIVERGED"
+    if row.get("pruned") and row["status"] != "FINISHED":
+        return f"PRUNED at epoch {row['pruned']}"
     return row["status"] + (" (reused)" if row["run_name"].endswith(" (reused)") else "")
 
 
@@ -105,6 +107,8 @@ def report_lines(summary: SweepSummary, how_to_open: str, store: str, parent_sta
               + (f": {r['diverged_where']})" if r.get("diverged_where") else ")")
               for r in summary.failed]
     failed += summary.job_errors
+    if summary.pruned:
+        lines.append(f"pruned: {len(summary.pruned)} (stopped early by sweep.prune, not failures)")
     if failed:
         lines.append(f"failed or diverged: {len(failed)} of "
                      f"{len(summary.rows) + len(summary.job_errors)}: {'; '.join(failed)}")

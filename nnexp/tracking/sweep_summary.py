@@ -34,8 +34,13 @@ class SweepSummary:
 
     @property
     def failed(self) -> list[dict[str, Any]]:
-        """Children that did not finish: failed, diverged or killed."""
-        return [r for r in self.rows if r["status"] != "FINISHED"]
+        """Children that did not finish: failed, diverged or killed (not pruned)."""
+        return [r for r in self.rows if r["status"] != "FINISHED" and not r.get("pruned")]
+
+    @property
+    def pruned(self) -> list[dict[str, Any]]:
+        """Children the pruner stopped: results cut short by a decision, not failures."""
+        return [r for r in self.rows if r["status"] != "FINISHED" and r.get("pruned")]
 
     @property
     def seed_statistics(self) -> list[dict[str, Any]] | None:
@@ -55,6 +60,18 @@ def child_runs(client: Any, parent_id: str) -> list[Any]:
     )
 
 
+def _continuation(client: Any, run: Any) -> Any:
+    """A stopped child continued by `sweep.resume` stands for its continuation (newest last)."""
+    seen = {run.info.run_id}
+    while (later := run.data.tags.get(tags.CONTINUED_BY)) and later not in seen:
+        try:
+            run = client.get_run(later)
+        except Exception:  # noqa: BLE001 - a deleted continuation: the stopped run stays
+            break
+        seen.add(later)
+    return run
+
+
 def _row(run: Any, keys: list[str], objective: str) -> dict[str, Any]:
     swept = dict(parse_override(o) for o in run.data.tags.get(tags.OVERRIDES, "").split()
                  if "=" in o)
@@ -62,6 +79,7 @@ def _row(run: Any, keys: list[str], objective: str) -> dict[str, Any]:
                            "status": run.info.status,
                            "diverged": run.data.tags.get(tags.DIVERGED) == "true",
                            "diverged_where": _divergence(run.data.tags),
+                           "pruned": run.data.tags.get(tags.PRUNED_EPOCH, ""),
                            "error": run.data.tags.get(tags.ERROR, "")}
     for key in keys:
         row[key] = swept.get(key, "")
@@ -120,15 +138,21 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
     """Log the summary artifacts and tags on the parent; return the summary (its `status` is the
     parent's final status)."""
     runs = child_runs(client, parent_id)
-    rows = [_row(run, keys, objective) for run in runs]
+    rows = []
+    for run in runs:
+        latest = _continuation(client, run)
+        rows.append(_row(latest, keys, objective))
+        if latest is not run:
+            rows[-1]["run_name"] = f"{run.info.run_name} (continued)"
     parent_tags = client.get_run(parent_id).data.tags
     for tag in sorted(t for t in parent_tags if t.startswith(tags.SWEEP_REUSED_PREFIX)):
         row = _row(client.get_run(tag.rsplit(".", 1)[1]), keys, objective)
         row["run_name"] = f"{row['run_name']} (reused)"
         rows.append(row)
     metric_columns = sorted({k for r in rows for k in r if "/" in k})
-    columns = ["run_name", *keys, "status", "diverged", *metric_columns, "run_id"]
-    failed = [r for r in rows if r["status"] != "FINISHED"]
+    columns = ["run_name", *keys, "status", "diverged", "pruned", *metric_columns, "run_id"]
+    pruned = [r for r in rows if r["pruned"]]  # stopped by a decision: a result, not a failure
+    failed = [r for r in rows if r["status"] != "FINISHED" and not r["pruned"]]
     usable = [r for r in rows if r["status"] == "FINISHED" and math.isfinite(r[objective])]
     summary: dict[str, str] = {tags.SWEEP_N_CHILDREN: str(len(rows)),
                                tags.SWEEP_OBJECTIVE: objective, tags.SWEEP_DIRECTION: direction}
@@ -144,6 +168,7 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
     listed = [f"{r['run_name']} ({'diverged' if r['diverged'] else r['status']})" for r in failed]
     listed += job_errors
     summary[tags.SWEEP_N_FAILED] = str(len(listed))
+    summary[tags.SWEEP_N_PRUNED] = str(len(pruned))
     if listed:
         summary[tags.SWEEP_FAILED] = ", ".join(listed)[:tags.MAX_VALUE_CHARS]
     for key, value in summary.items():
@@ -153,7 +178,8 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
         folder.mkdir()
         (folder / "children.csv").write_text(_csv(rows, columns))
         report = [f"# Sweep summary\n\nobjective: `{objective}` ({direction}); "
-                  f"{len(rows)} children, {len(listed)} failed, diverged or raised\n",
+                  f"{len(rows)} children, {len(listed)} failed, diverged or raised, "
+                  f"{len(pruned)} pruned\n",
                   _markdown(rows, columns)]
         if job_errors:
             report += ["\n## Jobs that raised (no finished run)\n\n",

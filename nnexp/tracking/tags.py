@@ -47,6 +47,18 @@ ERROR = "nnexp.error"
 DIVERGED = "nnexp.diverged"
 DIVERGED_PREFIX = "nnexp.diverged."  # + what, epoch, step, layer
 
+# Pruning (sweep.prune): the run's objective at each decision epoch, read by its siblings, and
+# why it was stopped.
+PRUNE_VALUE_PREFIX = "nnexp.prune.value."  # + epoch: repr of the objective at that epoch
+PRUNED = "nnexp.pruned"  # "epoch 6: val/loss 0.82 worse than the median 0.31 of 5 siblings"
+PRUNED_EPOCH = "nnexp.pruned.epoch"
+PRUNE_COST = "nnexp.prune.cost"  # decisions taken, store queries and their seconds
+
+# Checkpoints and exact resume (sweep.checkpoint_every, sweep.resume).
+RESUMED_FROM = "nnexp.resumed_from"  # on a continuation: the run it continues
+RESUMED_AT_EPOCH = "nnexp.resumed_at_epoch"  # the checkpoint's epoch it started from
+CONTINUED_BY = "nnexp.continued_by"  # on a stopped run: the run that continued it
+
 # Reproduction.
 REPRODUCED_FROM = "nnexp.reproduced_from"
 REPRODUCE_OVERRIDES = "nnexp.reproduce.overrides"
@@ -62,6 +74,7 @@ SWEEP_OBJECTIVE = "nnexp.sweep.objective"
 SWEEP_DIRECTION = "nnexp.sweep.direction"
 SWEEP_N_CHILDREN = "nnexp.sweep.n_children"
 SWEEP_N_FAILED = "nnexp.sweep.n_failed"
+SWEEP_N_PRUNED = "nnexp.sweep.n_pruned"
 SWEEP_FAILED = "nnexp.sweep.failed"
 SWEEP_ERROR = "nnexp.sweep.error"
 SWEEP_REUSED_PREFIX = "nnexp.sweep.reused."  # + run id of an earlier identical run

@@ -1,0 +1,157 @@
+"""Checkpoints: everything a run needs to continue exactly where it stood after an epoch.
+
+A checkpoint holds the weights, the optimizer's state (step count and every moment buffer), the
+loop's state (epoch, global step, which is the schedule's position, and early stopping), the
+numpy Generator's bit-generator state (the next shuffle) and the run's full-resolution metric
+history so far. Restored into a freshly built network of the same config, training continues
+bit for bit as if it had never stopped. One `.npz` file, read without pickles.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nnexp.history import MetricHistory
+from nnexp.loop import LoopState
+
+CHECKPOINT_DIR = "checkpoints"
+FORMAT = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be continued from (damaged, another config, another format)."""
+
+
+def checkpoint_name(epoch: int) -> str:
+    """`epoch-000010.npz`: names sort by epoch."""
+    return f"epoch-{epoch:06d}.npz"
+
+
+def epoch_of(name: str) -> int | None:
+    """The epoch in a checkpoint file name, or None for any other file."""
+    stem = Path(name).name
+    if stem.startswith("epoch-") and stem.endswith(".npz") and stem[6:-4].isdigit():
+        return int(stem[6:-4])
+    return None
+
+
+@dataclass
+class Checkpoint:
+    """A run's state after `state.epoch` epochs; `identity` is its config hash."""
+
+    identity: str
+    params: np.ndarray
+    optimizer: dict[str, Any]
+    state: LoopState
+    rng_state: dict[str, Any]
+    history: list[tuple[tuple[str, ...], bool, np.ndarray, np.ndarray, np.ndarray]]
+
+    @property
+    def epoch(self) -> int:
+        return self.state.epoch
+
+
+def capture(identity: str, model: Any, optimizer: Any, rng: np.random.Generator,
+            state: LoopState, history: MetricHistory) -> Checkpoint:
+    """The run's state now (between two epochs), copied."""
+    return Checkpoint(identity, model.params.copy(), optimizer.state_dict(),
+                      _copy_state(state), rng.bit_generator.state, history.blocks())
+
+
+def _copy_state(state: LoopState) -> LoopState:
+    best = None if state.best_state is None else {k: v.copy() for k, v in state.best_state.items()}
+    return LoopState(state.epoch, state.step, state.best_epoch, state.best_val_loss,
+                     state.epochs_without_improvement, best, dict(state.last))
+
+
+def save(checkpoint: Checkpoint, path: Path) -> Path:
+    """Write the checkpoint as one .npz (arrays exact; scalars as JSON, whose floats round-trip)."""
+    state = checkpoint.state
+    meta = {
+        "format": FORMAT, "identity": checkpoint.identity,
+        "loop": {"epoch": state.epoch, "step": state.step, "best_epoch": state.best_epoch,
+                 "best_val_loss": state.best_val_loss,
+                 "epochs_without_improvement": state.epochs_without_improvement,
+                 "last": state.last, "best_state": sorted(state.best_state or {})
+                 if state.best_state is not None else None},
+        "optimizer": {k: v for k, v in checkpoint.optimizer.items() if k != "buffers"},
+        "optimizer_buffers": sorted(checkpoint.optimizer["buffers"]),
+        "rng": checkpoint.rng_state,
+        "history": [[list(keys), per_step] for keys, per_step, *_ in checkpoint.history],
+    }
+    arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta)),
+                                     "params": checkpoint.params}
+    for key, value in checkpoint.optimizer["buffers"].items():
+        arrays[f"optimizer/{key}"] = value
+    for key, value in (state.best_state or {}).items():
+        arrays[f"best/{key}"] = value
+    for i, (_, _, steps, times, values) in enumerate(checkpoint.history):
+        arrays[f"history/{i}/steps"], arrays[f"history/{i}/times"] = steps, times
+        arrays[f"history/{i}/values"] = values
+    with open(path, "wb") as handle:  # a handle: numpy would otherwise append ".npz"
+        np.savez(handle, **arrays)
+    return path
+
+
+def load(path: Path) -> Checkpoint:
+    """A checkpoint read back; CheckpointError if the file is not one this version wrote."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            if meta.get("format") != FORMAT:
+                raise CheckpointError(f"{path.name}: checkpoint format {meta.get('format')!r}, "
+                                      f"this version reads {FORMAT}")
+            loop = meta["loop"]
+            best = None if loop["best_state"] is None else {
+                k: data[f"best/{k}"] for k in loop["best_state"]}
+            state = LoopState(int(loop["epoch"]), int(loop["step"]), loop["best_epoch"],
+                              float(loop["best_val_loss"]),
+                              int(loop["epochs_without_improvement"]), best,
+                              {k: float(v) for k, v in loop["last"].items()})
+            optimizer = {**meta["optimizer"], "buffers": {
+                k: data[f"optimizer/{k}"] for k in meta["optimizer_buffers"]}}
+            history = [(tuple(keys), bool(per_step), data[f"history/{i}/steps"],
+                        data[f"history/{i}/times"], data[f"history/{i}/values"])
+                       for i, (keys, per_step) in enumerate(meta["history"])]
+            return Checkpoint(str(meta["identity"]), data["params"], optimizer, state,
+                              meta["rng"], history)
+    except CheckpointError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path.name}: not a readable checkpoint "
+                              f"({type(exc).__name__}: {exc})") from None
+
+
+def restore(checkpoint: Checkpoint, identity: str, model: Any, optimizer: Any,
+            rng: np.random.Generator) -> LoopState:
+    """Put the checkpoint's state into a freshly built run of the config `identity`; the loop
+    state to continue from. Nothing is changed unless all of it fits. The metric history so
+    far (`checkpoint.history`) is the caller's to restore, into the new run's history."""
+    if checkpoint.identity != identity:
+        raise CheckpointError(f"checkpoint of config {checkpoint.identity}, not {identity}")
+    params = checkpoint.params
+    if params.shape != model.params.shape or params.dtype != model.params.dtype:
+        raise CheckpointError(f"checkpoint weights are {params.dtype}{list(params.shape)}, the "
+                              f"network's {model.params.dtype}{list(model.params.shape)}")
+    probe = np.random.default_rng()
+    try:
+        probe.bit_generator.state = checkpoint.rng_state
+    except (TypeError, ValueError, KeyError) as exc:
+        raise CheckpointError(f"checkpoint random state unusable: {exc}") from None
+    state = _copy_state(checkpoint.state)
+    if state.best_epoch is not None and not math.isfinite(state.best_val_loss):
+        raise CheckpointError("checkpoint names a best epoch without its loss")
+    try:  # load_state_dict checks everything before it changes anything
+        optimizer.load_state_dict(checkpoint.optimizer)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CheckpointError(f"checkpoint optimizer state unusable: {exc}") from None
+    np.copyto(model.params, params)
+    rng.bit_generator.state = checkpoint.rng_state
+    return state
