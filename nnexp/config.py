@@ -111,6 +111,7 @@ class TrackingConfig:
     run_name: str | None = None
     metric_budget: int = 1000  # points per metric in the store; the full history is an artifact
     retry_seconds: float = 120.0  # how long to wait for a locked or unreachable store
+    hash_every_n_steps: int = 10  # weight hashes for reproduce to localise a difference; 0: off
 
 
 @dataclass
@@ -289,6 +290,9 @@ def _validate_tracking_and_sweep(cfg: DictConfig) -> None:
     t = cfg.tracking
     if t.log_every_n_steps < 1:
         raise ConfigError(f"tracking.log_every_n_steps: must be >= 1, got {t.log_every_n_steps}")
+    if t.hash_every_n_steps < 0:
+        raise ConfigError(f"tracking.hash_every_n_steps: must be >= 0 (0 turns weight hashes "
+                          f"off), got {t.hash_every_n_steps}")
     if t.metric_budget < 3:
         raise ConfigError(f"tracking.metric_budget: must be >= 3 points, got {t.metric_budget}")
     _positive("tracking.retry_seconds", t.retry_seconds, allow_zero=True)
@@ -322,8 +326,9 @@ def diverged_objective(cfg: DictConfig) -> float:
 
 def run_metric_names(cfg: DictConfig) -> list[str]:
     """The metric keys a run of `cfg` logs (they depend on the task and the number of layers)."""
-    return metric_names(classify=cfg.data.name not in REGRESSION_DATASETS,
-                        layer_names=_layer_names(len(cfg.model.hidden)))
+    layers = _layer_names(len(cfg.model.hidden))
+    return metric_names(classify=cfg.data.name not in REGRESSION_DATASETS, layer_names=layers,
+                        dead_unit_layers=layers[:-1] if cfg.model.activation == "relu" else [])
 
 
 @functools.cache

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from nnexp import logs  # noqa: F401 - prints nnexp's lines where nobody configured logging
 from nnexp.observer import FINISHED, RunObserver, RunOutcome, RunStart
+from nnexp.tracking import tags
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,15 @@ class ConsoleObserver(RunObserver):
         say(f"epoch {epoch:>{width}}/{self._epochs}  {shown}  lr {values['lr']:.3g}")
 
     def ended(self, outcome: RunOutcome) -> None:
+        verdict = outcome.tags.get(tags.VERDICT)
         if outcome.status != FINISHED:
+            if verdict:
+                say(f"verdict: {verdict}: {outcome.tags.get(tags.VERDICT_EVIDENCE, '')}")
             return
         shown = "  ".join(f"{k} {v:.4f}" for k, v in outcome.metrics.items()
                           if k.startswith(("val/", "test/")))
         where = self.store.summary_line() if self.store is not None else None
+        if verdict:
+            say(f"verdict: {verdict}: {outcome.tags.get(tags.VERDICT_EVIDENCE, '')}")
         say(f"done in {outcome.seconds:.2f} s ({outcome.epochs_run} epochs)  {shown}")
         say(where or "tracking off: nothing recorded")

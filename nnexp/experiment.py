@@ -23,7 +23,7 @@ from nnexp.config import ConfigError, to_container, validate, validate_for_data
 from nnexp.console import ConsoleObserver, say
 from nnexp.data import Dataset, load_dataset
 from nnexp.history import MetricHistory
-from nnexp.interrupts import RunInterrupted, interrupts_stop_run
+from nnexp.interrupts import RunStopped, interrupts_stop_run
 from nnexp.loop import Diverged, LoopResult, LoopSettings, evaluate, predicted_classes, train_loop
 from nnexp.observer import (
     FAILED,
@@ -41,7 +41,9 @@ from nnexp.tracking.params import flatten
 from nnexp.tracking.provenance import provenance_tags
 from nnexp.tracking.redact import redact
 from nnexp.tracking.store import resolve_tracking_uri
+from nnexp.verdict import diagnose, history_of
 from nnexp.vocabulary import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
+from nnexp.weight_hashes import HASHES_ARTIFACT, RecordedHashes, WeightHashes
 
 IDENTITY_EXCLUDES = ("tracking", "sweep", "gradcheck")  # keys that never change the numbers
 
@@ -145,11 +147,14 @@ def run_experiment(
     verbose: bool = True,
     command: list[str] | None = None,
     observer: RunObserver | None = None,
+    check_weights: RecordedHashes | None = None,
 ) -> ExperimentResult:
     """Validate, load data, build the network, train, and tell `observer` (by default the MLflow
     run and the console the config asks for) everything; return the objective and metrics.
 
-    Every user mistake (config, data, store) is raised before the run is created.
+    Every user mistake (config, data, store) is raised before the run is created. With
+    `check_weights` (another run's weight hashes) training stops, raising WeightsDiffer, at the
+    first step whose weights differ from that run's.
     """
     validate(cfg)
     config = to_container(cfg)
@@ -180,7 +185,10 @@ def run_experiment(
                 say(f"note: {note}", error=True)
     observer = observer or make_observer(cfg, uri, verbose)
     history = MetricHistory(observer)
-    training = _Training(cfg, dataset, loss_name, model, optimizer, schedule, rng, history)
+    every = check_weights.every if check_weights else cfg.tracking.hash_every_n_steps
+    hashes = WeightHashes(model, every, check_weights, plan.total_steps) if every else None
+    training = _Training(cfg, dataset, loss_name, model, optimizer, schedule, rng, history,
+                         hashes)
     with tempfile.TemporaryDirectory(prefix="nnexp-run-") as work:
         try:
             observer.started(start)
@@ -191,15 +199,18 @@ def run_experiment(
                 tags.ERROR: f"Diverged: {exc}"[:tags.MAX_VALUE_CHARS],
                 tags.LAST_COMPLETED_EPOCH: str(training.last_epoch), tags.DIVERGED: "true",
                 tags.DIVERGED_PREFIX + "what": exc.what,
-                **{tags.DIVERGED_PREFIX + k: v for k, v in exc.where.items()}}))
+                **{tags.DIVERGED_PREFIX + k: v for k, v in exc.where.items()},
+                **diagnose(history_of(history), {"what": exc.what, **exc.where}).tags()}))
             raise
-        except RunInterrupted as exc:
+        except RunStopped as exc:
             history.flush()
             if observer.records_files:  # the latest weights, between two steps
                 save_network(observer, model, dataset, loss_name, Path(work))
+                training.save_hashes(observer, Path(work))
             observer.ended(RunOutcome(KILLED, {
                 tags.STATUS_REASON: str(exc),
-                tags.LAST_COMPLETED_EPOCH: str(training.last_epoch)}))
+                tags.LAST_COMPLETED_EPOCH: str(training.last_epoch),
+                **diagnose(history_of(history)).tags()}))
             raise
         except BaseException as exc:
             history.flush()
@@ -271,10 +282,10 @@ class _Training:
 
     def __init__(self, cfg: DictConfig, dataset: Dataset, loss_name: str, model: Any,
                  optimizer: Any, schedule: Any, rng: np.random.Generator,
-                 history: MetricHistory) -> None:
+                 history: MetricHistory, hashes: WeightHashes | None = None) -> None:
         self.cfg, self.dataset, self.loss_name = cfg, dataset, loss_name
         self.model, self.optimizer, self.schedule, self.rng = model, optimizer, schedule, rng
-        self.history = history
+        self.history, self.hashes = history, hashes
         self.last_epoch = 0
 
     def run(self, observer: RunObserver, work: Path) -> ExperimentResult:
@@ -298,7 +309,7 @@ class _Training:
                 model, loss_fn, self.optimizer, self.schedule,
                 (dataset.X_train, y_train, dataset.X_val, y_val), settings, self.rng,
                 self.history, classify=classify, on_epoch=on_epoch,
-                between_steps=interrupt.check)
+                between_steps=interrupt.check, weight_hashes=self.hashes)
             interrupt.deferred = False
             interrupt.check()
             final = {k: v for k, v in loop.last.items() if k != "epoch"}
@@ -314,7 +325,8 @@ class _Training:
         observer.ended(RunOutcome(FINISHED, {
             tags.BEST_EPOCH: str(loop.best_epoch), tags.EPOCHS_RUN: str(loop.epochs_run),
             tags.TRAIN_SECONDS: f"{loop.seconds:.4f}",
-            tags.STOPPED_EARLY: str(loop.stopped_early).lower()},
+            tags.STOPPED_EARLY: str(loop.stopped_early).lower(),
+            **diagnose(history_of(self.history)).tags()},
             metrics=final, seconds=loop.seconds, epochs_run=loop.epochs_run))
         return ExperimentResult(observer.run_id, math.nan if objective is None else objective,
                                 final, loop, kept_locally=observer.kept_locally)
@@ -326,10 +338,18 @@ class _Training:
         weights = save_network(observer, self.model, dataset, self.loss_name, work)
         (work / "metrics").mkdir()
         observer.artifact(self.history.save(work / "metrics" / "history.npz"), "metrics")
+        self.save_hashes(observer, work)
         if cfg.tracking.log_model:
             observer.model(weights, model_meta(dataset, self.loss_name), dataset, loop.steps)
         if cfg.tracking.plots:
             observer.artifact(self._plots(work / "plots", loop, classify), "plots")
+
+    def save_hashes(self, observer: RunObserver, work: Path) -> None:
+        """The weight hashes so far, as the artifact `metrics/weight_hashes.npz`."""
+        if self.hashes is not None:
+            path = work / HASHES_ARTIFACT
+            path.parent.mkdir(exist_ok=True)
+            observer.artifact(self.hashes.save(path), "metrics")
 
     def _plots(self, folder: Path, loop: LoopResult, classify: bool) -> Path:
         folder.mkdir()

@@ -46,6 +46,8 @@ STATUS_REASON = "nnexp.status_reason"
 ERROR = "nnexp.error"
 DIVERGED = "nnexp.diverged"
 DIVERGED_PREFIX = "nnexp.diverged."  # + what, epoch, step, layer
+VERDICT = "nnexp.verdict"  # healthy, lr_too_high, ... (nnexp/verdict.py)
+VERDICT_EVIDENCE = "nnexp.verdict.evidence"
 
 # Reproduction.
 REPRODUCED_FROM = "nnexp.reproduced_from"
