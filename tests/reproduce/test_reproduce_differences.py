@@ -25,7 +25,8 @@ def test_changed_override_is_a_report_with_the_first_differing_step(train_run, s
     changed = [x.strip() for x in report if x.startswith("  config ")]
     assert changed == ["config lr: 0.001 -> 0.01", "config model.hidden: [16] -> [8]"]
     assert "  lr at step 0: recorded 0.001, reproduced 0.01" in report
-    assert any(x.startswith("11 of 12 metrics differ") for x in report)  # all but `epoch`
+    # all but `epoch` and `dead_units/layer1` (no unit dead in either)
+    assert any(x.startswith("13 of 15 metrics differ") for x in report)
 
 
 def test_metric_logged_again_at_an_existing_step_is_detected(train_run, store_uri, capsys):
@@ -37,7 +38,7 @@ def test_metric_logged_again_at_an_existing_step_is_detected(train_run, store_ur
     assert code == 1
     assert lines[-3] == (f"different: first difference: val/loss at step {original.step}: "
                          f"recorded {original.value!r}, 0.125, reproduced {original.value!r}")
-    assert lines[-2] == "1 of 12 metrics differ:"
+    assert lines[-2] == "1 of 15 metrics differ:"
 
 
 def test_last_bit_edited_in_the_sqlite_row_is_detected(train_run, store_uri, capsys):
@@ -52,4 +53,4 @@ def test_last_bit_edited_in_the_sqlite_row_is_detected(train_run, store_uri, cap
     code, lines = _reproduce(run_id, store_uri, capsys)
     assert code == 1
     assert f"train/loss at step {step}: recorded {edited!r}, reproduced {value!r}" in lines[-3]
-    assert lines[-2] == "1 of 12 metrics differ:"
+    assert lines[-2] == "1 of 15 metrics differ:"
