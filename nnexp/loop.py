@@ -204,17 +204,17 @@ def _step_hook(model: Any, metrics: MetricSink, log_every_n_steps: int, epoch: i
             between_steps()
         if not math.isfinite(loss):
             raise Diverged("non-finite loss", {"epoch": str(epoch), "step": str(step)})
-        if weight_hashes is not None and weight_hashes.due(step):
-            weight_hashes.record(step)
         if step % log_every_n_steps:
             # one pass over the gradients: any nan or inf makes the sum of squares non-finite
-            if math.isfinite(float(np.dot(model.grads, model.grads))):
-                return
-            _refuse_non_finite(model.grad_norms(), step, epoch)
-            raise Diverged("non-finite gradient", {"epoch": str(epoch), "step": str(step),
-                                                   "layer": "unknown"})  # only the total overflowed
-        norms = model.grad_norms()
-        _refuse_non_finite(norms, step, epoch)
-        record(step, (loss, lr, *norms.values()))
+            if not math.isfinite(float(np.dot(model.grads, model.grads))):
+                _refuse_non_finite(model.grad_norms(), step, epoch)
+                raise Diverged("non-finite gradient", {"epoch": str(epoch), "step": str(step),
+                                                       "layer": "unknown"})  # the total overflowed
+        else:
+            norms = model.grad_norms()
+            _refuse_non_finite(norms, step, epoch)
+            record(step, (loss, lr, *norms.values()))
+        if weight_hashes is not None and weight_hashes.due(step):
+            weight_hashes.record(step)  # after the step's metrics, which may show the difference
 
     return on_step

@@ -93,8 +93,7 @@ class WeightHashes:
             raise WeightsDiffer(step, [f"the layers ({', '.join(self.layers)} now, "
                                        f"{', '.join(self.expected.layers)} recorded)"],
                                 None, self.total_steps)
-        differ = [name for name, a, b in zip(self.layers, row, recorded.tolist(), strict=True)
-                  if a != b]
+        differ = _differing(self.layers, row, tuple(recorded.tolist()))
         if differ:
             raise WeightsDiffer(step, differ, self.expected.before(step), self.total_steps)
 
@@ -123,3 +122,37 @@ def load_hashes(path: Path) -> RecordedHashes:
                          f"{hashes.dtype} do not fit {steps.shape[0]} steps of {len(layers)} "
                          "layers")
     return RecordedHashes(steps, layers, hashes, every)
+
+
+def _differing(layers: tuple[str, ...], a: tuple[int, ...], b: tuple[int, ...]) -> list[str]:
+    return [name for name, x, y in zip(layers, a, b, strict=True) if x != y]
+
+
+@dataclass(frozen=True)
+class HashComparison:
+    """Two runs' weight hashes at the steps both logged: equal up to where they first differ."""
+
+    n_equal: int  # steps compared and equal, before the first difference
+    step: int | None = None  # the first step whose hashes differ
+    layers: tuple[str, ...] = ()
+    equal_at: int | None = None  # the last step compared equal before it
+
+
+def compare_hashes(recorded: RecordedHashes, reproduced: RecordedHashes) -> HashComparison:
+    """Walk the steps both runs hashed, in order, to the first whose hashes differ."""
+    if recorded.layers != reproduced.layers:
+        return HashComparison(0, int(min(recorded.steps.min(initial=0),
+                                         reproduced.steps.min(initial=0))),
+                              ("the layers",))
+    theirs = {int(step): tuple(row.tolist()) for step, row in zip(reproduced.steps,
+                                                                  reproduced.hashes, strict=True)}
+    n_equal, equal_at = 0, None
+    for step, row in zip(recorded.steps.tolist(), recorded.hashes, strict=True):
+        other = theirs.get(step)
+        if other is None:
+            continue
+        differ = _differing(recorded.layers, tuple(row.tolist()), other)
+        if differ:
+            return HashComparison(n_equal, step, tuple(differ), equal_at)
+        n_equal, equal_at = n_equal + 1, step
+    return HashComparison(n_equal)

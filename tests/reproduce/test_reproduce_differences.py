@@ -36,8 +36,9 @@ def test_metric_logged_again_at_an_existing_step_is_detected(train_run, store_ur
     client.log_metric(run_id, "val/loss", 0.125, step=original.step)
     code, lines = _reproduce(run_id, store_uri, capsys)
     assert code == 1
-    assert lines[-3] == (f"different: first difference: val/loss at step {original.step}: "
+    assert lines[-4] == (f"different: first difference: val/loss at step {original.step}: "
                          f"recorded {original.value!r}, 0.125, reproduced {original.value!r}")
+    assert lines[-3] == "  weights equal at all 8 hashed steps"  # the record was edited
     assert lines[-2] == "1 of 15 metrics differ:"
 
 
@@ -52,5 +53,5 @@ def test_last_bit_edited_in_the_sqlite_row_is_detected(train_run, store_uri, cap
                    (edited, run_id, step))
     code, lines = _reproduce(run_id, store_uri, capsys)
     assert code == 1
-    assert f"train/loss at step {step}: recorded {edited!r}, reproduced {value!r}" in lines[-3]
+    assert f"train/loss at step {step}: recorded {edited!r}, reproduced {value!r}" in lines[-4]
     assert lines[-2] == "1 of 15 metrics differ:"
