@@ -120,6 +120,7 @@ class SweepConfig:
     direction: str = "minimize"
     skip_finished: bool = False
     diverged_objective: float | None = None  # null: the worst value for the direction
+    skip_lr_above: Any = None  # null, a learning rate, or "auto": the lr range test's divergence
 
 
 @dataclass
@@ -127,6 +128,17 @@ class GradcheckConfig:
     batch: int = 8
     eps: float = 1e-4  # central differences: truncation ~eps², rounding ~1e-16/eps
     tol: float = 1e-6
+
+
+@dataclass
+class LrFindConfig:
+    """The learning-rate range test (`python -m nnexp.lr_find`)."""
+
+    min_lr: float = 1e-7
+    max_lr: float = 10.0
+    steps: int = 200  # 25 a decade from 1e-7 to 10
+    smoothing: float = 0.9  # of the loss's moving average: it lags ~9 steps, 0.36 of a decade
+    diverge_factor: float = 4.0  # the smoothed loss this many times its best: diverged
 
 
 @dataclass
@@ -141,6 +153,7 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     gradcheck: GradcheckConfig = field(default_factory=GradcheckConfig)
+    lr_find: LrFindConfig = field(default_factory=LrFindConfig)
 
 
 def register_configs() -> None:
@@ -205,6 +218,7 @@ def validate(cfg: DictConfig) -> None:
     _validate_tracking_and_sweep(cfg)
     for key in ("eps", "tol"):
         _positive(f"gradcheck.{key}", cfg.gradcheck[key])
+    _validate_lr_find(cfg)
     if cfg.gradcheck.batch < 1:
         raise ConfigError(f"gradcheck.batch: must be >= 1, got {cfg.gradcheck.batch}")
     check_memory(cfg)
@@ -313,6 +327,27 @@ def _validate_tracking_and_sweep(cfg: DictConfig) -> None:
     if cfg.sweep.objective not in names:
         raise ConfigError(f"sweep.objective: {cfg.sweep.objective!r} is not a metric this run "
                           f"logs; allowed: {_metric_listing(names)}")
+
+
+def _validate_lr_find(cfg: DictConfig) -> None:
+    f = cfg.lr_find
+    _positive("lr_find.min_lr", f.min_lr)
+    _positive("lr_find.max_lr", f.max_lr)
+    if f.max_lr <= f.min_lr:
+        raise ConfigError(f"lr_find.max_lr: must be above lr_find.min_lr ({f.min_lr}), got "
+                          f"{f.max_lr}")
+    if f.steps < 10:
+        raise ConfigError(f"lr_find.steps: must be >= 10, got {f.steps}")
+    if not 0 <= f.smoothing < 1:
+        raise ConfigError(f"lr_find.smoothing: must be in [0, 1), got {f.smoothing!r}")
+    if not (math.isfinite(f.diverge_factor) and f.diverge_factor > 1):
+        raise ConfigError(f"lr_find.diverge_factor: must be a finite number > 1, got "
+                          f"{f.diverge_factor!r}")
+    skip = cfg.sweep.skip_lr_above
+    number = isinstance(skip, int | float) and not isinstance(skip, bool)
+    if skip is not None and skip != "auto" and not (number and math.isfinite(skip) and skip > 0):
+        raise ConfigError(f"sweep.skip_lr_above: got {skip!r}; allowed: null, auto (the lr "
+                          "range test's divergence point) or a learning rate > 0")
 
 
 def diverged_objective(cfg: DictConfig) -> float:

@@ -19,7 +19,13 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp import engine
-from nnexp.config import ConfigError, to_container, validate, validate_for_data
+from nnexp.config import (
+    ConfigError,
+    diverged_objective,
+    to_container,
+    validate,
+    validate_for_data,
+)
 from nnexp.console import ConsoleObserver, say
 from nnexp.data import Dataset, load_dataset
 from nnexp.history import MetricHistory
@@ -45,7 +51,7 @@ from nnexp.verdict import diagnose, history_of
 from nnexp.vocabulary import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 from nnexp.weight_hashes import HASHES_ARTIFACT, RecordedHashes, WeightHashes
 
-IDENTITY_EXCLUDES = ("tracking", "sweep", "gradcheck")  # keys that never change the numbers
+IDENTITY_EXCLUDES = ("tracking", "sweep", "gradcheck", "lr_find")  # never change the numbers
 
 
 @dataclass
@@ -56,6 +62,7 @@ class ExperimentResult:
     loop: LoopResult
     reused: bool = False
     kept_locally: str | None = None  # the store did not take the record: it waits here
+    skipped: str | None = None  # why no run was made (sweep.skip_lr_above)
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -170,6 +177,15 @@ def run_experiment(
     validate_for_data(cfg, n_inputs=dataset.n_features, n_outputs=dataset.n_outputs,
                       n_train=dataset.X_train.shape[0],
                       n_eval=max(dataset.X_val.shape[0], dataset.X_test.shape[0]))
+    if cfg.sweep.skip_lr_above is not None:
+        from nnexp.lr_find import learning_rate_limit
+
+        limit, source = learning_rate_limit(cfg, config, uri, dataset, parent_run_id,
+                                            list(overrides or []), command)
+        if limit is not None and cfg.lr > limit:
+            return _skip(cfg, uri, parent_run_id, run_name, verbose,
+                         f"lr={cfg.lr:g} is above {source}")
+        extra_tags = {**(extra_tags or {}), tags.LR_LIMIT: source}
     rng = np.random.default_rng(cfg.seed)
     model = build_network(cfg, dataset, loss_name, rng)
     optimizer = build_optimizer(cfg, model)
@@ -264,6 +280,18 @@ def _reuse(done: Any, cfg: DictConfig, uri: str, parent_run_id: str | None, verb
         say(f"skipped: identical config already FINISHED as run {done.info.run_id} "
             f"({cfg.sweep.objective} {objective:.4f})")
     return ExperimentResult(done.info.run_id, objective, metrics, LoopResult(), reused=True)
+
+
+def _skip(cfg: DictConfig, uri: str | None, parent_run_id: str | None, run_name: str,
+          verbose: bool, reason: str) -> ExperimentResult:
+    """sweep.skip_lr_above: no run; the sweep's parent says which job and why."""
+    if parent_run_id and uri is not None:
+        from nnexp.tracking.range_tests import note_skipped
+
+        note_skipped(uri, parent_run_id, redact(run_name), reason)
+    if verbose:
+        say(f"skipped: {reason}; no run")
+    return ExperimentResult(None, diverged_objective(cfg), {}, LoopResult(), skipped=reason)
 
 
 def save_network(observer: RunObserver, model: Any, dataset: Dataset, loss_name: str,

@@ -104,7 +104,9 @@ def _run_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | Non
         if parent:  # the job may have failed before its run existed: tell the sweep's parent
             record_job_error(parent, name, exc)
         raise
-    if multirun:
+    if multirun and result.skipped:
+        log.info(f"[{name}] skipped: {result.skipped}")
+    elif multirun:
         what = "reused" if result.reused else "run"
         log.info(f"[{name}] {cfg.sweep.objective} {result.objective:.4f}  {what} {result.run_id}")
     elif result.kept_locally:  # trained, but the record is not in the store yet: not a success

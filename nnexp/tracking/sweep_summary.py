@@ -97,7 +97,8 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
                   direction: str) -> str:
     """Log the summary artifacts and tags on the parent; return its final status."""
     runs = child_runs(client, parent_id)
-    rows = [_row(run, keys, objective) for run in runs]
+    range_tests = [run for run in runs if tags.LR_FIND in run.data.tags]  # not jobs of the sweep
+    rows = [_row(run, keys, objective) for run in runs if tags.LR_FIND not in run.data.tags]
     parent_tags = client.get_run(parent_id).data.tags
     for tag in sorted(t for t in parent_tags if t.startswith(tags.SWEEP_REUSED_PREFIX)):
         row = _row(client.get_run(tag.rsplit(".", 1)[1]), keys, objective)
@@ -139,6 +140,15 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
         if job_errors:
             report += ["\n## Jobs that raised (no finished run)\n\n",
                        *(f"- {line}\n" for line in job_errors)]
+        skipped = sorted(v for k, v in parent_tags.items()
+                         if k.startswith(tags.SWEEP_SKIPPED_PREFIX))
+        if skipped or range_tests:
+            report += ["\n## Learning-rate limit (sweep.skip_lr_above): jobs skipped, no run\n\n",
+                       *(f"- {line}\n" for line in skipped),
+                       *(f"- lr range test run {run.info.run_id}: diverged at lr "
+                         f"{run.data.tags.get(tags.LR_FIND_DIVERGENCE, '?')}, suggested lr "
+                         f"{run.data.tags.get(tags.LR_FIND_SUGGESTED, '?')}\n"
+                         for run in range_tests)]
         if SEED_KEY in keys:
             stats = seed_statistics(rows, keys, objective, direction)
             stat_columns = ["rank", *(k for k in keys if k != SEED_KEY), "n_seeds"] + [
