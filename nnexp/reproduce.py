@@ -157,6 +157,10 @@ def rebuild_config(logged: dict[str, Any], overrides: list[str], uri: str,
     cfg.tracking.uri = uri
     cfg.tracking.experiment = experiment
     cfg.tracking.enabled = True
+    # a reproduction trains: an identical finished run (the record itself) must not answer for
+    # it, and no learning-rate limit may skip it
+    cfg.sweep.skip_finished = False
+    cfg.sweep.skip_lr_above = None
     assert isinstance(cfg, DictConfig)
     return cfg
 

@@ -91,3 +91,13 @@ def test_runs_without_hashes_reproduce_as_before_and_a_bad_hash_file_is_refused(
     with pytest.raises(RecordError, match=rf"^run '{run_id}': {HASHES_ARTIFACT} is not a "
                                           "weight-hash file"):
         reproduce([run_id, "--tracking-uri", store_uri, "--quiet"])
+
+
+def test_a_run_made_with_skip_finished_is_trained_again_not_reused(train_run, store_uri,
+                                                                  capsys):
+    run_id = train_run("sweep.skip_finished=true")
+    code, lines = _reproduce(run_id, store_uri, capsys)
+    assert code == 0 and lines[-1].startswith("identical: 15 metrics, ")
+    new = _reproduction(store_uri, run_id)
+    assert new.info.run_id != run_id and new.info.status == "FINISHED"
+    assert float(new.data.tags["nnexp.train_seconds"]) > 0
