@@ -32,7 +32,7 @@ import numpy as np
 from nnexp import engine
 from nnexp.history import MetricHistory
 from nnexp.loop import LoopSettings, evaluate, train_loop
-from nnexp.probes import EpochMovement, predict_counting_dead_units
+from nnexp.probes import EpochMovement
 from nnexp.verdict import diagnose, history_of
 from nnexp.weight_hashes import WeightHashes
 

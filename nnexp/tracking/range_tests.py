@@ -6,25 +6,18 @@ from __future__ import annotations
 import re
 
 from nnexp.tracking import tags
+from nnexp.tracking.reuse import finished_run
 from nnexp.tracking.store import open_client
 
 
 def recorded_range_test(uri: str, experiment: str, key: str) -> tuple[str, float | None] | None:
     """The newest FINISHED range test of `experiment` for the configuration `key`: its run id
     and divergence point (None when its loss never turned up); None when there is none."""
-    client = open_client(uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
+    run = finished_run(uri, experiment, key, tag=tags.LR_FIND_KEY)
+    if run is None:
         return None
-    runs = client.search_runs(
-        [found.experiment_id],
-        filter_string=(f"tags.`{tags.LR_FIND_KEY}` = '{key}' "
-                       "and attributes.status = 'FINISHED'"),
-        order_by=["attributes.start_time DESC"], max_results=1)
-    if not runs:
-        return None
-    divergence = runs[0].data.tags.get(tags.LR_FIND_DIVERGENCE, "none")
-    return runs[0].info.run_id, None if divergence == "none" else float(divergence)
+    divergence = run.data.tags.get(tags.LR_FIND_DIVERGENCE, "none")
+    return run.info.run_id, None if divergence == "none" else float(divergence)
 
 
 def note_skipped(uri: str, parent_run_id: str, job_name: str, reason: str) -> None:

@@ -8,15 +8,16 @@ from nnexp.tracking import tags
 from nnexp.tracking.store import open_client
 
 
-def finished_run(uri: str, experiment: str, identity: str) -> Any | None:
-    """The newest FINISHED run of `experiment` whose config hash is `identity`, if any."""
+def finished_run(uri: str, experiment: str, identity: str, tag: str = tags.CONFIG_HASH
+                 ) -> Any | None:
+    """The newest FINISHED run of `experiment` whose `tag` (the config hash) is `identity`."""
     client = open_client(uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return None
     runs = client.search_runs(
         [found.experiment_id],
-        filter_string=(f"tags.`{tags.CONFIG_HASH}` = '{identity}' "
+        filter_string=(f"tags.`{tag}` = '{identity}' "
                        "and attributes.status = 'FINISHED'"),
         order_by=["attributes.start_time DESC"], max_results=1,
     )
