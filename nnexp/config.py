@@ -60,7 +60,7 @@ class ModelConfig:
 
 # Config sections that say where and how a run is recorded, swept or checked, never what it
 # computes: the config hash leaves them out, and `diff` lists them apart.
-BOOKKEEPING_SECTIONS = ("tracking", "sweep", "gradcheck")
+BOOKKEEPING_SECTIONS = ("tracking", "sweep", "gradcheck", "lr_find")
 
 
 @dataclass
@@ -117,6 +117,7 @@ class TrackingConfig:
     run_name: str | None = None
     metric_budget: int = 1000  # points per metric in the store; the full history is an artifact
     retry_seconds: float = 120.0  # how long to wait for a locked or unreachable store
+    hash_every_n_steps: int = 10  # weight hashes for reproduce to localise a difference; 0: off
 
 
 @dataclass
@@ -134,6 +135,7 @@ class SweepConfig:
     prune_reduction_factor: int = 4  # asha: keep the best 1/reduction_factor at each rung
     checkpoint_every: int = 0  # epochs between checkpoints (0: none); sweep.resume reads them
     resume: bool = False  # continue stopped runs of the same config from their checkpoint
+    skip_lr_above: Any = None  # null, a learning rate, or "auto": the lr range test's divergence
 
 
 @dataclass
@@ -141,6 +143,17 @@ class GradcheckConfig:
     batch: int = 8
     eps: float = 1e-4  # central differences: truncation ~eps², rounding ~1e-16/eps
     tol: float = 1e-6
+
+
+@dataclass
+class LrFindConfig:
+    """The learning-rate range test (`python -m nnexp.lr_find`)."""
+
+    min_lr: float = 1e-7
+    max_lr: float = 10.0
+    steps: int = 200  # 25 a decade from 1e-7 to 10
+    smoothing: float = 0.9  # of the loss's moving average: it lags ~9 steps, 0.36 of a decade
+    diverge_factor: float = 4.0  # the smoothed loss this many times its best: diverged
 
 
 @dataclass
@@ -155,6 +168,7 @@ class Config:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     sweep: SweepConfig = field(default_factory=SweepConfig)
     gradcheck: GradcheckConfig = field(default_factory=GradcheckConfig)
+    lr_find: LrFindConfig = field(default_factory=LrFindConfig)
 
 
 def register_configs() -> None:
@@ -219,6 +233,7 @@ def validate(cfg: DictConfig) -> None:
     _validate_tracking_and_sweep(cfg)
     for key in ("eps", "tol"):
         _positive(f"gradcheck.{key}", cfg.gradcheck[key])
+    _validate_lr_find(cfg)
     if cfg.gradcheck.batch < 1:
         raise ConfigError(f"gradcheck.batch: must be >= 1, got {cfg.gradcheck.batch}")
     check_memory(cfg)
@@ -304,6 +319,9 @@ def _validate_tracking_and_sweep(cfg: DictConfig) -> None:
     t = cfg.tracking
     if t.log_every_n_steps < 1:
         raise ConfigError(f"tracking.log_every_n_steps: must be >= 1, got {t.log_every_n_steps}")
+    if t.hash_every_n_steps < 0:
+        raise ConfigError(f"tracking.hash_every_n_steps: must be >= 0 (0 turns weight hashes "
+                          f"off), got {t.hash_every_n_steps}")
     if t.metric_budget < 3:
         raise ConfigError(f"tracking.metric_budget: must be >= 3 points, got {t.metric_budget}")
     _positive("tracking.retry_seconds", t.retry_seconds, allow_zero=True)
@@ -349,6 +367,27 @@ def _validate_pruning_and_resume(cfg: DictConfig, names: list[str]) -> None:
                                   "checkpoints meet there); tracking.enabled is false")
 
 
+def _validate_lr_find(cfg: DictConfig) -> None:
+    f = cfg.lr_find
+    _positive("lr_find.min_lr", f.min_lr)
+    _positive("lr_find.max_lr", f.max_lr)
+    if f.max_lr <= f.min_lr:
+        raise ConfigError(f"lr_find.max_lr: must be above lr_find.min_lr ({f.min_lr}), got "
+                          f"{f.max_lr}")
+    if f.steps < 10:
+        raise ConfigError(f"lr_find.steps: must be >= 10, got {f.steps}")
+    if not 0 <= f.smoothing < 1:
+        raise ConfigError(f"lr_find.smoothing: must be in [0, 1), got {f.smoothing!r}")
+    if not (math.isfinite(f.diverge_factor) and f.diverge_factor > 1):
+        raise ConfigError(f"lr_find.diverge_factor: must be a finite number > 1, got "
+                          f"{f.diverge_factor!r}")
+    skip = cfg.sweep.skip_lr_above
+    number = isinstance(skip, int | float) and not isinstance(skip, bool)
+    if skip is not None and skip != "auto" and not (number and math.isfinite(skip) and skip > 0):
+        raise ConfigError(f"sweep.skip_lr_above: got {skip!r}; allowed: null, auto (the lr "
+                          "range test's divergence point) or a learning rate > 0")
+
+
 def diverged_objective(cfg: DictConfig) -> float:
     """What a diverged job returns to the sweeper: sweep.diverged_objective, or by default the
     worst value for the direction (a large one when minimising, a large negative one when
@@ -362,8 +401,9 @@ def run_metric_names(cfg: DictConfig) -> list[str]:
     """The metric keys a run of `cfg` logs (they depend on the task and the number of layers)."""
     from nnexp.line_fit import LEARNED_A, LEARNED_B, logs_a_line
 
-    names = metric_names(classify=cfg.data.name not in REGRESSION_DATASETS,
-                         layer_names=_layer_names(len(cfg.model.hidden)))
+    layers = _layer_names(len(cfg.model.hidden))
+    names = metric_names(classify=cfg.data.name not in REGRESSION_DATASETS, layer_names=layers,
+                         dead_unit_layers=layers[:-1] if cfg.model.activation == "relu" else [])
     if logs_a_line(cfg.data.name, list(cfg.model.hidden), cfg.model.activation):
         names += [LEARNED_A, LEARNED_B]
     return names

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from nnexp import logs  # noqa: F401 - prints nnexp's lines where nobody configured logging
 from nnexp.line_fit import LEARNED_A, LEARNED_B
 from nnexp.observer import FINISHED, RunObserver, RunOutcome, RunStart
+from nnexp.tracking import tags
 
 log = logging.getLogger(__name__)
 TRUTH_PARAM = "dataset.true_"  # + a, b: what generated a synthetic set
@@ -51,6 +52,9 @@ class ConsoleObserver(RunObserver):
 
     def ended(self, outcome: RunOutcome) -> None:
         where = self.store.summary_line() if self.store is not None else None
+        verdict = outcome.tags.get(tags.VERDICT)
+        if verdict:
+            say(f"verdict: {verdict}: {outcome.tags.get(tags.VERDICT_EVIDENCE, '')}")
         if outcome.status == FINISHED:
             shown = "  ".join(f"{k} {number(v)}" for k, v in outcome.metrics.items()
                               if k.startswith(("val/", "test/")))

@@ -31,7 +31,7 @@ from nnexp.config import (
 from nnexp.console import ConsoleObserver, say
 from nnexp.data import Dataset, load_dataset
 from nnexp.history import MetricHistory
-from nnexp.interrupts import RunInterrupted, interrupts_stop_run
+from nnexp.interrupts import RunInterrupted, RunStopped, interrupts_stop_run
 from nnexp.line_fit import learned_line
 from nnexp.loop import (
     Diverged,
@@ -59,7 +59,9 @@ from nnexp.tracking.params import flatten
 from nnexp.tracking.provenance import provenance_tags
 from nnexp.tracking.redact import redact
 from nnexp.tracking.store import resolve_tracking_uri
+from nnexp.verdict import diagnose, history_of
 from nnexp.vocabulary import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
+from nnexp.weight_hashes import HASHES_ARTIFACT, RecordedHashes, WeightHashes
 
 IDENTITY_EXCLUDES = BOOKKEEPING_SECTIONS  # keys that never change the numbers
 
@@ -74,6 +76,7 @@ class ExperimentResult:
     kept_locally: str | None = None  # the store did not take the record: it waits here
     pruned: Pruned | None = None  # stopped by sweep.prune
     resumed_from: str | None = None  # the stopped run this one continues (sweep.resume)
+    skipped: str | None = None  # why no run was made (sweep.skip_lr_above)
 
 
 def config_hash(config: dict[str, Any]) -> str:
@@ -209,6 +212,7 @@ def run_experiment(
     observer: RunObserver | None = None,
     second_interrupt_kills: bool = True,
     pruner: Pruner | None = None,
+    check_weights: RecordedHashes | None = None,
 ) -> ExperimentResult:
     """Validate, load data, build the network, train, and tell `observer` (by default the MLflow
     run and the console the config asks for) everything; return the objective and metrics.
@@ -217,6 +221,8 @@ def run_experiment(
     ends the run KILLED; a second one kills the process, or raises KeyboardInterrupt with
     `second_interrupt_kills` false (a notebook's kernel). `pruner` is asked at each epoch's end
     whether to stop (by default, in a sweep with `sweep.prune`, the store's siblings decide).
+    With `check_weights` (another run's weight hashes) training stops, raising WeightsDiffer, at
+    the first step whose weights differ from that run's.
     """
     validate(cfg)
     config = to_container(cfg)
@@ -242,6 +248,15 @@ def run_experiment(
     validate_for_data(cfg, n_inputs=dataset.n_features, n_outputs=dataset.n_outputs,
                       n_train=dataset.X_train.shape[0],
                       n_eval=max(dataset.X_val.shape[0], dataset.X_test.shape[0]))
+    if cfg.sweep.skip_lr_above is not None:
+        from nnexp.lr_find import learning_rate_limit
+
+        limit, source = learning_rate_limit(cfg, config, uri, dataset, parent_run_id,
+                                            list(overrides or []), command)
+        if limit is not None and cfg.lr > limit:
+            return _skip(cfg, uri, parent_run_id, run_name, verbose,
+                         f"lr={cfg.lr:g} is above {source}")
+        extra_tags = {**(extra_tags or {}), tags.LR_LIMIT: source}
     rng = np.random.default_rng(cfg.seed)
     model = build_network(cfg, dataset, loss_name, rng)
     optimizer = build_optimizer(cfg, model)
@@ -266,8 +281,10 @@ def run_experiment(
     if resumed_from is not None:
         assert resume is not None and resume.checkpoint is not None
         history.restore(resume.checkpoint.history)
+    every = check_weights.every if check_weights else cfg.tracking.hash_every_n_steps
+    hashes = WeightHashes(model, every, check_weights, plan.total_steps) if every else None
     training = _Training(cfg, dataset, loss_name, model, optimizer, schedule, rng, history,
-                         second_interrupt_kills)
+                         second_interrupt_kills, hashes)
     training.state, training.identity, training.resumed_from = state, identity, resumed_from
     with tempfile.TemporaryDirectory(prefix="nnexp-run-") as work:
         try:
@@ -284,15 +301,18 @@ def run_experiment(
                 tags.ERROR: f"Diverged: {exc}"[:tags.MAX_VALUE_CHARS],
                 tags.LAST_COMPLETED_EPOCH: str(training.last_epoch), tags.DIVERGED: "true",
                 tags.DIVERGED_PREFIX + "what": exc.what,
-                **{tags.DIVERGED_PREFIX + k: v for k, v in exc.where.items()}}))
+                **{tags.DIVERGED_PREFIX + k: v for k, v in exc.where.items()},
+                **diagnose(history_of(history), {"what": exc.what, **exc.where}).tags()}))
             raise
-        except (RunInterrupted, KeyboardInterrupt) as exc:
+        except (RunStopped, KeyboardInterrupt) as exc:
             history.flush()
             if observer.records_files and isinstance(exc, RunInterrupted):  # between two steps
                 save_network(observer, model, dataset, loss_name, Path(work))
+                training.save_hashes(observer, Path(work))
             observer.ended(RunOutcome(KILLED, {
                 tags.STATUS_REASON: str(exc) or "interrupted (KeyboardInterrupt)",
-                tags.LAST_COMPLETED_EPOCH: str(training.last_epoch)}))
+                tags.LAST_COMPLETED_EPOCH: str(training.last_epoch),
+                **diagnose(history_of(history)).tags()}))
             raise
         except BaseException as exc:
             history.flush()
@@ -351,6 +371,18 @@ def _reuse(done: Any, cfg: DictConfig, uri: str, parent_run_id: str | None, verb
     return ExperimentResult(done.info.run_id, objective, metrics, LoopResult(), reused=True)
 
 
+def _skip(cfg: DictConfig, uri: str | None, parent_run_id: str | None, run_name: str,
+          verbose: bool, reason: str) -> ExperimentResult:
+    """sweep.skip_lr_above: no run; the sweep's parent says which job and why."""
+    if parent_run_id and uri is not None:
+        from nnexp.tracking.range_tests import note_skipped
+
+        note_skipped(uri, parent_run_id, redact(run_name), reason)
+    if verbose:
+        say(f"skipped: {reason}; no run")
+    return ExperimentResult(None, diverged_objective(cfg), {}, LoopResult(), skipped=reason)
+
+
 def save_network(observer: RunObserver, model: Any, dataset: Dataset, loss_name: str,
                  folder: Path) -> Path:
     """Give the observer the network's weights and architecture (`weights.npz`) and what
@@ -367,10 +399,11 @@ class _Training:
 
     def __init__(self, cfg: DictConfig, dataset: Dataset, loss_name: str, model: Any,
                  optimizer: Any, schedule: Any, rng: np.random.Generator,
-                 history: MetricHistory, second_interrupt_kills: bool = True) -> None:
+                 history: MetricHistory, second_interrupt_kills: bool = True,
+                 hashes: WeightHashes | None = None) -> None:
         self.cfg, self.dataset, self.loss_name = cfg, dataset, loss_name
         self.model, self.optimizer, self.schedule, self.rng = model, optimizer, schedule, rng
-        self.history = history
+        self.history, self.hashes = history, hashes
         self.second_interrupt_kills = second_interrupt_kills
         self.last_epoch = 0
         self.state = LoopState()  # where training starts (a checkpoint's, when continuing)
@@ -409,7 +442,8 @@ class _Training:
                 model, loss_fn, self.optimizer, self.schedule,
                 (dataset.X_train, y_train, dataset.X_val, y_val), settings, self.rng,
                 self.history, classify=classify, on_epoch=on_epoch,
-                between_steps=interrupt.check, state=self.state)
+                between_steps=interrupt.check, state=self.state,
+                weight_hashes=self.hashes)
             interrupt.deferred = False
             interrupt.check()
             final = {k: v for k, v in loop.last.items() if k != "epoch"}
@@ -429,7 +463,8 @@ class _Training:
         observer.ended(RunOutcome(KILLED if self.pruned else FINISHED, {
             tags.BEST_EPOCH: str(loop.best_epoch), tags.EPOCHS_RUN: str(loop.epochs_run),
             tags.TRAIN_SECONDS: f"{loop.seconds:.4f}",
-            tags.STOPPED_EARLY: str(loop.stopped_early).lower(), **self._pruning_tags()},
+            tags.STOPPED_EARLY: str(loop.stopped_early).lower(), **self._pruning_tags(),
+            **diagnose(history_of(self.history)).tags()},
             metrics=final, seconds=loop.seconds, epochs_run=loop.epochs_run))
         return ExperimentResult(observer.run_id, math.nan if objective is None else objective,
                                 final, loop, kept_locally=observer.kept_locally,
@@ -462,10 +497,18 @@ class _Training:
         weights = save_network(observer, self.model, dataset, self.loss_name, work)
         (work / "metrics").mkdir()
         observer.artifact(self.history.save(work / "metrics" / "history.npz"), "metrics")
+        self.save_hashes(observer, work)
         if cfg.tracking.log_model and self.pruned is None:  # a pruned network is no deliverable
             observer.model(weights, model_meta(dataset, self.loss_name), dataset, loop.steps)
         if cfg.tracking.plots:
             observer.artifact(self._plots(work / "plots", loop, classify), "plots")
+
+    def save_hashes(self, observer: RunObserver, work: Path) -> None:
+        """The weight hashes so far, as the artifact `metrics/weight_hashes.npz`."""
+        if self.hashes is not None:
+            path = work / HASHES_ARTIFACT
+            path.parent.mkdir(exist_ok=True)
+            observer.artifact(self.hashes.save(path), "metrics")
 
     def _plots(self, folder: Path, loop: LoopResult, classify: bool) -> Path:
         folder.mkdir()

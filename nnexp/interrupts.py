@@ -12,7 +12,11 @@ from contextlib import contextmanager
 from typing import Any
 
 
-class RunInterrupted(BaseException):
+class RunStopped(BaseException):
+    """Training stopped on purpose between two steps; the run ends KILLED with this reason."""
+
+
+class RunInterrupted(RunStopped):
     """Raised between training steps when SIGINT or SIGTERM arrived; the run ends KILLED."""
 
     def __init__(self, signame: str) -> None:

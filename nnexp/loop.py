@@ -17,6 +17,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from nnexp.engine import prepare_data, train_epoch
+from nnexp.probes import EpochMovement, dead_unit_layers, predict_counting_dead_units
+from nnexp.weight_hashes import WeightHashes
 
 
 class MetricSink(Protocol):
@@ -73,20 +75,26 @@ class LoopState:
     last: dict[str, float] = field(default_factory=dict)  # the latest epoch's metrics
 
 
-def metric_names(*, classify: bool, layer_names: list[str]) -> list[str]:
+def metric_names(*, classify: bool, layer_names: list[str],
+                 dead_unit_layers: list[str] | tuple[str, ...] = ()) -> list[str]:
     """Every metric key a run logs: per step (`train_loop`), per epoch, and on the test split at
-    the end (`evaluate`, logged by the experiment). Checks such as `sweep.objective` read it."""
+    the end (`evaluate`, logged by the experiment). Checks such as `sweep.objective` read it.
+    `dead_unit_layers`: the layers followed by a ReLU (`probes.dead_unit_layers`)."""
     split = ["loss", "accuracy"] if classify else ["loss"]  # what `evaluate` returns
     per_step = ["train/loss_step", "lr", *(f"grad_norm/{name}" for name in layer_names)]
     per_epoch = ["train/loss", *(f"val/{k}" for k in split),
-                 *(f"weight_norm/{name}" for name in layer_names), "epoch"]
+                 *(f"weight_norm/{name}" for name in layer_names),
+                 *(f"update_ratio/{name}" for name in layer_names),
+                 *(f"dead_units/{name}" for name in dead_unit_layers), "epoch"]
     return [*per_step, *per_epoch, *(f"test/{k}" for k in split)]
 
 
-def evaluate(model: Any, loss_fn: Any, X: np.ndarray, y: np.ndarray, classify: bool
-             ) -> dict[str, float]:
-    """Loss (and accuracy for classification) of the model on a whole split."""
-    outputs = model.predict(X)
+def evaluate(model: Any, loss_fn: Any, X: np.ndarray, y: np.ndarray, classify: bool, *,
+             dead_units: dict[str, float] | None = None) -> dict[str, float]:
+    """Loss (and accuracy for classification) of the model on a whole split; given a dict
+    `dead_units`, also each ReLU layer's fraction of units dead on the split, from the same pass."""
+    outputs = (model.predict(X) if dead_units is None
+               else predict_counting_dead_units(model, X, dead_units))
     loss, _ = loss_fn(outputs, y)
     result = {"loss": float(loss)}
     if classify:
@@ -123,33 +131,38 @@ def train_loop(
     on_epoch: Callable[[int, int, dict[str, float]], bool | None] | None = None,
     between_steps: Callable[[], None] | None = None,
     state: LoopState | None = None,
+    weight_hashes: WeightHashes | None = None,
 ) -> LoopResult:
     """Minibatch gradient descent for `settings.epochs` epochs with optional early stopping.
 
     Logs `train/loss_step`, `lr` and `grad_norm/<layer>` every `log_every_n_steps` steps and,
-    per epoch, `train/loss`, `val/loss`, `val/accuracy`, `weight_norm/<layer>` and `epoch`, at
-    the global step the epoch ended on (so every metric shares one x axis). With
-    `patience > 0` the weights of the best validation epoch are restored at the end.
-    `on_epoch(epoch, step, values)` runs after each epoch's bookkeeping; a true return stops
-    training there. `state` is updated as the loop goes (a caller may checkpoint it); one saved
-    after epoch k continues the run at epoch k + 1, as if it had never stopped.
+    per epoch, `train/loss`, `val/loss`, `val/accuracy`, `weight_norm/<layer>`,
+    `update_ratio/<layer>`, `dead_units/<layer>` (ReLU layers) and `epoch`, at the global step
+    the epoch ended on (so every metric shares one x axis). `weight_hashes` hashes the weights
+    when it is due and once more at the end. With `patience > 0` the weights of the best
+    validation epoch are restored at the end. `on_epoch(epoch, step, values)` runs after each
+    epoch's bookkeeping; a true return stops training there. `state` is updated as the loop goes
+    (a caller may checkpoint it); one saved after epoch k continues the run at epoch k + 1, as if
+    it had never stopped.
     """
     # Overflow is expected when training diverges; it is detected and reported as Diverged.
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return _loop(model, loss_fn, optimizer, schedule, data, settings, rng, metrics,
                      classify=classify, on_epoch=on_epoch, between_steps=between_steps,
-                     state=state or LoopState())
+                     state=state or LoopState(), weight_hashes=weight_hashes)
 
 
 def _loop(model: Any, loss_fn: Any, optimizer: Any, schedule: Callable[[int], float],
           data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], settings: LoopSettings,
           rng: np.random.Generator, metrics: MetricSink, *, classify: bool,
           on_epoch: Callable[[int, int, dict[str, float]], bool | None] | None,
-          between_steps: Callable[[], None] | None, state: LoopState) -> LoopResult:
+          between_steps: Callable[[], None] | None, state: LoopState,
+          weight_hashes: WeightHashes | None) -> LoopResult:
     X_train, y_train, X_val, y_val = data
     X_train, y_train = prepare_data(model, loss_fn, X_train, y_train)
     steps_per_epoch = math.ceil(X_train.shape[0] / settings.batch_size)
     result = LoopResult()
+    movement, relu_layers = EpochMovement(model), dead_unit_layers(model)
     started = time.perf_counter()
     # a continued run whose patience ran out at its last saved epoch stops where it stood
     stop = bool(settings.patience) and state.epochs_without_improvement >= settings.patience
@@ -158,19 +171,24 @@ def _loop(model: Any, loss_fn: Any, optimizer: Any, schedule: Callable[[int], fl
         if stop:
             break
         step = state.step
+        movement.begin()
         train_loss = train_epoch(
             model, loss_fn, optimizer, X_train, y_train, batch_size=settings.batch_size,
             rng=rng, schedule=schedule, clip_norm=settings.clip_norm, step0=step,
-            on_step=_step_hook(model, metrics, settings.log_every_n_steps, epoch, between_steps),
+            on_step=_step_hook(model, metrics, settings.log_every_n_steps, epoch, between_steps,
+                               weight_hashes),
         )
         step += steps_per_epoch
-        val = evaluate(model, loss_fn, X_val, y_val, classify)
+        dead: dict[str, float] | None = {} if relu_layers else None
+        val = evaluate(model, loss_fn, X_val, y_val, classify, dead_units=dead)
         if not math.isfinite(val["loss"]):
             raise Diverged("non-finite validation loss", {"epoch": str(epoch),
                                                           "step": str(step)})
         epoch_values = {"train/loss": train_loss}
         epoch_values.update({f"val/{k}": v for k, v in val.items()})
         epoch_values.update({f"weight_norm/{k}": v for k, v in model.weight_norms().items()})
+        epoch_values.update({f"update_ratio/{k}": v for k, v in movement.ratios().items()})
+        epoch_values.update({f"dead_units/{k}": v for k, v in (dead or {}).items()})
         epoch_values["epoch"] = epoch
         metrics.add_many(epoch_values, step)
         state.epoch, state.step, state.last = epoch, step, epoch_values
@@ -186,6 +204,8 @@ def _loop(model: Any, loss_fn: Any, optimizer: Any, schedule: Callable[[int], fl
             break
         if settings.patience and state.epochs_without_improvement >= settings.patience:
             result.stopped_early = stop = True
+    if weight_hashes is not None:  # the weights training ended with
+        weight_hashes.record(state.step)
     if state.best_state is not None and state.best_epoch != state.epoch:
         model.load_state_dict(state.best_state)
     result.epochs_run, result.steps, result.last = state.epoch, state.step, state.last
@@ -195,9 +215,11 @@ def _loop(model: Any, loss_fn: Any, optimizer: Any, schedule: Callable[[int], fl
 
 
 def _step_hook(model: Any, metrics: MetricSink, log_every_n_steps: int, epoch: int,
-               between_steps: Callable[[], None] | None) -> Callable[[int, float, float], None]:
+               between_steps: Callable[[], None] | None, weight_hashes: WeightHashes | None
+               ) -> Callable[[int, float, float], None]:
     """What the loop does at each step after backward, before the update: stop if asked,
-    refuse a non-finite loss or gradient, log every `log_every_n_steps` steps."""
+    refuse a non-finite loss or gradient, hash the weights when due, log every
+    `log_every_n_steps` steps."""
     record = metrics.recorder(("train/loss_step", "lr",
                                *(f"grad_norm/{name}" for name in model.layer_names)))
 
@@ -208,13 +230,15 @@ def _step_hook(model: Any, metrics: MetricSink, log_every_n_steps: int, epoch: i
             raise Diverged("non-finite loss", {"epoch": str(epoch), "step": str(step)})
         if step % log_every_n_steps:
             # one pass over the gradients: any nan or inf makes the sum of squares non-finite
-            if math.isfinite(float(np.dot(model.grads, model.grads))):
-                return
-            _refuse_non_finite(model.grad_norms(), step, epoch)
-            raise Diverged("non-finite gradient", {"epoch": str(epoch), "step": str(step),
-                                                   "layer": "unknown"})  # only the total overflowed
-        norms = model.grad_norms()
-        _refuse_non_finite(norms, step, epoch)
-        record(step, (loss, lr, *norms.values()))
+            if not math.isfinite(float(np.dot(model.grads, model.grads))):
+                _refuse_non_finite(model.grad_norms(), step, epoch)
+                raise Diverged("non-finite gradient", {"epoch": str(epoch), "step": str(step),
+                                                       "layer": "unknown"})  # the total overflowed
+        else:
+            norms = model.grad_norms()
+            _refuse_non_finite(norms, step, epoch)
+            record(step, (loss, lr, *norms.values()))
+        if weight_hashes is not None and weight_hashes.due(step):
+            weight_hashes.record(step)  # after the step's metrics, which may show the difference
 
     return on_step

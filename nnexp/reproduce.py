@@ -5,6 +5,9 @@
     python -m nnexp.reproduce RUN_ID --overrides lr=0.01 model.hidden=[8]   # a diff report
     python -m nnexp.reproduce PARENT_RUN_ID              # every child of a sweep, a verdict each
 
+A run that logged weight hashes (`metrics/weight_hashes.npz`) is retrained only up to the first
+step whose weights differ from the record: the report names that step and the layers, and the
+reproduction ends KILLED there (`--to-end` trains on and compares every metric).
 Exit codes: 0 identical (or a report with --overrides), 1 different, 2 cannot reproduce.
 """
 
@@ -15,6 +18,8 @@ import copy
 import re
 import struct
 import sys
+import tempfile
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,7 +34,9 @@ from nnexp.tracking import provenance, tags
 from nnexp.tracking.params import flatten
 from nnexp.tracking.records import (
     MetricPoint,
+    RecordError,
     RunRecord,
+    download_artifact,
     load_config,
     load_overrides,
     load_run,
@@ -37,8 +44,17 @@ from nnexp.tracking.records import (
     open_store,
     tracking_uri,
 )
+from nnexp.weight_hashes import (
+    HASHES_ARTIFACT,
+    HashComparison,
+    RecordedHashes,
+    WeightsDiffer,
+    compare_hashes,
+    load_hashes,
+)
 
 PROG = "nnexp.reproduce"
+MAX_HASHES_BYTES = 64_000_000  # 4 bytes a layer and 8 a step: millions of hashed steps
 EXIT_IDENTICAL, EXIT_DIFFERENT, EXIT_CANNOT = 0, 1, 2
 _INTERPOLATION = re.compile(r"^\$\{[^}]+\}$")
 
@@ -143,6 +159,10 @@ def rebuild_config(logged: dict[str, Any], overrides: list[str], uri: str,
     cfg.tracking.uri = uri
     cfg.tracking.experiment = experiment
     cfg.tracking.enabled = True
+    # a reproduction trains: an identical finished run (the record itself) must not answer for
+    # it, and no learning-rate limit may skip it
+    cfg.sweep.skip_finished = False
+    cfg.sweep.skip_lr_above = None
     assert isinstance(cfg, DictConfig)
     return cfg
 
@@ -170,6 +190,22 @@ def _first_difference(key: str, recorded: list[MetricPoint], reproduced: list[Me
             offset = min(p.offset_ms for p in (pa or pb))
             return MetricDifference(key, step, va, vb, offset)
     return None
+
+
+def common_steps(recorded: dict[str, list[MetricPoint]],
+                 reproduced: dict[str, list[MetricPoint]], last_step: int
+                 ) -> tuple[dict[str, list[MetricPoint]], dict[str, list[MetricPoint]]]:
+    """Both histories cut to the steps up to `last_step` that both logged (a reproduction that
+    stopped early is compared with the record as far as it went)."""
+    def cut(points: list[MetricPoint], steps: set[int]) -> list[MetricPoint]:
+        return [p for p in points if p.step <= last_step and p.step in steps]
+
+    mine, theirs = {}, {}
+    for key in set(recorded) & set(reproduced):
+        steps = {p.step for p in recorded[key]} & {p.step for p in reproduced[key]}
+        if any(step <= last_step for step in steps):
+            mine[key], theirs[key] = cut(recorded[key], steps), cut(reproduced[key], steps)
+    return mine, theirs
 
 
 def compare_histories(recorded: dict[str, list[MetricPoint]],
@@ -207,8 +243,23 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         help="compare provenance with the current one; train nothing")
     parser.add_argument("--overrides", nargs="+", default=[], metavar="KEY=VALUE",
                         help="re-run with changes (Hydra override syntax); reports, never fails")
+    parser.add_argument("--to-end", action="store_true",
+                        help="train to the end even after the weights differ from the record")
     parser.add_argument("--quiet", action="store_true", help="no per-epoch progress")
     return parser.parse_args(argv)
+
+
+def load_recorded_hashes(client: Any, run_id: str) -> RecordedHashes | None:
+    """The weight hashes a run logged, or None for a run that logged none."""
+    with tempfile.TemporaryDirectory(prefix="nnexp-hashes-") as tmp:
+        path = download_artifact(client, run_id, HASHES_ARTIFACT, tmp, MAX_HASHES_BYTES)
+        if path is None:
+            return None
+        try:
+            return load_hashes(path)
+        except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
+            raise RecordError(f"run '{run_id}': {HASHES_ARTIFACT} is not a weight-hash file "
+                              f"({exc})") from None
 
 
 @contextmanager
@@ -238,8 +289,10 @@ def warn_provenance(record: RunRecord, command: list[str]) -> int:
 
 
 def _train(cfg: DictConfig, record: RunRecord, overrides: list[str], command: list[str],
-           verbose: bool, client: Any) -> str:
-    """Train `cfg` as a new run tagged with where it came from; its run id (diverged or not)."""
+           verbose: bool, client: Any, check: RecordedHashes | None
+           ) -> tuple[str, WeightsDiffer | None]:
+    """Train `cfg` as a new run tagged with where it came from, stopping where its weights
+    differ from `check`; its run id (diverged or not), and where it stopped if it did."""
     from nnexp.experiment import run_experiment
     from nnexp.loop import Diverged
 
@@ -252,15 +305,39 @@ def _train(cfg: DictConfig, record: RunRecord, overrides: list[str], command: li
     try:
         result = run_experiment(cfg, run_name=name, overrides=overrides, extra_tags=extra,
                                 verbose=verbose, command=command,
-                                pruner=_recorded_stop(record))
+                                pruner=_recorded_stop(record), check_weights=check)
         assert result.run_id is not None
-        return result.run_id
-    except Diverged as exc:  # reproducing a diverged run: it should diverge the same way
-        print(f"note: {exc}")
+        return result.run_id, None
+    except (Diverged, WeightsDiffer) as exc:  # a diverged run should diverge the same way
+        if isinstance(exc, Diverged):
+            print(f"note: {exc}")
         found = client.search_runs([record.experiment_id],
                                    f"tags.`{tags.REPRODUCED_FROM}` = '{record.run_id}'",
                                    order_by=["attributes.start_time DESC"], max_results=1)
-        return found[0].info.run_id
+        return found[0].info.run_id, exc if isinstance(exc, WeightsDiffer) else None
+
+
+def describe_hashes(found: HashComparison) -> str:
+    """The first weight difference of two runs, or how many hashed steps were equal."""
+    if found.step is None:
+        return f"weights equal at all {found.n_equal} hashed steps"
+    since = (f"equal at step {found.equal_at}" if found.equal_at is not None
+             else "already at the first hashed step")
+    return f"weights first differ at step {found.step} in {', '.join(found.layers)} ({since})"
+
+
+def report_stopped(record: RunRecord, new: RunRecord, stopped: WeightsDiffer,
+                   recorded: dict[str, list[MetricPoint]],
+                   reproduced: dict[str, list[MetricPoint]]) -> int:
+    """Where a reproduction stopped because its weights differ, and the metrics up to there."""
+    print(f"different: {stopped}")
+    print(f"reproduction: run {new.run_id} ({new.status}); run {record.run_id} is the record")
+    comparison = compare_histories(*common_steps(recorded, reproduced, stopped.step))
+    print(f"metrics up to step {stopped.step}: {len(comparison.differences)} of "
+          f"{comparison.n_metrics} differ" + (":" if comparison.differences else ""))
+    for difference in comparison.differences:
+        print(f"  {describe(difference)}")
+    return EXIT_DIFFERENT
 
 
 def _recorded_stop(record: RunRecord) -> Any:
@@ -274,22 +351,30 @@ def _recorded_stop(record: RunRecord) -> Any:
 
 
 def report(record: RunRecord, new: RunRecord, comparison: Comparison, overrides: list[str],
-           logged: dict[str, str], rebuilt: dict[str, str]) -> int:
-    """Print the verdict (or, with overrides, a diff report); the exit code."""
+           logged: dict[str, str], rebuilt: dict[str, str],
+           weights: HashComparison | None = None) -> int:
+    """Print the verdict (or, with overrides, a diff report); the exit code. `weights`: the two
+    runs' weight hashes compared, when both logged them."""
     differences = comparison.differences
     status_differs = record.status != new.status
+    weights_differ = weights is not None and weights.step is not None
     if overrides:
         print(f"diff report: run {new.run_id} = run {record.run_id} with {' '.join(overrides)}")
         for key in sorted(set(logged) | set(rebuilt)):
             if logged.get(key) != rebuilt.get(key) and not key.startswith("tracking."):
                 print(f"  config {key}: {logged.get(key)} -> {rebuilt.get(key)}")
-    elif not differences and not status_differs:
-        print(f"identical: {comparison.n_metrics} metrics, {comparison.n_values} values equal bit "
-              f"for bit (run {new.run_id} reproduces {record.run_id})")
+        if weights is not None:
+            print(f"  {describe_hashes(weights)}")
+    elif not differences and not status_differs and not weights_differ:
+        hashed = f" and weights at {weights.n_equal} hashed steps" if weights else ""
+        print(f"identical: {comparison.n_metrics} metrics, {comparison.n_values} values{hashed} "
+              f"equal bit for bit (run {new.run_id} reproduces {record.run_id})")
         return EXIT_IDENTICAL
     else:
         first = describe(differences[0]) if differences else "none in metrics"
         print(f"different: first difference: {first}")
+        if weights is not None:
+            print(f"  {describe_hashes(weights)}")
     print(f"{len(differences)} of {comparison.n_metrics} metrics differ"
           + (" (values equal bit for bit)" if not differences else ":"))
     for difference in differences:
@@ -376,12 +461,18 @@ def reproduce_run(client: Any, uri: str, record: RunRecord, args: argparse.Names
                   else "provenance: matches the recorded one")
             return EXIT_DIFFERENT if n_warnings else EXIT_IDENTICAL
         overrides = [*load_overrides(client, record.run_id), *args.overrides]
-        new_id = _train(cfg, record, overrides, command, not args.quiet, client)
+        hashes = load_recorded_hashes(client, record.run_id)
+        check = None if args.overrides or args.to_end else hashes
+        new_id, stopped = _train(cfg, record, overrides, command, not args.quiet, client, check)
     new = load_run(client, new_id)
-    comparison = compare_histories(metric_histories(client, record),
-                                   metric_histories(client, new))
+    recorded, reproduced = metric_histories(client, record), metric_histories(client, new)
+    if stopped is not None:
+        return report_stopped(record, new, stopped, recorded, reproduced)
+    new_hashes = load_recorded_hashes(client, new_id) if hashes is not None else None
+    weights = compare_hashes(hashes, new_hashes) if hashes and new_hashes else None
     rebuilt = flatten(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-    return report(record, new, comparison, args.overrides, flatten(logged), rebuilt)
+    return report(record, new, compare_histories(recorded, reproduced), args.overrides,
+                  flatten(logged), rebuilt, weights)
 
 
 def main() -> None:

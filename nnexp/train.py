@@ -104,7 +104,9 @@ def _run_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | Non
         if parent:  # the job may have failed before its run existed: tell the sweep's parent
             record_job_error(parent, name, exc)
         raise
-    if multirun:
+    if multirun and result.skipped:
+        log.info(f"[{name}] skipped: {result.skipped}")
+    elif multirun:
         what = "reused" if result.reused else "run"
         if result.pruned is not None:
             what = f"pruned at epoch {result.pruned.epoch}, run"

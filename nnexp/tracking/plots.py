@@ -262,3 +262,26 @@ def _is_number(value: object) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def lr_range(lrs: np.ndarray, losses: np.ndarray, smoothed: np.ndarray, path: Path,
+             marks: dict[str, float]) -> Path:
+    """The learning-rate range test: loss against learning rate (log scale), raw and smoothed,
+    with the points of `marks` (label -> learning rate) drawn as vertical lines."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.plot(lrs, losses, color="tab:blue", alpha=0.3, linewidth=1, label="loss")
+    ax.plot(lrs, smoothed, color="tab:blue", linewidth=2, label="smoothed loss")
+    for (label, lr), color in zip(marks.items(), ("tab:green", "tab:orange", "tab:red"),
+                                  strict=False):
+        ax.axvline(lr, color=color, linestyle="--", linewidth=1, label=f"{label} {lr:.3g}")
+    top = float(np.percentile(smoothed, 95)) if smoothed.size else 1.0
+    bottom = float(np.min(smoothed)) if smoothed.size else 0.0
+    ax.set_ylim(bottom - 0.05 * (top - bottom), top + 0.1 * (top - bottom) + 1e-12)
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss")
+    ax.set_title("Learning-rate range test")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    return _save(fig, path, margins="fixed")

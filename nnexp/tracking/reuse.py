@@ -8,23 +8,24 @@ from nnexp.tracking import tags
 from nnexp.tracking.store import open_client
 
 
-def finished_run(uri: str, experiment: str, identity: str) -> Any | None:
-    """The newest FINISHED run of `experiment` whose config hash is `identity`, if any."""
+def finished_run(uri: str, experiment: str, identity: str, tag: str = tags.CONFIG_HASH
+                 ) -> Any | None:
+    """The newest FINISHED run of `experiment` whose `tag` (the config hash) is `identity`."""
     runs = runs_of_config(open_client(uri), experiment, identity,
-                          "attributes.status = 'FINISHED'", limit=1)
+                          "attributes.status = 'FINISHED'", limit=1, tag=tag)
     return runs[0] if runs else None
 
 
 def runs_of_config(client: Any, experiment: str, identity: str, status_filter: str,
-                   limit: int) -> list[Any]:
-    """Runs of `experiment` whose config hash is `identity` and whose status matches
+                   limit: int, tag: str = tags.CONFIG_HASH) -> list[Any]:
+    """Runs of `experiment` whose `tag` (the config hash) is `identity` and whose status matches
     `status_filter` (an MLflow filter clause), newest first."""
     found = client.get_experiment_by_name(experiment)
     if found is None:
         return []
     return client.search_runs(
         [found.experiment_id],
-        filter_string=f"tags.`{tags.CONFIG_HASH}` = '{identity}' and {status_filter}",
+        filter_string=f"tags.`{tag}` = '{identity}' and {status_filter}",
         order_by=["attributes.start_time DESC"], max_results=limit,
     )
 

@@ -1,11 +1,11 @@
-"""The parent run's summary of a sweep: table, plots, best child, failures, seed statistics."""
+"""The parent run's summary of a sweep: table, plots, best child, failures, seed statistics
+(configurations ranked by mean with bootstrap intervals, and whether the winner is real)."""
 
 from __future__ import annotations
 
 import csv
 import io
 import math
-import statistics
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,6 +13,7 @@ from typing import Any
 
 from nnexp.tracking import plots, tags
 from nnexp.tracking.sweep import parse_override
+from nnexp.winner import rank_configurations, winner_test
 
 SEED_KEY = "seed"
 LOG_SCALE_KEYS = ("lr", "optimizer.lr", "optimizer.weight_decay")
@@ -80,6 +81,7 @@ def _row(run: Any, keys: list[str], objective: str) -> dict[str, Any]:
                            "diverged": run.data.tags.get(tags.DIVERGED) == "true",
                            "diverged_where": _divergence(run.data.tags),
                            "pruned": run.data.tags.get(tags.PRUNED_EPOCH, ""),
+                           "verdict": run.data.tags.get(tags.VERDICT, ""),
                            "error": run.data.tags.get(tags.ERROR, "")}
     for key in keys:
         row[key] = swept.get(key, "")
@@ -116,21 +118,32 @@ def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return buffer.getvalue()
 
 
-def seed_statistics(rows: list[dict[str, Any]], keys: list[str], objective: str
-                    ) -> list[dict[str, Any]]:
-    """Mean and standard deviation of the objective per configuration, across seeds."""
+def seed_groups(rows: list[dict[str, Any]], keys: list[str], objective: str
+                ) -> dict[str, dict[str, float]]:
+    """The finished children's objective per configuration (its swept values but the seed, as
+    `lr=0.1,model.hidden=[8]`), keyed by seed."""
     others = [k for k in keys if k != SEED_KEY]
-    groups: dict[tuple[str, ...], list[float]] = {}
+    groups: dict[str, dict[str, float]] = {}
     for row in rows:
         value = row.get(objective, math.nan)
         if row["status"] == "FINISHED" and isinstance(value, float) and math.isfinite(value):
-            groups.setdefault(tuple(str(row[k]) for k in others), []).append(value)
-    result = []
-    for config, values in sorted(groups.items()):
-        result.append({**dict(zip(others, config, strict=True)), "n_seeds": len(values),
-                       f"{objective} mean": statistics.fmean(values),
-                       f"{objective} std": statistics.stdev(values) if len(values) > 1 else 0.0})
-    return result
+            name = ",".join(f"{k}={row[k]}" for k in others) or "defaults"
+            groups.setdefault(name, {})[str(row.get(SEED_KEY, ""))] = value
+    return groups
+
+
+def seed_statistics(rows: list[dict[str, Any]], keys: list[str], objective: str,
+                    direction: str = "minimize") -> list[dict[str, Any]]:
+    """Configurations ranked by their mean objective across seeds, best first, with standard
+    deviation and 95 % bootstrap interval of the mean (`nnexp.winner`)."""
+    others = [k for k in keys if k != SEED_KEY]
+    swept = {name: row for row in rows if row["status"] == "FINISHED"
+             for name in [",".join(f"{k}={row[k]}" for k in others) or "defaults"]}
+    return [{"rank": config.rank, **{k: swept[config.name][k] for k in others},
+             "n_seeds": config.n, f"{objective} mean": config.mean,
+             f"{objective} std": config.std, f"{objective} ci95 low": config.low,
+             f"{objective} ci95 high": config.high}
+            for config in rank_configurations(seed_groups(rows, keys, objective), direction)]
 
 
 def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
@@ -138,8 +151,11 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
     """Log the summary artifacts and tags on the parent; return the summary (its `status` is the
     parent's final status)."""
     runs = child_runs(client, parent_id)
+    range_tests = [run for run in runs if tags.LR_FIND in run.data.tags]  # not jobs of the sweep
     rows = []
     for run in runs:
+        if tags.LR_FIND in run.data.tags:
+            continue
         latest = _continuation(client, run)
         rows.append(_row(latest, keys, objective))
         if latest is not run:
@@ -150,7 +166,8 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
         row["run_name"] = f"{row['run_name']} (reused)"
         rows.append(row)
     metric_columns = sorted({k for r in rows for k in r if "/" in k})
-    columns = ["run_name", *keys, "status", "diverged", "pruned", *metric_columns, "run_id"]
+    columns = ["run_name", *keys, "status", "diverged", "pruned", "verdict", *metric_columns,
+               "run_id"]
     pruned = [r for r in rows if r["pruned"]]  # stopped by a decision: a result, not a failure
     failed = [r for r in rows if r["status"] != "FINISHED" and not r["pruned"]]
     usable = [r for r in rows if r["status"] == "FINISHED" and math.isfinite(r[objective])]
@@ -163,6 +180,11 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
         summary.update({tags.BEST_RUN_ID: best["run_id"], tags.BEST_RUN_NAME: best["run_name"],
                      tags.BEST_OBJECTIVE: repr(best[objective])})
         client.log_metric(parent_id, f"best/{objective}", best[objective])
+    if SEED_KEY in keys:
+        winner = winner_test(rank_configurations(seed_groups(rows, keys, objective), direction),
+                             objective, direction)
+        summary[tags.SWEEP_WINNER] = winner.verdict
+        summary[tags.SWEEP_WINNER_EVIDENCE] = winner.evidence[:tags.MAX_VALUE_CHARS]
     job_errors = sorted(v for k, v in parent_tags.items()
                         if k.startswith(tags.SWEEP_JOB_ERROR_PREFIX))
     listed = [f"{r['run_name']} ({'diverged' if r['diverged'] else r['status']})" for r in failed]
@@ -184,12 +206,24 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
         if job_errors:
             report += ["\n## Jobs that raised (no finished run)\n\n",
                        *(f"- {line}\n" for line in job_errors)]
+        skipped = sorted(v for k, v in parent_tags.items()
+                         if k.startswith(tags.SWEEP_SKIPPED_PREFIX))
+        if skipped or range_tests:
+            report += ["\n## Learning-rate limit (sweep.skip_lr_above): jobs skipped, no run\n\n",
+                       *(f"- {line}\n" for line in skipped),
+                       *(f"- lr range test run {run.info.run_id}: diverged at lr "
+                         f"{run.data.tags.get(tags.LR_FIND_DIVERGENCE, '?')}, suggested lr "
+                         f"{run.data.tags.get(tags.LR_FIND_SUGGESTED, '?')}\n"
+                         for run in range_tests)]
         if SEED_KEY in keys:
-            stats = seed_statistics(rows, keys, objective)
-            stat_columns = [k for k in keys if k != SEED_KEY] + [
-                "n_seeds", f"{objective} mean", f"{objective} std"]
+            stats = seed_statistics(rows, keys, objective, direction)
+            stat_columns = ["rank", *(k for k in keys if k != SEED_KEY), "n_seeds"] + [
+                f"{objective} {x}" for x in ("mean", "std", "ci95 low", "ci95 high")]
             (folder / "seed_statistics.csv").write_text(_csv(stats, stat_columns))
-            report += ["\n## Across seeds (mean ± std)\n\n", _markdown(stats, stat_columns)]
+            report += ["\n## Across seeds, ranked by mean (± std, 95 % bootstrap interval)\n\n",
+                       _markdown(stats, stat_columns),
+                       f"\n## Is the winner real?\n\n{summary[tags.SWEEP_WINNER]}: "
+                       f"{summary[tags.SWEEP_WINNER_EVIDENCE]}\n"]
         (folder / "children.md").write_text("".join(report))
         _objective_plots(rows, keys, objective, folder)
         client.log_artifacts(parent_id, str(folder), "summary")

@@ -46,6 +46,18 @@ STATUS_REASON = "nnexp.status_reason"
 ERROR = "nnexp.error"
 DIVERGED = "nnexp.diverged"
 DIVERGED_PREFIX = "nnexp.diverged."  # + what, epoch, step, layer
+VERDICT = "nnexp.verdict"  # healthy, lr_too_high, ... (nnexp/verdict.py)
+VERDICT_EVIDENCE = "nnexp.verdict.evidence"
+
+# The learning-rate range test (nnexp.lr_find), on its own run.
+LR_FIND = "nnexp.lr_find"  # "range_test" on a range test's run
+LR_FIND_KEY = "nnexp.lr_find.key"  # hash of what decides the test (the config minus lr, seed...)
+LR_FIND_SUGGESTED = "nnexp.lr_find.suggested_lr"
+LR_FIND_MIN_LOSS = "nnexp.lr_find.min_loss_lr"
+LR_FIND_STEEPEST = "nnexp.lr_find.steepest_lr"
+LR_FIND_DIVERGENCE = "nnexp.lr_find.divergence_lr"  # "none" when the loss never turned up
+LR_FIND_STOPPED = "nnexp.lr_find.stopped"
+LR_LIMIT = "nnexp.sweep.lr_limit"  # on a run of a sweep with sweep.skip_lr_above: the limit used
 
 # Pruning (sweep.prune): the run's objective at each decision epoch, read by its siblings, and
 # why it was stopped.
@@ -79,6 +91,9 @@ SWEEP_FAILED = "nnexp.sweep.failed"
 SWEEP_ERROR = "nnexp.sweep.error"
 SWEEP_REUSED_PREFIX = "nnexp.sweep.reused."  # + run id of an earlier identical run
 SWEEP_JOB_ERROR_PREFIX = "nnexp.sweep.job_error."  # + job name
+SWEEP_SKIPPED_PREFIX = "nnexp.sweep.skipped."  # + job name: why no run (sweep.skip_lr_above)
+SWEEP_WINNER = "nnexp.sweep.winner"  # real, not_distinguishable or undetermined (seeds swept)
+SWEEP_WINNER_EVIDENCE = "nnexp.sweep.winner.evidence"
 BEST_RUN_ID = "nnexp.best_run_id"
 BEST_RUN_NAME = "nnexp.best_run_name"
 BEST_OBJECTIVE = "nnexp.best_objective"

@@ -29,7 +29,8 @@ def test_default_run_records_params_metrics_artifacts(make_cfg, store_uri, tmp_p
     history = {k: client.get_metric_history(run.info.run_id, k) for k in run.data.metrics}
     epoch_ends = [steps_per_epoch, 2 * steps_per_epoch, 3 * steps_per_epoch]  # global steps
     for key in ("train/loss", "val/loss", "val/accuracy", "weight_norm/layer1",
-                "weight_norm/layer2", "epoch"):
+                "weight_norm/layer2", "update_ratio/layer1", "update_ratio/layer2",
+                "dead_units/layer1", "epoch"):
         assert [m.step for m in history[key]] == epoch_ends, key
     assert [m.value for m in history["epoch"]] == [1, 2, 3]
     logged_steps = list(range(0, 3 * steps_per_epoch, 5))
@@ -46,7 +47,9 @@ def test_default_run_records_params_metrics_artifacts(make_cfg, store_uri, tmp_p
     names = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "overrides.yaml", "weights.npz", "plots"} <= names
     assert {a.path for a in client.list_artifacts(run.info.run_id, "metrics")} == {
-        "metrics/history.npz"}
+        "metrics/history.npz", "metrics/weight_hashes.npz"}
+    assert tags["nnexp.verdict"] == "healthy"
+    assert tags["nnexp.verdict.evidence"].startswith("train/loss ")
     plots = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
     assert plots == {"plots/loss_curves.png", "plots/gradient_norms.png",
                      "plots/confusion_matrix.png"}

@@ -25,7 +25,8 @@ def test_changed_override_is_a_report_with_the_first_differing_step(train_run, s
     changed = [x.strip() for x in report if x.startswith("  config ")]
     assert changed == ["config lr: 0.1 -> 0.01", "config model.hidden: [16] -> [8]"]
     assert "  lr at step 0: recorded 0.1, reproduced 0.01" in report
-    assert any(x.startswith("11 of 12 metrics differ") for x in report)  # all but `epoch`
+    # all but `epoch` and `dead_units/layer1` (no unit dead in either)
+    assert any(x.startswith("13 of 15 metrics differ") for x in report)
 
 
 def test_metric_logged_again_at_an_existing_step_is_detected(train_run, store_uri, capsys):
@@ -35,9 +36,10 @@ def test_metric_logged_again_at_an_existing_step_is_detected(train_run, store_ur
     client.log_metric(run_id, "val/loss", 0.125, step=original.step)
     code, lines = _reproduce(run_id, store_uri, capsys)
     assert code == 1
-    assert lines[-3] == (f"different: first difference: val/loss at step {original.step}: "
+    assert lines[-4] == (f"different: first difference: val/loss at step {original.step}: "
                          f"recorded {original.value!r}, 0.125, reproduced {original.value!r}")
-    assert lines[-2] == "1 of 12 metrics differ:"
+    assert lines[-3] == "  weights equal at all 8 hashed steps"  # the record was edited
+    assert lines[-2] == "1 of 15 metrics differ:"
 
 
 def test_last_bit_edited_in_the_sqlite_row_is_detected(train_run, store_uri, capsys):
@@ -51,5 +53,5 @@ def test_last_bit_edited_in_the_sqlite_row_is_detected(train_run, store_uri, cap
                    (edited, run_id, step))
     code, lines = _reproduce(run_id, store_uri, capsys)
     assert code == 1
-    assert f"train/loss at step {step}: recorded {edited!r}, reproduced {value!r}" in lines[-3]
-    assert lines[-2] == "1 of 12 metrics differ:"
+    assert f"train/loss at step {step}: recorded {edited!r}, reproduced {value!r}" in lines[-4]
+    assert lines[-2] == "1 of 15 metrics differ:"

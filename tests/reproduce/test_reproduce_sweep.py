@@ -33,7 +33,7 @@ def test_a_sweep_parent_is_reproduced_child_by_child(train_run, store_uri, capsy
     assert out[0] == (f"run {parent} is the parent of sweep 'sweep lr': reproducing its 2 "
                       "children one after another")
     assert f"[1/2] lr=0.1 (run {children[0]})" in out
-    assert sum(line.startswith("identical: 12 metrics") for line in out) == 2
+    assert sum(line.startswith("identical: 15 metrics") for line in out) == 2
     assert out[-3:] == [f"sweep {parent}: 2 of 2 children identical",
                         f"  lr=0.1   {children[0]}  identical",
                         f"  lr=0.01  {children[1]}  identical"]

@@ -101,8 +101,8 @@ def _store_folder(root: Path) -> Path:
 LINKED = (r"schedule.min_lr: the config sets it to \$\{lr\}, so it follows lr; a value here "
           r"would part the two: set lr instead, or change the config file that links them$")
 DIGITS_METRICS = ("train/loss_step, lr, grad_norm/layer1, grad_norm/layer2, train/loss, val/loss, "
-                  "val/accuracy, weight_norm/layer1, weight_norm/layer2, epoch, test/loss, "
-                  "test/accuracy")
+                  "val/accuracy, weight_norm/layer1, weight_norm/layer2, update_ratio/layer1, "
+                  "update_ratio/layer2, dead_units/layer1, epoch, test/loss, test/accuracy")
 SEARCHED = r" \(searched: [^)]*\)$"  # the folders Hydra looked in
 FILE_STORE = r"tracking.uri: '{uri}' is MLflow's file store, which MLflow [\d.]+ refuses; leave "
 
@@ -211,7 +211,8 @@ CASES: list[tuple[str, list[str], str, object]] = [
     ("objective-accuracy-of-regression", ["data=line", "sweep.objective=val/accuracy"],
      r"sweep.objective: 'val/accuracy' is not a metric this run logs; allowed: train/loss_step, "
      r"lr, grad_norm/layer1, grad_norm/layer2, train/loss, val/loss, weight_norm/layer1, "
-     r"weight_norm/layer2, epoch, test/loss$", None),
+     r"weight_norm/layer2, update_ratio/layer1, update_ratio/layer2, dead_units/layer1, epoch, "
+     r"test/loss$", None),
     ("objective-layer-the-model-lacks", ["sweep.objective=weight_norm/layer3"],
      r"sweep.objective: 'weight_norm/layer3' is not a metric", None),
     ("min-lr-negative", ["schedule.min_lr=-5"],

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from helpers import all_runs, client_for, run_cli
 
+from nnexp.verdict import VERDICTS
+
 FAST = ["train.epochs=2", "model.hidden=[8]", "tracking.log_every_n_steps=5"]
 
 
@@ -56,9 +58,12 @@ def test_lr_and_seed_sweep_parent_children_summary_then_resume(tmp_path):
                                            str(tmp_path / "s"))
     with open(stats_path) as handle:
         stats = list(csv.DictReader(handle))
+    stats.sort(key=lambda s: s["lr"])
     assert [(s["lr"], s["n_seeds"]) for s in stats] == [("0.01", "2"), ("0.1", "2")]
     lr01 = [c.data.metrics["val/loss"] for c in children if c.data.params["lr"] == "0.01"]
     assert float(stats[0]["val/loss mean"]) == pytest.approx(sum(lr01) / 2)
+    assert parent.data.tags["nnexp.sweep.winner"] == "undetermined"  # 2 seeds are too few
+    assert {r["verdict"] for r in rows} <= set(VERDICTS) and all(r["verdict"] for r in rows)
 
     # the console's table, from the same rows: ranked, best, seeds, the parent and how to look
     table = proc.stdout.split(f"sweep {parent.info.run_id}: 4 runs ranked by val/loss (lowest "

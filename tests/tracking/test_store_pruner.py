@@ -102,7 +102,8 @@ def test_sibling_tags_not_written_by_nnexp_are_ignored():
     (["sweep.prune=hyperband"], "sweep.prune: got 'hyperband'; allowed: median, asha"),
     (["sweep.prune=median", "sweep.objective=test/loss"],
      "sweep.prune: needs a sweep.objective measured every epoch, got 'test/loss'; allowed: "
-     "train/loss, val/loss, val/accuracy, weight_norm/layer1, weight_norm/layer2"),
+     "train/loss, val/loss, val/accuracy, weight_norm/layer1, weight_norm/layer2, "
+     "update_ratio/layer1, update_ratio/layer2, dead_units/layer1"),
     (["sweep.prune=asha", "sweep.prune_reduction_factor=1"],
      "sweep.prune_reduction_factor: must be >= 2, got 1"),
     (["sweep.checkpoint_every=-1"], "sweep.checkpoint_every: must be >= 0, got -1"),
