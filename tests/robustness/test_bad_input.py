@@ -169,7 +169,7 @@ CASES: list[tuple[str, list[str], str, object]] = [
      r"tracking.uri: unknown scheme 'foo' in 'foo://bar'; allowed: sqlite", None),
     ("store-unwritable", ["tracking.uri=sqlite:///{dir}/file/mlflow.db"],
      r"tracking.uri: cannot create store folder", "file"),
-    ("store-server-down", ["tracking.uri=http://127.0.0.1:9"],
+    ("store-server-down", ["tracking.uri=http://127.0.0.1:9", "tracking.retry_seconds=1"],
      r"tracking.uri: no MLflow server answers at http://127.0.0.1:9", None),
     # issue 11: nothing silently ignored or silently defaulted
     ("lr-second-spelling", ["optimizer.lr=0.5"],
