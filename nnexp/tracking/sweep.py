@@ -21,6 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp.tracking import tags
+from nnexp.tracking.known_stores import remember
 from nnexp.tracking.liveness import process_start_time
 from nnexp.tracking.provenance import provenance_tags
 from nnexp.tracking.redact import redact, redact_logging
@@ -161,6 +162,7 @@ class MlflowSweepCallback(Callback):
 
         uri = resolve_tracking_uri(config.tracking.uri)
         os.environ["MLFLOW_TRACKING_URI"] = uri  # jobs in other processes use the same store
+        remember(uri)
         client = open_client(uri)
         experiment_id = ensure_experiment(client, experiment, uri)
         self.keys = swept_keys(list(config.hydra.overrides.task), _sweeper_params(config))
