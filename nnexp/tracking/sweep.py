@@ -24,6 +24,7 @@ from nnexp.tracking import tags
 from nnexp.tracking.known_stores import remember
 from nnexp.tracking.liveness import process_start_time
 from nnexp.tracking.provenance import provenance_tags
+from nnexp.tracking.ray_handoff import uses_ray
 from nnexp.tracking.redact import redact, redact_logging
 from nnexp.tracking.sweep_parent import SweepParent
 
@@ -31,6 +32,8 @@ PARENT_RUN_ENV = "NNEXP_PARENT_RUN_ID"
 PARENT_EXPERIMENT_ENV = "NNEXP_PARENT_EXPERIMENT"
 LAUNCHER_PID_ENV = "NNEXP_LAUNCHER_PID"  # a job in another process is a pool's worker
 SWEPT_KEYS_ENV = "NNEXP_SWEPT_KEYS"
+HANDOFF_ENV = ("MLFLOW_TRACKING_URI", PARENT_RUN_ENV, PARENT_EXPERIMENT_ENV, LAUNCHER_PID_ENV,
+               SWEPT_KEYS_ENV)  # what a job needs from the process that launched the sweep
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 MAX_VALIDATED_JOBS = 500
 
@@ -192,6 +195,10 @@ class MlflowSweepCallback(Callback):
         os.environ[PARENT_EXPERIMENT_ENV] = experiment
         os.environ[LAUNCHER_PID_ENV] = str(os.getpid())
         atexit.register(self.finish)  # Hydra skips on_multirun_end when a job raised
+        if uses_ray(config):  # Ray's workers do not inherit this environment: hand it over
+            from nnexp.tracking.ray_handoff import connect_ray
+
+            connect_ray(config, {key: os.environ[key] for key in HANDOFF_ENV})
         print(f"sweep: parent run {run.info.run_id} ({name})", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
