@@ -94,20 +94,23 @@ def open_run_store(given: str | None, run_id: str) -> tuple[str, Any]:
     if given or not others:
         client = open_store(chosen)
         if not has_run(client, run_id):
-            holder = next((uri for uri in others if _holds(uri, run_id)), None)
+            holder = next((uri for uri in others if _look_up(uri, run_id)[0]), None)
             hint = f"; it is in {redact(holder)}: pass --tracking-uri {redact(holder)}" \
                 if holder else ""
             raise RecordError(f"unknown run id '{run_id}' in {redact(chosen)}{hint}")
         return chosen, client
-    for uri in [chosen, *others]:
-        if _holds(uri, run_id):
-            if uri != chosen:
-                print(f"note: run {run_id} is not in {redact(describe_store(chosen))}; reading "
-                      f"it from {redact(uri)} (listed in mlruns/{REGISTRY})", file=sys.stderr)
+    found, problem = _look_up(chosen, run_id)
+    if found:
+        return chosen, open_store(chosen)
+    where = redact(describe_store(chosen)) + (f" ({problem})" if problem else "")
+    for uri in others:
+        if _look_up(uri, run_id)[0]:
+            print(f"note: run {run_id} is not in {where}; reading it from {redact(uri)} (listed "
+                  f"in mlruns/{REGISTRY})", file=sys.stderr)
             return uri, open_store(uri)
-    raise RecordError(f"unknown run id '{run_id}' in {redact(describe_store(chosen))} and in the "
-                      f"{len(others)} other store(s) runs from this folder used; pass "
-                      "--tracking-uri with the store it was recorded in")
+    raise RecordError(f"unknown run id '{run_id}' in {where} and in the {len(others)} other "
+                      "store(s) runs from this folder used; pass --tracking-uri with the store "
+                      "it was recorded in")
 
 
 def has_run(client: Any, run_id: str) -> bool:
@@ -123,12 +126,12 @@ def has_run(client: Any, run_id: str) -> bool:
     return True
 
 
-def _holds(uri: str, run_id: str) -> bool:
-    """Whether the store at `uri` answers and has `run_id` (a store that fails says no)."""
+def _look_up(uri: str, run_id: str) -> tuple[bool, str | None]:
+    """(whether the store at `uri` has `run_id`, why it could not be read, or None)."""
     try:
-        return has_run(open_store(uri), run_id)
-    except Exception:  # noqa: BLE001 - gone, down or damaged: it is not where the run is read
-        return False
+        return has_run(open_store(uri), run_id), None
+    except Exception as exc:  # noqa: BLE001 - gone, down or damaged: the run is not read there
+        return False, redact(first_line(exc))
 
 
 def load_run(client: Any, run_id: str) -> RunRecord:
