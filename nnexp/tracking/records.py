@@ -128,6 +128,8 @@ def has_run(client: Any, run_id: str) -> bool:
 
 def _look_up(uri: str, run_id: str) -> tuple[bool, str | None]:
     """(whether the store at `uri` has `run_id`, why it could not be read, or None)."""
+    if uri.startswith("sqlite:///") and not Path(sqlite_path(uri)).is_file():
+        return False, "no store there"
     try:
         return has_run(open_store(uri), run_id), None
     except Exception as exc:  # noqa: BLE001 - gone, down or damaged: the run is not read there

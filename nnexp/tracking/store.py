@@ -170,7 +170,7 @@ def describe_store_fault(exc: BaseException) -> str | None:
 PROBE_ENDPOINT = "/api/2.0/mlflow/experiments/search"  # what a run asks first (a read)
 
 
-def probe_server(uri: str, timeout_s: float = 3.0) -> None:
+def probe_server(uri: str, timeout_s: float = 10.0) -> None:
     """Fail in seconds, not after MLflow's minutes of retries, when the server cannot take runs.
 
     The probe is a real API request sent by MLflow's own client code, so it carries what every

@@ -176,8 +176,8 @@ def test_a_joblib_sweep_on_postgres_survives_a_server_restart_and_reproduces(pg_
     again = run_cli(["nnexp.reproduce", child_id, "--quiet"], cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines()[-1].startswith("identical: ")
-    assert f"note: run {child_id} is not in {tmp_path / 'mlruns' / 'mlflow.db'}; reading it " \
-           f"from {uri}" in again.stderr
+    assert f"note: run {child_id} is not in {tmp_path / 'mlruns' / 'mlflow.db'} (no store " \
+           f"there); reading it from {uri}" in again.stderr
 
 
 def _check_model_loads(uri: str, client, run_id: str, tmp_path: Path) -> None:
