@@ -25,12 +25,16 @@ def uses_ray(config: DictConfig) -> bool:
 
 
 def ray_init_arguments(config: DictConfig, env: dict[str, str]) -> dict[str, Any]:
-    """`ray.init` arguments: the launcher's settings plus `env` for every job's worker.
+    """`ray.init` arguments: the launcher's settings plus `env` for every job's worker, without
+    any password in the tracking URI (Ray shows a job's runtime_env to whoever reaches it).
 
     The launcher always asks for a small object store, which Ray refuses when it connects to an
     existing cluster (`address`, or RAY_ADDRESS): that default applies only when Ray is started
     here. Values the user set are passed unchanged, so Ray accepts or refuses them itself.
     """
+    from nnexp.tracking.known_stores import without_password
+
+    env = {k: without_password(v) if k == "MLFLOW_TRACKING_URI" else v for k, v in env.items()}
     init = OmegaConf.to_container(config.hydra.launcher.ray.init, resolve=True) or {}
     assert isinstance(init, dict)
     if not (init.get("address") or os.environ.get("RAY_ADDRESS")):

@@ -50,6 +50,9 @@ def test_the_hand_off_reaches_every_ray_worker_and_a_cluster_gets_no_local_setti
                                handoff)
     assert local["object_store_memory"] == LOCAL_OBJECT_STORE_BYTES
     assert local["runtime_env"] == {"env_vars": {"A": "1", **handoff}}
+    with_password = ray_init_arguments(_launcher(address="10.0.0.7:6379"), {
+        "MLFLOW_TRACKING_URI": "http://alice:s3cret@mlflow:5000"})
+    assert with_password["runtime_env"]["env_vars"] == {"MLFLOW_TRACKING_URI": "http://mlflow:5000"}
     monkeypatch.setenv("RAY_ADDRESS", "10.0.0.7:6379")  # ray.init() connects to that cluster
     assert "object_store_memory" not in ray_init_arguments(_launcher(address=None), handoff)
     assert uses_ray(_launcher()) and not uses_ray(OmegaConf.create({"hydra": {"launcher": {
