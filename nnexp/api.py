@@ -288,7 +288,7 @@ def _run_name(overrides: list[str], swept: list[str] | None) -> str:
 def _run_one(cfg: DictConfig, name: str, overrides: list[str], parent: str | None, *,
              verbose: bool, in_sweep: bool) -> RunResult:
     uri = cfg.tracking.uri if cfg.tracking.enabled else None
-    observer = make_observer(cfg, uri, verbose)
+    observer = make_observer(cfg, uri, verbose, remember_store=False)
     command = {tags.COMMAND: redact(" ".join(["nnexp.sweep" if in_sweep else "nnexp.run",
                                               *overrides]))}
     try:

@@ -14,7 +14,7 @@ from typing import Any
 from nnexp.cli import run_cli
 from nnexp.config import BOOKKEEPING_SECTIONS
 from nnexp.tracking.provenance import provenance_differences
-from nnexp.tracking.records import RunRecord, flat_config, load_run, open_store, tracking_uri
+from nnexp.tracking.records import RunRecord, flat_config, load_run, open_run_store
 
 PROG = "nnexp.diff"
 
@@ -82,10 +82,11 @@ def diff_main(argv: list[str]) -> int:
     parser.add_argument("run_a")
     parser.add_argument("run_b")
     parser.add_argument("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, "
-                                               "then ./mlruns/mlflow.db)")
+                                               "then ./mlruns/mlflow.db, then the "
+                                               "stores listed in mlruns/stores.json)")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args(argv)
-    client = open_store(tracking_uri(args.tracking_uri))
+    _, client = open_run_store(args.tracking_uri, args.run_a)
     diff = run_diff(client, load_run(client, args.run_a), load_run(client, args.run_b))
     print(json.dumps(diff, indent=2) if args.json else format_text(diff))
     return 0

@@ -146,14 +146,18 @@ def build_schedule(cfg: DictConfig, total_steps: int) -> Any:
     )
 
 
-def make_observer(cfg: DictConfig, uri: str | None, verbose: bool) -> RunObserver:
-    """The MLflow observer when tracking is on, and the console when the run should talk."""
+def make_observer(cfg: DictConfig, uri: str | None, verbose: bool, *,
+                  remember_store: bool = True) -> RunObserver:
+    """The MLflow observer when tracking is on, and the console when the run should talk.
+    `remember_store`: list the store in the launch folder's mlruns/stores.json (commands do;
+    the Python API leaves the caller's folder alone, as MLflow does)."""
     store = None
     if uri is not None:
         from nnexp.tracking.mlflow_observer import MlflowObserver
 
         store = MlflowObserver(uri, budget=cfg.tracking.metric_budget,
-                               retry_seconds=cfg.tracking.retry_seconds)
+                               retry_seconds=cfg.tracking.retry_seconds,
+                               remember_store=remember_store)
     return Observers(*([store] if store else []), *([ConsoleObserver(store)] if verbose else []))
 
 

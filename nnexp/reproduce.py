@@ -41,8 +41,7 @@ from nnexp.tracking.records import (
     load_overrides,
     load_run,
     metric_histories,
-    open_store,
-    tracking_uri,
+    open_run_store,
 )
 from nnexp.weight_hashes import (
     HASHES_ARTIFACT,
@@ -238,7 +237,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     parser.add_argument("run_id", help="the MLflow run to reproduce")
     parser.add_argument("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, "
-                                               "then ./mlruns/mlflow.db)")
+                                               "then ./mlruns/mlflow.db, then the "
+                                               "stores listed in mlruns/stores.json)")
     parser.add_argument("--check-only", action="store_true",
                         help="compare provenance with the current one; train nothing")
     parser.add_argument("--overrides", nargs="+", default=[], metavar="KEY=VALUE",
@@ -388,8 +388,7 @@ def reproduce(argv: list[str]) -> int:
     """The whole command: read the record, check provenance, train again, compare; an exit code."""
     args = parse_args(argv)
     command = ["python", "-m", PROG, *argv]
-    uri = tracking_uri(args.tracking_uri)
-    client = open_store(uri)
+    uri, client = open_run_store(args.tracking_uri, args.run_id)
     record = load_run(client, args.run_id)
     if record.tags.get(tags.SWEEP) == "parent":
         return reproduce_sweep(client, uri, record, args, command)

@@ -47,23 +47,22 @@ def all_runs(uri: str, experiment: str = "nnexp") -> list[Any]:
     return client.search_runs([exp.experiment_id], max_results=1000)
 
 
-def start_mlflow_server(root: Path, port: int, backend: str | None = None,
-                        *extra: str) -> subprocess.Popen[bytes]:
-    """A real `mlflow server` on 127.0.0.1:`port` (SQLite in `root` unless `backend` is given,
-    local artifacts), in its own process group; returns once /health answers."""
-    from nnexp.ui import wait_healthy
+def start_mlflow_server(root: Path, port: int, backend: str | None = None, *,
+                        proxy_artifacts: bool = False,
+                        allowed_hosts: str | None = None) -> subprocess.Popen[bytes]:
+    """A real `mlflow server` on 127.0.0.1:`port` (SQLite in `root` unless `backend` is given),
+    in its own process group; returns once /health answers. Artifacts land in root/artifacts:
+    uploaded through the server (its artifact proxy) with `proxy_artifacts`, else written there
+    by the clients themselves. Its output goes to root/server.log."""
+    from nnexp.server import server_command, start_server
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
-         backend or f"sqlite:///{root / 'mlflow.db'}", "--host", "127.0.0.1", "--port",
-         str(port), "--workers", "1", "--no-serve-artifacts", "--default-artifact-root",
-         str(root / "artifacts"), *extra],
-        cwd=root, env=clean_env(MLFLOW_SERVER_ENABLE_JOB_EXECUTION="false"),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    if not wait_healthy(f"http://127.0.0.1:{port}", process, timeout_s=120):
-        stop_process_group(process)
-        raise RuntimeError("mlflow server did not start")
-    return process
+    command = server_command(backend or f"sqlite:///{root / 'mlflow.db'}", port,
+                             root / "artifacts" if proxy_artifacts else None,
+                             allowed_hosts=allowed_hosts)
+    if not proxy_artifacts:
+        command += ["--no-serve-artifacts", "--default-artifact-root", str(root / "artifacts")]
+    return start_server(command, f"http://127.0.0.1:{port}", cwd=root, log=root / "server.log",
+                        env=clean_env())
 
 
 def stop_process_group(process: subprocess.Popen[Any], sig: int = 15) -> None:
@@ -84,3 +83,20 @@ def model_uri(uri: str, run_id: str) -> str:
     """`models:/<id>` of the model the run logged (its outputs), as a user finds it."""
     (output,) = client_for(uri).get_run(run_id).outputs.model_outputs
     return f"models:/{output.model_id}"
+
+
+def require_postgres() -> None:
+    """Skip the test, with the reason, where PostgreSQL's programs or its Python driver are not
+    installed (`.ci/run` installs both)."""
+    import importlib.util
+
+    import pytest
+
+    from nnexp.server import ServerError, postgres_bin
+
+    if importlib.util.find_spec("psycopg") is None:
+        pytest.skip("psycopg is not installed: pip install -e '.[server]'")
+    try:
+        postgres_bin("initdb")
+    except ServerError as exc:
+        pytest.skip(f"{exc} (.ci/run installs it)")

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from nnexp.observer import MetricChunk, RunObserver, RunOutcome, RunPlan, RunStart
 from nnexp.tracking import tags
 from nnexp.tracking.budget import DEFAULT_BUDGET, SeriesBudget
+from nnexp.tracking.known_stores import remember
 from nnexp.tracking.liveness import process_start_time
 from nnexp.tracking.outbox import Outbox
 from nnexp.tracking.redact import redact, redacted_copy
@@ -44,8 +45,9 @@ class MlflowObserver(RunObserver):
     records_files = True
 
     def __init__(self, uri: str, *, budget: int = DEFAULT_BUDGET, retry_seconds: float = 120.0,
-                 heartbeat_seconds: float = 30.0) -> None:
+                 heartbeat_seconds: float = 30.0, remember_store: bool = True) -> None:
         self.uri = uri
+        self.remember_store = remember_store  # list the store in mlruns/stores.json
         self.budget = budget
         self.retry_seconds = retry_seconds
         self.heartbeat_seconds = heartbeat_seconds
@@ -77,6 +79,9 @@ class MlflowObserver(RunObserver):
         run = self._patiently(lambda: client.create_run(self.experiment_id, run_name=name,
                                                         tags=run_tags), "create the run")
         self.run_id = run.info.run_id
+        # a sweep's launcher remembers the store of its children
+        if self.remember_store and not start.parent_run_id:
+            remember(self.uri)
         self._plan = start.plan
         self._outbox = Outbox.create(outbox_root(self.uri), self.run_id, {
             "uri": redact(self.uri), "experiment_id": self.experiment_id, "pid": os.getpid(),

@@ -6,6 +6,7 @@ Its id is in the run's outputs (`logged_model_uri`); `nnexp.predict` never loads
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -119,21 +120,27 @@ def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any]
         run = client.get_run(run_id)
         experiment_id, params = run.info.experiment_id, dict(run.data.params)
         run_name = run.info.run_name
-    model = client.create_logged_model(
-        experiment_id, name=model_name(run_name), source_run_id=run_id, params=params,
-        model_type="nnexp-mlp")
-    try:
-        with tempfile.TemporaryDirectory(prefix="nnexp-model-") as tmp:
-            path = Path(tmp) / "model"
-            _save_pyfunc(path, Model(artifact_path=model.artifact_location,
-                                     model_uuid=model.model_id, run_id=run_id,
-                                     model_id=model.model_id), weights, meta, example, tmp)
-            client.log_model_artifacts(model.model_id, str(path))
-    except BaseException:
-        client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
-        raise
-    client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
-    client.log_outputs(run_id, models=[LoggedModelOutput(model.model_id, step=step)])
+    model = _earlier_attempt(client, experiment_id, run_id)
+    reused = model is not None
+    if model is None:
+        model = client.create_logged_model(
+            experiment_id, name=model_name(run_name), source_run_id=run_id, params=params,
+            model_type="nnexp-mlp")
+        try:
+            with tempfile.TemporaryDirectory(prefix="nnexp-model-") as tmp:
+                path = Path(tmp) / "model"
+                _save_pyfunc(path, Model(artifact_path=model.artifact_location,
+                                         model_uuid=model.model_id, run_id=run_id,
+                                         model_id=model.model_id), weights, meta, example, tmp)
+                client.log_model_artifacts(model.model_id, str(path))
+        except BaseException:
+            with contextlib.suppress(Exception):  # the store may be the reason: a retry cleans up
+                client.finalize_logged_model(model.model_id, LoggedModelStatus.FAILED)
+            raise
+        client.finalize_logged_model(model.model_id, LoggedModelStatus.READY)
+    if not reused or model.model_id not in {
+            o.model_id for o in client.get_run(run_id).outputs.model_outputs or []}:
+        client.log_outputs(run_id, models=[LoggedModelOutput(model.model_id, step=step)])
     if linked:
         client.log_batch(run_id, metrics=[
             Metric(key, value, timestamp, step, run_id=run_id, model_id=model.model_id,
@@ -141,6 +148,21 @@ def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any]
                    dataset_digest=dataset[1] if dataset else None)
             for key, value, timestamp, *dataset in linked])
     return f"models:/{model.model_id}"
+
+
+def _earlier_attempt(client: Any, experiment_id: str, run_id: str) -> Any | None:
+    """The run's READY model from an earlier attempt (the store took it, then its answer was
+    lost); models of attempts that did not finish are deleted, so a retry leaves one model."""
+    from mlflow.entities import LoggedModelStatus
+
+    ready = None
+    for model in client.search_logged_models(
+            [experiment_id], filter_string=f"source_run_id = '{run_id}'"):
+        if model.status == LoggedModelStatus.READY and ready is None:
+            ready = model
+        else:
+            client.delete_logged_model(model.model_id)
+    return ready
 
 
 def logged_model_uri(run: Any) -> str | None:

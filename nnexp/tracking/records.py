@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,13 @@ from typing import Any
 import yaml
 
 from nnexp.tracking.redact import redact
-from nnexp.tracking.store import StoreError, check_uri, default_tracking_uri, sqlite_path
+from nnexp.tracking.store import (
+    StoreError,
+    check_uri,
+    default_tracking_uri,
+    describe_store,
+    sqlite_path,
+)
 
 CONFIG_ARTIFACT = "config.yaml"
 OVERRIDES_ARTIFACT = "overrides.yaml"
@@ -70,6 +77,63 @@ def open_store(uri: str) -> Any:
     from nnexp.tracking.store import open_client
 
     return open_client(uri)
+
+
+def open_run_store(given: str | None, run_id: str) -> tuple[str, Any]:
+    """The store that holds `run_id`, and a client on it.
+
+    With --tracking-uri (`given`) only that store is read. Without it, the store MLFLOW_TRACKING_URI
+    or the folder's default names comes first, then the stores runs from this folder were
+    recorded in (`known_stores`): a run id copied from a server's UI is found there, and a note
+    says where. When no store has the run, the error names those searched.
+    """
+    from nnexp.tracking.known_stores import REGISTRY, remembered
+
+    chosen = tracking_uri(given)
+    others = [uri for uri in remembered() if uri != chosen]
+    if given or not others:
+        client = open_store(chosen)
+        if not has_run(client, run_id):
+            holder = next((uri for uri in others if _look_up(uri, run_id)[0]), None)
+            hint = f"; it is in {redact(holder)}: pass --tracking-uri {redact(holder)}" \
+                if holder else ""
+            raise RecordError(f"unknown run id '{run_id}' in {redact(chosen)}{hint}")
+        return chosen, client
+    found, problem = _look_up(chosen, run_id)
+    if found:
+        return chosen, open_store(chosen)
+    where = redact(describe_store(chosen)) + (f" ({problem})" if problem else "")
+    for uri in others:
+        if _look_up(uri, run_id)[0]:
+            print(f"note: run {run_id} is not in {where}; reading it from {redact(uri)} (listed "
+                  f"in mlruns/{REGISTRY})", file=sys.stderr)
+            return uri, open_store(uri)
+    raise RecordError(f"unknown run id '{run_id}' in {where} and in the {len(others)} other "
+                      "store(s) runs from this folder used; pass --tracking-uri with the store "
+                      "it was recorded in")
+
+
+def has_run(client: Any, run_id: str) -> bool:
+    """Whether the store has `run_id`; other failures (an unreadable store) are raised."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_run(run_id)
+    except MlflowException as exc:
+        if getattr(exc, "error_code", "") == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(exc):
+            return False
+        raise
+    return True
+
+
+def _look_up(uri: str, run_id: str) -> tuple[bool, str | None]:
+    """(whether the store at `uri` has `run_id`, why it could not be read, or None)."""
+    if uri.startswith("sqlite:///") and not Path(sqlite_path(uri)).is_file():
+        return False, "no store there"
+    try:
+        return has_run(open_store(uri), run_id), None
+    except Exception as exc:  # noqa: BLE001 - gone, down or damaged: the run is not read there
+        return False, redact(first_line(exc))
 
 
 def load_run(client: Any, run_id: str) -> RunRecord:

@@ -57,20 +57,6 @@ def redact_logging() -> None:
     logging.setLogRecordFactory(factory)
 
 
-def split_credentials(uri: str) -> tuple[str, str | None]:
-    """(`uri` without its user:password, the `Authorization: Basic` value they make, or None)."""
-    import base64
-    from urllib.parse import unquote, urlsplit, urlunsplit
-
-    parts = urlsplit(uri)
-    if parts.username is None:
-        return uri, None
-    host = parts.netloc.rpartition("@")[2]
-    token = f"{unquote(parts.username)}:{unquote(parts.password or '')}".encode()
-    return (urlunsplit(parts._replace(netloc=host)),
-            "Basic " + base64.b64encode(token).decode("ascii"))
-
-
 SCANNED_BYTES = 16_000_000  # larger files (weights) are binary data, not scanned
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from nnexp.paths import from_launch_dir, launch_dir
-from nnexp.tracking.redact import redact, split_credentials
+from nnexp.tracking.redact import redact
 
 DEFAULT_STORE_DIR = "mlruns"
 KNOWN_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "file", "databricks")
@@ -167,27 +167,77 @@ def describe_store_fault(exc: BaseException) -> str | None:
     return None
 
 
-def probe_server(uri: str, timeout_s: float = 3.0) -> None:
-    """Fail in seconds, not after MLflow's minutes of retries, when no server answers.
+PROBE_ENDPOINT = "/api/2.0/mlflow/experiments/search"  # what a run asks first (a read)
 
-    A `user:password@` in the URI is sent as HTTP basic auth (as MLflow's client does), never
-    as part of the host name, and never shown.
+
+def probe_server(uri: str, timeout_s: float = 10.0) -> None:
+    """Fail in seconds, not after MLflow's minutes of retries, when the server cannot take runs.
+
+    The probe is a real API request sent by MLflow's own client code, so it carries what every
+    request of the run will carry: the Host header, credentials (`user:password@` in the URI,
+    or MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN) and TLS settings. `/health` is not enough:
+    MLflow 3 answers it for any Host, then refuses every API call whose Host header is not on
+    its `--allowed-hosts` list. Nothing the server refuses for good is retried.
     """
-    import urllib.error
-    import urllib.request
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
 
-    url, auth = split_credentials(uri)
-    request = urllib.request.Request(url.rstrip("/") + "/health",
-                                     headers={"Authorization": auth} if auth else {})
     try:
-        with urllib.request.urlopen(request, timeout=timeout_s):
-            pass
-    except urllib.error.HTTPError:
-        return  # something answers; MLflow reports its own errors
-    except (urllib.error.URLError, OSError) as exc:
-        reason = redact(str(getattr(exc, "reason", exc)))
+        response = http_request(get_default_host_creds(uri), PROBE_ENDPOINT, "GET",
+                                max_retries=0, timeout=timeout_s, raise_on_status=False,
+                                params={"max_results": 1})
+    except Exception as exc:  # noqa: BLE001 - requests' and MLflow's errors share no type
         raise StoreUnavailable(f"tracking.uri: no MLflow server answers at {redact(uri)} "
-                               f"({reason})") from None
+                               f"({_connection_failure(exc)})") from None
+    problem = describe_refusal(uri, response.status_code, response.text)
+    if problem is None:
+        return
+    if response.status_code >= 500 or response.status_code == 429:
+        raise StoreUnavailable(problem)  # a server restarting, or its database down
+    raise StoreError(problem)
+
+
+def describe_refusal(uri: str, status: int, body: str) -> str | None:
+    """One line for an answer to the probe that no run could get past, else None."""
+    where = f"the MLflow server at {redact(uri)}"
+    said = redact(body.strip().splitlines()[0][:200]) if body.strip() else "no details"
+    if status == 403 and "Invalid Host header" in body:
+        host = host_header(uri)
+        return (f"tracking.uri: {where} refuses the host name '{host}' (HTTP 403): start the "
+                f"server with --allowed-hosts '{host}' (a comma-separated list that replaces "
+                "MLflow's default of localhost and private addresses: list every name clients "
+                "use), or use an address it allows")
+    if status == 401:
+        return (f"tracking.uri: {where} asks for credentials (HTTP 401): set "
+                "MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD")
+    if status == 403:
+        return f"tracking.uri: {where} refuses access (HTTP 403: {said})"
+    if status == 404:
+        return (f"tracking.uri: {redact(uri)} answers but has no MLflow tracking API "
+                f"(HTTP 404 for {PROBE_ENDPOINT}); check the address and any path prefix")
+    if status >= 500 or status == 429:
+        return f"tracking.uri: {where} cannot serve requests now (HTTP {status}: {said})"
+    return None
+
+
+def host_header(uri: str) -> str:
+    """The Host header a client sends for `uri`: host name, and the port when one is given."""
+    parts = urlparse(uri)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 address
+    return f"{host}:{parts.port}" if parts.port else host
+
+
+def _connection_failure(exc: BaseException) -> str:
+    """Why a connection failed, in a few words (`[Errno 111] Connection refused`, `timed out`)."""
+    text = str(exc)
+    found = re.search(r"\[Errno -?\d+\] [^'\")\]]+", text)
+    if found:
+        return redact(found.group(0).strip())
+    if "timed out" in text or "timeout" in text.lower():
+        return "timed out"
+    return redact(text.splitlines()[0][:200]) if text else type(exc).__name__
 
 
 def sqlite_path(uri: str) -> str:

@@ -19,6 +19,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp.tracking import tags
+from nnexp.tracking.known_stores import remember
+from nnexp.tracking.ray_handoff import uses_ray
 from nnexp.tracking.redact import redact, redact_logging
 from nnexp.tracking.sweep_parent import SweepParent, create_parent_run
 
@@ -26,6 +28,8 @@ PARENT_RUN_ENV = "NNEXP_PARENT_RUN_ID"
 PARENT_EXPERIMENT_ENV = "NNEXP_PARENT_EXPERIMENT"
 LAUNCHER_PID_ENV = "NNEXP_LAUNCHER_PID"  # a job in another process is a pool's worker
 SWEPT_KEYS_ENV = "NNEXP_SWEPT_KEYS"
+HANDOFF_ENV = ("MLFLOW_TRACKING_URI", PARENT_RUN_ENV, PARENT_EXPERIMENT_ENV, LAUNCHER_PID_ENV,
+               SWEPT_KEYS_ENV)  # what a job needs from the process that launched the sweep
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 MAX_VALIDATED_JOBS = 500
 
@@ -155,6 +159,7 @@ class MlflowSweepCallback(Callback):
 
         uri = resolve_tracking_uri(config.tracking.uri)
         os.environ["MLFLOW_TRACKING_URI"] = uri  # jobs in other processes use the same store
+        remember(uri)
         client = open_client(uri)
         experiment_id = ensure_experiment(client, experiment, uri)
         self.keys = swept_keys(list(config.hydra.overrides.task), _sweeper_params(config))
@@ -176,6 +181,10 @@ class MlflowSweepCallback(Callback):
         os.environ[PARENT_EXPERIMENT_ENV] = experiment
         os.environ[LAUNCHER_PID_ENV] = str(os.getpid())
         atexit.register(self.finish)  # Hydra skips on_multirun_end when a job raised
+        if uses_ray(config):  # Ray's workers do not inherit this environment: hand it over
+            from nnexp.tracking.ray_handoff import connect_ray
+
+            connect_ray(config, {key: os.environ[key] for key in HANDOFF_ENV})
         print(f"sweep: parent run {run_id} ({name})", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

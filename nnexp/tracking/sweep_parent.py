@@ -146,11 +146,14 @@ def stop_workers(client: Any, parent_id: str, signum: int,
     while (time.monotonic() < deadline and any(process_alive(p) for p in pids)
            and running_children(client, parent_id)):
         time.sleep(0.25)
-    for pid in descendants(os.getpid()):
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+    left = descendants(os.getpid())
+    # stopped first, so no helper (joblib's resource tracker) prints about a sibling's death
+    for sig in (signal.SIGSTOP, signal.SIGKILL):
+        for pid in left:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
 
 
 def running_children(client: Any, parent_id: str) -> list[Any]:

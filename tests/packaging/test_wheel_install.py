@@ -19,7 +19,7 @@ from nnexp.paths import group_options
 REPO = Path(__file__).resolve().parents[2]
 BUILD_INPUTS = ("pyproject.toml", "README.md", "nnexp", "conf")
 SCRIPTS = ("nnexp-train", "nnexp-gradcheck", "nnexp-reproduce", "nnexp-diff", "nnexp-predict",
-           "nnexp-runs", "nnexp-ui", "nnexp-demo", "nnexp-lr-find")
+           "nnexp-runs", "nnexp-ui", "nnexp-demo", "nnexp-lr-find", "nnexp-server")
 
 
 def _env() -> dict[str, str]:
