@@ -27,6 +27,7 @@ The last line is one JSON object with the figures.
 
     python benchmarks/pruning_saving.py                      # both workloads, 3 repeats
     python benchmarks/pruning_saving.py --workloads default --repeats 1 --order ascending
+    python benchmarks/pruning_saving.py --workloads wide --rule asha   # successive halving
     python benchmarks/pruning_saving.py --workloads ""       # the decision's cost only
 """
 
@@ -59,12 +60,12 @@ def learning_rates(order: str) -> list[str]:
     return rates
 
 
-def run_sweep(workdir: Path, rates: list[str], prune: bool, epochs: int, extra: list[str]
+def run_sweep(workdir: Path, rates: list[str], prune: str | None, epochs: int, extra: list[str]
               ) -> dict[str, Any]:
     """One sweep as a subprocess in `workdir`; its wall time and what its store holds."""
     overrides = [f"lr={','.join(rates)}", f"train.epochs={epochs}", *extra]
     if prune:
-        overrides.append("sweep.prune=median")
+        overrides.append(f"sweep.prune={prune}")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "NNEXP_"))}
     env["OPENBLAS_NUM_THREADS"] = "1"
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -114,19 +115,19 @@ def read_store(db: Path) -> dict[str, Any]:
 def measure(workload: str, rates: list[str], args: argparse.Namespace) -> dict[str, Any]:
     """Both modes of one workload, alternating; the figures of its summary."""
     print(f"workload {workload} ({' '.join(WORKLOADS[workload]) or 'the default config'}):")
-    results: dict[str, list[dict[str, Any]]] = {"full": [], "median": []}
+    results: dict[str, list[dict[str, Any]]] = {"full": [], args.rule: []}
     for repeat in range(args.repeats):
-        modes = ["full", "median"] if repeat % 2 == 0 else ["median", "full"]
+        modes = ["full", args.rule] if repeat % 2 == 0 else [args.rule, "full"]
         for mode in modes:
             with tempfile.TemporaryDirectory(prefix="nnexp-prune-bench-") as tmp:
-                found = run_sweep(Path(tmp), rates, mode == "median", args.epochs,
+                found = run_sweep(Path(tmp), rates, None if mode == "full" else mode, args.epochs,
                                   WORKLOADS[workload])
             results[mode].append(found)
             print(f"  repeat {repeat + 1} {mode:>6}: {found['wall_s']:6.1f} s wall, "
                   f"{found['cpu_s']:6.1f} s CPU, {found['train_s']:6.1f} s training, "
                   f"{found['epochs_trained']} epochs, {len(found['pruned'])} pruned, "
                   f"best lr {found['best_lr']} ({found['best_objective']:.4f})", flush=True)
-    full, pruned = results["full"], results["median"]
+    full, pruned = results["full"], results[args.rule]
     wall_full = statistics.median(r["wall_s"] for r in full)
     wall_pruned = statistics.median(r["wall_s"] for r in pruned)
     cpu_full = statistics.median(r["cpu_s"] for r in full)
@@ -158,7 +159,7 @@ def measure(workload: str, rates: list[str], args: argparse.Namespace) -> dict[s
         else None,
     }
     print(f"  wall time: {wall_full:.1f} s without pruning, {wall_pruned:.1f} s with "
-          f"sweep.prune=median (x{summary['wall_ratio_pruned_over_full']}); CPU "
+          f"sweep.prune={args.rule} (x{summary['wall_ratio_pruned_over_full']}); CPU "
           f"{cpu_full:.1f} s -> {cpu_pruned:.1f} s (x{summary['cpu_ratio_pruned_over_full']}); "
           f"children's training {summary['train_s_full_median']} s -> "
           f"{summary['train_s_pruned_median']} s (medians of {args.repeats})")
@@ -217,6 +218,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=30)
     parser.add_argument("--order", choices=("shuffled", "ascending"), default="shuffled")
+    parser.add_argument("--rule", choices=("median", "asha"), default="median",
+                        help="the sweep.prune rule compared with no pruning")
     parser.add_argument("--workloads", default="default,wide",
                         help=f"comma-separated, of {', '.join(WORKLOADS)}")
     args = parser.parse_args()

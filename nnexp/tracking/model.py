@@ -100,7 +100,7 @@ def quiet_mlflow() -> Iterator[None]:
 def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any],
                       example: list[list[float]], *, step: int, linked: list[tuple[Any, ...]],
                       experiment_id: str | None = None, params: dict[str, str] | None = None,
-                      run_name: str | None = None) -> str:
+                      run_name: str | None = None, look_for_earlier: bool = True) -> str:
     """Log `weights` (.npz from `save_weights`) as a pyfunc LoggedModel of the run; its URI.
 
     The model is named after the run, takes a table with the data set's feature names as columns
@@ -110,6 +110,7 @@ def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any]
     through a client on `uri`: MLflow's global tracking URI and active run, which the user's own
     code may be using in another thread, are left alone. The run's experiment, params and name
     save reading the run back (an outbox journaled before they were kept in it is read back).
+    A retry (`look_for_earlier`) first looks for what an earlier attempt left in the store.
     """
     from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric
     from mlflow.models import Model
@@ -120,7 +121,7 @@ def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any]
         run = client.get_run(run_id)
         experiment_id, params = run.info.experiment_id, dict(run.data.params)
         run_name = run.info.run_name
-    model = _earlier_attempt(client, experiment_id, run_id)
+    model = _earlier_attempt(client, experiment_id, run_id) if look_for_earlier else None
     reused = model is not None
     if model is None:
         model = client.create_logged_model(

@@ -37,8 +37,10 @@ def is_permanent(exc: BaseException) -> bool:
     return getattr(exc, "error_code", None) in PERMANENT_ERRORS
 
 
-def apply_op(client: Any, run_id: str, op: dict[str, Any], outbox: Outbox) -> None:
-    """Carry out one journaled operation against the store (live, or replayed by `sync`)."""
+def apply_op(client: Any, run_id: str, op: dict[str, Any], outbox: Outbox, *,
+             first_attempt: bool = False) -> None:
+    """Carry out one journaled operation against the store (live, or replayed by `sync`).
+    `first_attempt`: no earlier try of this op can have reached the store (skips looking)."""
     kind = op["op"]
     if kind == "params":
         log_batch(client, run_id, [], op["params"], {})
@@ -61,7 +63,8 @@ def apply_op(client: Any, run_id: str, op: dict[str, Any], outbox: Outbox) -> No
                           op["example"], step=op["step"],
                           linked=[tuple(point) for point in op["linked"]],
                           experiment_id=outbox.info.get("experiment_id"),
-                          params=op.get("params"), run_name=op.get("run_name"))
+                          params=op.get("params"), run_name=op.get("run_name"),
+                          look_for_earlier=not first_attempt)
     elif kind == "end":
         client.set_terminated(run_id, op["status"])
     else:
@@ -137,8 +140,7 @@ class StoreWriter:
                 done = self._send_batch([item, *self._more_batchable()])
             else:
                 _, seq, op = item
-                done = self._deliver(lambda o=op: apply_op(self.client, self.run_id, o,
-                                                           self.outbox))
+                done = self._deliver(self._applier(op))
                 if done:
                     self.outbox.mark_done(seq)
             if not done and self._gave_up:
@@ -176,6 +178,16 @@ class StoreWriter:
                 if item[0] == "op":
                     self.outbox.mark_done(item[1])
         return done
+
+    def _applier(self, op: dict[str, Any]) -> Any:
+        """A function applying `op`, that tells apply_op whether this is its first try."""
+        tries = 0
+
+        def apply() -> None:
+            nonlocal tries
+            tries += 1
+            apply_op(self.client, self.run_id, op, self.outbox, first_attempt=tries == 1)
+        return apply
 
     def _deliver(self, write: Any, quiet: bool = False) -> bool:
         """Write, retrying while the store is unavailable; False if it never became available
