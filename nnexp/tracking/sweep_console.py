@@ -78,7 +78,8 @@ def report_lines(summary: SweepSummary, how_to_open: str, store: str, parent_sta
     order = "lowest" if summary.direction == "minimize" else "highest"
     ranked = _ranked(summary)
     extra = [ACCURACY] if ACCURACY != objective and any(ACCURACY in r for r in ranked) else []
-    header = ["#", *keys, objective, *extra, "status", "run"]
+    verdicts = any(r.get("verdict") for r in ranked)
+    header = ["#", *keys, objective, *extra, "status", *(["verdict"] if verdicts else []), "run"]
     body = []
     rank = 0
     for row in ranked:
@@ -86,7 +87,8 @@ def report_lines(summary: SweepSummary, how_to_open: str, store: str, parent_sta
         rank += finite
         body.append([str(rank) if finite else "-", *(_cell(row.get(k, "")) for k in keys),
                      _cell(row.get(objective, math.nan)),
-                     *(_cell(row.get(k, math.nan)) for k in extra), _status(row), row["run_id"]])
+                     *(_cell(row.get(k, math.nan)) for k in extra), _status(row),
+                     *([row.get("verdict") or "-"] if verdicts else []), row["run_id"]])
     lines = [f"sweep {summary.parent_id}: {len(summary.rows)} runs ranked by {objective} "
              f"({order} first)", *_table(header, body)]
     if summary.best is not None:

@@ -68,13 +68,14 @@ def test_lr_and_seed_sweep_parent_children_summary_then_resume(tmp_path):
     # the console's table, from the same rows: ranked, best, seeds, the parent and how to look
     table = proc.stdout.split(f"sweep {parent.info.run_id}: 4 runs ranked by val/loss (lowest "
                               "first)\n")[1].splitlines()
-    assert table[0].split() == ["#", "lr", "seed", "val/loss", "test/accuracy", "status", "run"]
+    assert table[0].split() == ["#", "lr", "seed", "val/loss", "test/accuracy", "status",
+                                "verdict", "run"]
     ranked = sorted(children, key=lambda c: c.data.metrics["val/loss"])
     for rank, (line, child) in enumerate(zip(table[1:5], ranked, strict=True), 1):
         assert line.split() == [str(rank), child.data.params["lr"], child.data.params["seed"],
                                 f"{child.data.metrics['val/loss']:.4f}",
                                 f"{child.data.metrics['test/accuracy']:.4f}", "FINISHED",
-                                child.info.run_id]
+                                child.data.tags["nnexp.verdict"], child.info.run_id]
     assert table[5] == (f"best: lr={best.data.params['lr']},seed={best.data.params['seed']}  "
                         f"val/loss {best.data.metrics['val/loss']:.4f}  run {best.info.run_id}")
     assert table[6] == "across seeds (val/loss, mean ± std):"
@@ -124,7 +125,8 @@ def test_layer_size_sweep_with_divergent_jobs_fails_parent_and_lists_them(tmp_pa
     rows = {line.split()[-1]: line.split() for line in printed if line.startswith("  ")}
     for name, child in by_name.items():
         if name.startswith("lr=1000000000.0"):
-            assert rows[child.info.run_id][0] == "-" and rows[child.info.run_id][-2] == "DIVERGED"
+            assert rows[child.info.run_id][0] == "-" and rows[child.info.run_id][-3:-1] == [
+                "DIVERGED", "diverged"]
         else:
             assert rows[child.info.run_id][0] in ("1", "2")
     (failed_line,) = [line for line in printed if line.startswith("failed or diverged: ")]
