@@ -97,14 +97,15 @@ def report_lines(summary: SweepSummary, how_to_open: str, store: str, parent_sta
                      f"run {best['run_id']}")
     stats = summary.seed_statistics
     if stats:
-        sign = 1.0 if summary.direction == "minimize" else -1.0
-        stats = sorted(stats, key=lambda s: sign * s[f"{objective} mean"])
         others = [k for k in keys if k != "seed"]
-        lines.append(f"across seeds ({objective}, mean ± std):")
-        lines += _table([*others, "seeds", objective], [
+        lines.append(f"across seeds ({objective}, mean ± std, 95% bootstrap interval):")
+        lines += _table([*others, "seeds", objective, "interval"], [
             [*(_cell(s[k]) for k in others), str(s["n_seeds"]),
-             f"{number(s[f'{objective} mean'])} ± {number(s[f'{objective} std'])}"]
+             f"{number(s[f'{objective} mean'])} ± {number(s[f'{objective} std'])}",
+             f"[{number(s[f'{objective} ci95 low'])}, {number(s[f'{objective} ci95 high'])}]"]
             for s in stats])
+    if summary.winner:
+        lines.append(f"winner: {summary.winner}")
     failed = [f"{_name(r, keys)} ({_status(r).lower()}"
               + (f": {r['diverged_where']})" if r.get("diverged_where") else ")")
               for r in summary.failed]

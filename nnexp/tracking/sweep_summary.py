@@ -32,6 +32,7 @@ class SweepSummary:
     job_errors: list[str] = field(default_factory=list)  # jobs that raised without a run
     best: dict[str, Any] | None = None
     status: str = "FINISHED"  # FAILED when a child failed or a job raised
+    winner: str | None = None  # with seeds swept: is the best configuration's lead real?
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -46,8 +47,8 @@ class SweepSummary:
     @property
     def seed_statistics(self) -> list[dict[str, Any]] | None:
         """Mean and std of the objective per configuration when `seed` is swept, else None."""
-        return seed_statistics(self.rows, self.keys, self.objective) if SEED_KEY in self.keys \
-            else None
+        return seed_statistics(self.rows, self.keys, self.objective, self.direction) \
+            if SEED_KEY in self.keys else None
 
 
 def child_runs(client: Any, parent_id: str) -> list[Any]:
@@ -227,8 +228,10 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
         (folder / "children.md").write_text("".join(report))
         _objective_plots(rows, keys, objective, folder)
         client.log_artifacts(parent_id, str(folder), "summary")
+    winner = (f"{summary[tags.SWEEP_WINNER]}: {summary[tags.SWEEP_WINNER_EVIDENCE]}"
+              if tags.SWEEP_WINNER in summary else None)
     return SweepSummary(parent_id, keys, objective, direction, rows, job_errors, best,
-                        "FAILED" if failed or job_errors else "FINISHED")
+                        "FAILED" if failed or job_errors else "FINISHED", winner)
 
 
 def _objective_plots(rows: list[dict[str, Any]], keys: list[str], objective: str,

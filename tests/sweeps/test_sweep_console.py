@@ -32,9 +32,12 @@ def test_maximised_objective_ranks_highest_first_and_lists_what_failed():
     assert lines[5].split()[-3:] == ["FINISHED", "(reused)", "f"]
     assert lines[7].split()[-2:] == ["DIVERGED", "e"] and lines[7].split()[3] == "-"
     assert lines[8] == "best: lr=0.1,seed=1  val/accuracy 0.9400  run b"
-    assert lines[9] == "across seeds (val/accuracy, mean ± std):"
-    assert [line.split() for line in lines[11:13]] == [
+    assert lines[9] == "across seeds (val/accuracy, mean ± std, 95% bootstrap interval):"
+    assert [line.split()[:5] for line in lines[11:13]] == [
         ["0.1", "2", "0.9200", "±", "0.0283"], ["0.01", "3", "0.8200", "±", "0.0200"]]
+    for line in lines[11:13]:  # the interval holds the mean
+        low, high = (float(x) for x in line.split("[")[1].rstrip("]").split(", "))
+        assert low <= float(line.split()[2]) <= high
     assert lines[13] == ("failed or diverged: 2 of 7: lr=3,seed=0 (diverged: non-finite loss "
                          "at epoch 2); lr=7,seed=0 (raised: data.image_dir: no such folder)")
     assert lines[-2:] == ["parent run P FAILED, recorded in /s/mlflow.db",

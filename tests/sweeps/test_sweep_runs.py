@@ -78,11 +78,14 @@ def test_lr_and_seed_sweep_parent_children_summary_then_resume(tmp_path):
                                 child.data.tags["nnexp.verdict"], child.info.run_id]
     assert table[5] == (f"best: lr={best.data.params['lr']},seed={best.data.params['seed']}  "
                         f"val/loss {best.data.metrics['val/loss']:.4f}  run {best.info.run_id}")
-    assert table[6] == "across seeds (val/loss, mean ± std):"
+    assert table[6] == "across seeds (val/loss, mean ± std, 95% bootstrap interval):"
     by_lr = {s["lr"]: s for s in stats}
-    seeds = [line.split() for line in table[8:10]]
+    seeds = [line.split()[:5] for line in table[8:10]]
     assert sorted(seeds) == sorted([lr, "2", f"{float(by_lr[lr]['val/loss mean']):.4f}", "±",
                                     f"{float(by_lr[lr]['val/loss std']):.4f}"] for lr in by_lr)
+    (winner,) = [line for line in table if line.startswith("winner: ")]
+    assert winner == f"winner: {parent.data.tags['nnexp.sweep.winner']}: " \
+                     f"{parent.data.tags['nnexp.sweep.winner.evidence']}"
     db = tmp_path / "mlruns" / "mlflow.db"
     assert table[-2:] == [f"parent run {parent.info.run_id} FINISHED, recorded in {db}",
                           f"open: python -m nnexp.ui --run {parent.info.run_id}"]
