@@ -20,8 +20,6 @@ UI_COMMAND = "python -m nnexp.ui"
 # MLflow 3.17's UI shows an experiment in its GenAI layout ("Traces", "Agent versions") unless
 # the page asks for the model-training one; the experiment kind tag alone no longer decides it.
 MODEL_TRAINING_VIEW = "workflowType=machine_learning"
-EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
-MODEL_TRAINING_KIND = "custom_model_development"  # the UI's "Machine learning" kind
 
 
 def experiment_url(base: str, experiment_id: str | None) -> str:

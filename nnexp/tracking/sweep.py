@@ -34,15 +34,9 @@ BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 MAX_VALIDATED_JOBS = 500
 
 
-def parse_override(text: str) -> tuple[str, str]:
-    """`lr=0.1` -> ("lr", "0.1"); a leading +, ++ or ~ is dropped from the key."""
-    key, _, value = text.partition("=")
-    return key.lstrip("+~"), value
-
-
 def child_run_name(overrides: list[str], swept: list[str] | None) -> str:
     """The run's name: its swept values in a sweep (`lr=0.1,model.hidden=[64]`), else overrides."""
-    chosen = [o for o in overrides if swept is None or parse_override(o)[0] in swept]
+    chosen = [o for o in overrides if swept is None or tags.parse_override(o)[0] in swept]
     return ",".join(chosen) or "defaults"
 
 
@@ -185,6 +179,10 @@ class MlflowSweepCallback(Callback):
             from nnexp.tracking.ray_handoff import connect_ray
 
             connect_ray(config, {key: os.environ[key] for key in HANDOFF_ENV})
+        if "joblib" in str(config.hydra.launcher.get("_target_")):
+            from nnexp.tracking.sweep_parent import quiet_pool_helpers
+
+            quiet_pool_helpers(Path(sweep_dir) / "pool_helpers.log")
         print(f"sweep: parent run {run_id} ({name})", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:

@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from nnexp.observer import FAILED, KILLED
@@ -137,6 +138,7 @@ def stop_workers(client: Any, parent_id: str, signum: int,
     pids = {int(pid) for run in running_children(client, parent_id)
             if run.data.tags.get(tags.HOST) == platform.node()
             and (pid := run.data.tags.get(tags.PID, "")).isdigit() and int(pid) != os.getpid()}
+    _pause_resource_trackers()
     for pid in pids:
         try:
             os.kill(pid, signum)
@@ -152,6 +154,46 @@ def stop_workers(client: Any, parent_id: str, signum: int,
         for pid in left:
             try:
                 os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+
+
+def quiet_pool_helpers(log: Path) -> None:
+    """Start the process pool's resource trackers (joblib/loky's and multiprocessing's) writing
+    to `log` instead of the terminal: when a worker dies mid-job (a stopped sweep) they print
+    tracebacks about resources it held, which say nothing to the user. Where joblib is not
+    installed there is no pool to quiet."""
+    try:
+        from joblib.externals.loky.backend import resource_tracker as loky_tracker
+    except ImportError:
+        return
+    import multiprocessing.resource_tracker as mp_tracker
+
+    log.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    with open(log, "ab") as sink:
+        terminal = os.dup(2)
+        try:
+            os.dup2(sink.fileno(), 2)  # the trackers inherit this standard error
+            loky_tracker.ensure_running()
+            mp_tracker.ensure_running()
+        finally:
+            os.dup2(terminal, 2)
+            os.close(terminal)
+
+
+def _pause_resource_trackers() -> None:
+    """Stop the pool's resource tracker (joblib/loky, multiprocessing) before the workers end:
+    it prints a traceback to the user's terminal when a worker it watched dies mid-job. It is
+    killed with the other helpers afterwards."""
+    for pid in descendants(os.getpid()):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"resource_tracker" in command:
+            try:
+                os.kill(pid, signal.SIGSTOP)
             except ProcessLookupError:
                 pass
 

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from nnexp.tracking import plots, tags
-from nnexp.tracking.sweep import parse_override
 from nnexp.winner import rank_configurations, winner_test
 
 SEED_KEY = "seed"
@@ -75,7 +74,7 @@ def _continuation(client: Any, run: Any) -> Any:
 
 
 def _row(run: Any, keys: list[str], objective: str) -> dict[str, Any]:
-    swept = dict(parse_override(o) for o in run.data.tags.get(tags.OVERRIDES, "").split()
+    swept = dict(tags.parse_override(o) for o in run.data.tags.get(tags.OVERRIDES, "").split()
                  if "=" in o)
     row: dict[str, Any] = {"run_name": run.info.run_name, "run_id": run.info.run_id,
                            "status": run.info.status,

@@ -99,3 +99,14 @@ BEST_RUN_NAME = "nnexp.best_run_name"
 BEST_OBJECTIVE = "nnexp.best_objective"
 
 MAX_VALUE_CHARS = 5000  # long values (errors, lists of runs) are cut here, within MLflow's limit
+
+# experiment tags: MLflow 3's UI opens an experiment as model training only when it says so
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"  # the UI's "Machine learning" kind
+
+
+def parse_override(text: str) -> tuple[str, str]:
+    """One override of the nnexp.overrides tag: `lr=0.1` -> ("lr", "0.1"); a leading +, ++ or ~
+    is dropped from the key."""
+    key, _, value = text.partition("=")
+    return key.lstrip("+~"), value
