@@ -286,6 +286,8 @@ def run_experiment(
         assert resume is not None and resume.checkpoint is not None
         history.restore(resume.checkpoint.history)
     every = check_weights.every if check_weights else cfg.tracking.hash_every_n_steps
+    if not (check_weights or observer.records_files):
+        every = 0  # nowhere to keep them: no hashing in the step
     hashes = WeightHashes(model, every, check_weights, plan.total_steps) if every else None
     training = _Training(cfg, dataset, loss_name, model, optimizer, schedule, rng, history,
                          second_interrupt_kills, hashes)
