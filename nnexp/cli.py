@@ -162,6 +162,10 @@ def errors_exit(prog: str) -> Iterator[None]:
                     "sweep stopped, its parent run says which jobs ran", EXIT_RUN_FAILED)
     except KeyboardInterrupt:
         _fail(prog, "interrupted", EXIT_INTERRUPTED)
+    except BrokenPipeError:  # `nnexp.diff A B | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing more to flush at exit
+        sys.exit(0)
     except Exception as exc:
         if _debug_requested():
             raise

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from helpers import all_runs, client_for, run_cli
+import subprocess
+import sys
+
+from helpers import all_runs, clean_env, client_for, run_cli
 
 from nnexp.tracking.store import default_tracking_uri, resolve_tracking_uri
 
@@ -51,3 +54,16 @@ def test_gradcheck_command_passes_and_fails_on_tolerance(tmp_path):
     assert strict.returncode == 1
     assert "gradient check failed for layer1.weight" in strict.stderr
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # nothing is tracked
+
+
+def test_a_command_piped_into_head_ends_quietly():
+    """`nnexp.diff A B | head`: the closed pipe ends the command with exit 0, no traceback."""
+    code = ("from nnexp.cli import run_cli\n"
+            "run_cli(lambda: [print('line', i) for i in range(200_000)], 'nnexp.diff')\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=clean_env())
+    assert proc.stdout is not None and proc.stdout.readline() == "line 0\n"
+    proc.stdout.close()  # as head does after its lines
+    err = proc.stderr.read() if proc.stderr else ""
+    assert proc.wait(timeout=60) == 0
+    assert err == ""
