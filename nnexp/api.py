@@ -28,9 +28,10 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from nnexp.build import make_observer
 from nnexp.config import ConfigError, diverged_objective, register_configs
 from nnexp.data import DataError
-from nnexp.experiment import make_observer, run_experiment
+from nnexp.experiment import run_experiment
 from nnexp.interrupts import RunInterrupted
 from nnexp.loop import Diverged
 from nnexp.observer import FAILED, FINISHED

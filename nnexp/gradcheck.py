@@ -18,9 +18,9 @@ import numpy as np
 from omegaconf import DictConfig
 
 from nnexp import engine
+from nnexp.build import build_network, choose_loss, load_data, targets_for
 from nnexp.cli import run_cli
 from nnexp.config import ConfigError, register_configs, validate
-from nnexp.experiment import build_network, choose_loss, load_data, targets_for
 from nnexp.paths import conf_dir
 
 register_configs()

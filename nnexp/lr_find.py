@@ -39,10 +39,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp import engine
-from nnexp.cli import run_cli
-from nnexp.config import ConfigError, register_configs, to_container, validate
-from nnexp.data import Dataset
-from nnexp.experiment import (
+from nnexp.build import (
     build_network,
     build_optimizer,
     choose_loss,
@@ -50,6 +47,9 @@ from nnexp.experiment import (
     make_observer,
     targets_for,
 )
+from nnexp.cli import run_cli
+from nnexp.config import ConfigError, register_configs, to_container, validate
+from nnexp.data import Dataset
 from nnexp.history import MetricHistory
 from nnexp.observer import FAILED, FINISHED, RunOutcome, RunPlan, RunStart
 from nnexp.paths import conf_dir

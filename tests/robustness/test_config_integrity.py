@@ -12,6 +12,7 @@ from helpers import all_runs, client_for
 from hydra.errors import HydraException
 
 from nnexp import engine
+from nnexp.build import build_network, build_optimizer
 from nnexp.cli import describe_user_error
 from nnexp.config import (
     ConfigError,
@@ -21,7 +22,7 @@ from nnexp.config import (
     validate,
 )
 from nnexp.data import load_dataset
-from nnexp.experiment import build_network, build_optimizer, run_experiment
+from nnexp.experiment import run_experiment
 from nnexp.reproduce import reproduce
 from nnexp.tracking.store import _safe_name, describe_store_fault
 from nnexp.vocabulary import DATASETS, REGRESSION_DATASETS

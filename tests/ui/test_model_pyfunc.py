@@ -17,7 +17,8 @@ import pandas as pd
 from helpers import all_runs, client_for, model_uri, store_of
 
 from nnexp import engine
-from nnexp.experiment import load_data, run_experiment
+from nnexp.build import load_data
+from nnexp.experiment import run_experiment
 
 FRESH = textwrap.dedent("""
     import json, sys, warnings, numpy as np, pandas as pd, mlflow

@@ -17,7 +17,8 @@ import pytest
 from helpers import client_for, model_uri
 
 from nnexp import predict as predict_cli
-from nnexp.experiment import load_data, run_experiment
+from nnexp.build import load_data
+from nnexp.experiment import run_experiment
 from nnexp.paths import conf_dir
 
 PAYLOAD = "import pathlib; pathlib.Path({target!r}).write_text('code from the store ran')\n"

@@ -1,0 +1,97 @@
+"""What a config builds: its data set, loss, network, optimizer, schedule and observers.
+
+Shared by the experiment, the gradient check and the lr range test, so each builds exactly what
+a run of the same config trains.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig
+
+from nnexp import engine
+from nnexp.config import ConfigError
+from nnexp.console import ConsoleObserver
+from nnexp.data import Dataset, load_dataset
+from nnexp.observer import Observers, RunObserver
+from nnexp.vocabulary import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
+
+
+def load_data(cfg: DictConfig) -> Dataset:
+    """The data set the config names, split and scaled with the config's seed."""
+    d = cfg.data
+    return load_dataset(
+        d.name, rng_seed=cfg.seed, val_fraction=cfg.train.val_fraction,
+        test_fraction=cfg.train.test_fraction, standardize=d.standardize, dtype=cfg.model.dtype,
+        n_samples=d.n_samples, noise=d.noise, image_dir=d.image_dir,
+        image_size=tuple(d.image_size), image_mode=d.image_mode,
+    )
+
+
+def choose_loss(cfg: DictConfig, dataset: Dataset) -> str:
+    """train.loss, or the natural loss of the task: cross-entropy or mean squared error."""
+    classify = dataset.task == "classification"
+    allowed = CLASSIFICATION_LOSSES if classify else REGRESSION_LOSSES
+    name = cfg.train.loss or allowed[0]
+    if name not in allowed:
+        raise ConfigError(f"train.loss: {name!r} does not fit {dataset.task} data "
+                          f"'{dataset.name}'; allowed: {', '.join(allowed)}")
+    if name == "bce" and dataset.n_classes != 2:
+        raise ConfigError(f"train.loss: 'bce' needs 2 classes, data '{dataset.name}' has "
+                          f"{dataset.n_classes}; use cross_entropy")
+    return name
+
+
+def targets_for(loss_name: str, y: np.ndarray, dtype: str) -> np.ndarray:
+    """Labels as the loss expects them: class indices, or a float column for bce."""
+    return y.astype(dtype).reshape(-1, 1) if loss_name == "bce" else y
+
+
+def build_network(cfg: DictConfig, dataset: Dataset, loss_name: str,
+                  rng: np.random.Generator) -> Any:
+    """The MLP the config describes, sized to the data; initialised from `rng`."""
+    n_outputs = 1 if loss_name == "bce" else dataset.n_outputs
+    return engine.build_mlp(
+        dataset.n_features, list(cfg.model.hidden), n_outputs, activation=cfg.model.activation,
+        init=cfg.model.init, dtype=cfg.model.dtype, rng=rng,
+        negative_slope=cfg.model.negative_slope,
+    )
+
+
+def build_optimizer(cfg: DictConfig, model: Any) -> Any:
+    """The optimizer the config names, over the model's parameters, at the config's `lr`."""
+    o = cfg.optimizer
+    extra: dict[str, float] = {"weight_decay": o.weight_decay}
+    if o.name in ("momentum", "nesterov"):
+        extra["momentum"] = o.momentum
+    elif o.name in ("adam", "adamw"):
+        extra.update(beta1=o.beta1, beta2=o.beta2, eps=o.eps)
+    elif o.name == "rmsprop":
+        extra.update(alpha=o.alpha, eps=o.eps)
+    return engine.make_optimizer(o.name, model, cfg.lr, **extra)
+
+
+def build_schedule(cfg: DictConfig, total_steps: int) -> Any:
+    """The learning-rate schedule the config names, over `total_steps` steps."""
+    s = cfg.schedule
+    return engine.make_schedule(
+        s.name, cfg.lr, total_steps=total_steps, step_size=s.step_size, gamma=s.gamma,
+        decay=s.decay, warmup_steps=s.warmup_steps, min_lr=s.min_lr,
+    )
+
+
+def make_observer(cfg: DictConfig, uri: str | None, verbose: bool, *,
+                  remember_store: bool = True) -> RunObserver:
+    """The MLflow observer when tracking is on, and the console when the run should talk.
+    `remember_store`: list the store in the launch folder's mlruns/stores.json (commands do;
+    the Python API leaves the caller's folder alone, as MLflow does)."""
+    store = None
+    if uri is not None:
+        from nnexp.tracking.mlflow_observer import MlflowObserver
+
+        store = MlflowObserver(uri, budget=cfg.tracking.metric_budget,
+                               retry_seconds=cfg.tracking.retry_seconds,
+                               remember_store=remember_store)
+    return Observers(*([store] if store else []), *([ConsoleObserver(store)] if verbose else []))
