@@ -86,8 +86,12 @@ def cleanup(uri: str, stale_minutes: float, dry_run: bool) -> tuple[list[str], l
     client = open_client(uri)
     synced = [] if dry_run else sync(uri, client)
     ended = []
-    for run, reason in stale_runs(client, stale_minutes):
+    stale = stale_runs(client, stale_minutes)
+    stale_ids = {run.info.run_id for run, _ in stale}
+    for run, reason in stale:
         is_parent = run.data.tags.get(tags.SWEEP) == "parent"
+        if is_parent and _children_still_running(client, run.info.run_id, stale_ids):
+            continue  # a dead launcher's pool may still train: its summary would miss them
         status = KILLED if is_parent else FAILED
         ended.append(Ended(run.info.run_id, run.info.run_name, reason, status))
         if dry_run:
@@ -98,6 +102,14 @@ def cleanup(uri: str, stale_minutes: float, dry_run: bool) -> tuple[list[str], l
         else:
             client.set_terminated(run.info.run_id, status)
     return synced, ended
+
+
+def _children_still_running(client: Any, parent_id: str, stale_ids: set[str]) -> bool:
+    """Whether a child of `parent_id` is RUNNING and alive (not among the stale runs)."""
+    from nnexp.tracking.sweep_parent import running_children
+
+    return any(child.info.run_id not in stale_ids
+               for child in running_children(client, parent_id))
 
 
 def summarize(client: Any, parent_id: str, end_status: str | None = None) -> str:

@@ -136,3 +136,35 @@ def test_summarize_rebuilds_a_parents_summary_from_its_children(tmp_path):
     assert f"summary of sweep {parent.info.run_id} rebuilt; parent FINISHED" in done.stdout
     best = min(children, key=lambda c: c.data.metrics["val/loss"])
     assert client.get_run(parent.info.run_id).data.tags["nnexp.best_run_id"] == best.info.run_id
+
+
+def test_cleanup_leaves_a_dead_launchers_parent_while_its_pool_still_trains(tmp_path):
+    """kill -9 of a joblib launcher: its workers train on; cleanup ends the parent only once
+    they are done, so the summary holds their results."""
+    proc = _launch(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "lr=0.1,0.01",
+                   *LONG)
+    uri = _store(tmp_path)
+    _wait_for_running_children(uri, 2, proc)
+    workers = descendants(proc.pid)
+    proc.kill()
+    proc.wait(timeout=60)  # its workers keep the output pipes open: not read to the end
+    try:
+        done = run_cli(["nnexp.runs", "cleanup", "--tracking-uri", uri], tmp_path)
+        assert done.returncode == 0, done.stderr
+        parent, children = _split(all_runs(uri))
+        assert parent.info.status == "RUNNING"  # its children still train
+        deadline = time.monotonic() + 120
+        while any(c.info.status == "RUNNING" for c in children):
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+            parent, children = _split(all_runs(uri))
+        done = run_cli(["nnexp.runs", "cleanup", "--tracking-uri", uri], tmp_path)
+        assert f"ended KILLED: {parent.info.run_id}" in done.stdout
+        parent, children = _split(all_runs(uri))
+        assert {c.info.status for c in children} == {"FINISHED"}
+        assert parent.info.status == "KILLED"
+        assert parent.data.tags["nnexp.sweep.n_failed"] == "0"
+    finally:
+        for pid in workers:
+            if process_alive(pid):
+                subprocess.run(["kill", "-9", str(pid)], check=False)
