@@ -27,7 +27,7 @@ from omegaconf import OmegaConf
 
 import nnexp.tracking.model as current
 from nnexp import engine
-from nnexp.build import load_data
+from nnexp.run.build import load_data
 from nnexp.config import Config
 from nnexp.tracking.store import ensure_experiment, open_client
 

@@ -68,7 +68,7 @@ def env() -> dict[str, str]:
 def one_run(uri: str, experiment: str) -> float:
     from hydra import compose, initialize_config_dir
 
-    from nnexp.experiment import run_experiment
+    from nnexp.run.experiment import run_experiment
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=[f"tracking.uri={uri}",

@@ -202,7 +202,7 @@ def stage_breakdown(workdir: str, warm_runs: int) -> dict[str, Any]:
     imports = time.perf_counter() - started
     from hydra import compose, initialize_config_dir
 
-    from nnexp import experiment as exp
+    from nnexp.run import experiment as exp
     from nnexp.config import register_configs
     from nnexp.tracking.mlflow_observer import MlflowObserver
 
@@ -241,7 +241,7 @@ def validation_cost(n_jobs: int, repeats: int) -> dict[str, float]:
     from hydra import initialize_config_dir
 
     from nnexp.config import register_configs
-    from nnexp.preflight import _CACHE, validate_jobs
+    from nnexp.config.preflight import _CACHE, validate_jobs
 
     register_configs()
     sweeps = {

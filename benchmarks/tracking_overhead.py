@@ -34,7 +34,7 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 
 from nnexp.config import register_configs
-from nnexp.experiment import run_experiment
+from nnexp.run.experiment import run_experiment
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -117,7 +117,7 @@ def _check_record(uri: str, run_id: str) -> dict[str, int]:
     """What the long run left: the full history artifact and the thinned series in the store."""
     from mlflow.tracking import MlflowClient
 
-    from nnexp.history import load_history
+    from nnexp.run.history import load_history
 
     client = MlflowClient(uri)
     with tempfile.TemporaryDirectory() as tmp:

@@ -28,17 +28,17 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from nnexp.build import make_observer
+from nnexp.run.build import make_observer
 from nnexp.config import ConfigError, diverged_objective, register_configs
 from nnexp.data import DataError
-from nnexp.experiment import run_experiment
-from nnexp.interrupts import RunInterrupted
-from nnexp.loop import Diverged
-from nnexp.observer import FAILED, FINISHED
-from nnexp.paths import conf_dir, launch_dir
-from nnexp.tracking import tags
-from nnexp.tracking.params import flatten
-from nnexp.tracking.redact import redact
+from nnexp.run.experiment import run_experiment
+from nnexp.run.interrupts import RunInterrupted
+from nnexp.run.loop import Diverged
+from nnexp.run.observer import FAILED, FINISHED
+from nnexp.config.paths import conf_dir, launch_dir
+from nnexp.record import tags
+from nnexp.record.params import flatten
+from nnexp.record.redact import redact
 from nnexp.tracking.store import StoreError, absolute_store_uri, resolve_tracking_uri
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def _compose(overrides: list[str], config_name: str) -> DictConfig:
     """Compose and check one job, inside `_hydra()`; the config without Hydra's node."""
     from hydra import compose as hydra_compose
 
-    from nnexp.preflight import validate_composed
+    from nnexp.config.preflight import validate_composed
 
     try:
         cfg = hydra_compose(config_name, overrides=overrides, return_hydra_config=True)
@@ -281,7 +281,7 @@ def _anchor(cfg: DictConfig) -> None:
 
 
 def _run_name(overrides: list[str], swept: list[str] | None) -> str:
-    from nnexp.tracking.sweep import child_run_name
+    from nnexp.sweep.callback import child_run_name
 
     return redact(child_run_name(overrides, swept))
 
@@ -339,7 +339,7 @@ def sweep(*overrides: str, verbose: bool = True) -> SweepResult:
     and the sweep goes on; another error ends the parent FAILED and is raised; Ctrl-C ends the
     running job and the parent KILLED and raises KeyboardInterrupt.
     """
-    from nnexp.tracking.sweep import swept_keys
+    from nnexp.sweep.callback import swept_keys
 
     with _hydra():
         _check_overrides(list(overrides), sweeps=True)
@@ -355,7 +355,7 @@ def sweep(*overrides: str, verbose: bool = True) -> SweepResult:
     tracked = _one_setting(configs, "tracking.enabled")
     parent = None
     if tracked:
-        from nnexp.tracking.sweep import one_experiment
+        from nnexp.sweep.callback import one_experiment
 
         one_experiment({cfg.tracking.experiment for cfg in configs})
         _one_setting(configs, "tracking.uri")
@@ -380,7 +380,7 @@ def sweep(*overrides: str, verbose: bool = True) -> SweepResult:
         raise
     except BaseException as exc:
         if parent is not None:
-            from nnexp.tracking.sweep import record_job_error
+            from nnexp.sweep.callback import record_job_error
 
             record_job_error(parent.run_id, name, exc, configs[0].tracking.uri)
             parent.finish(job_raised=True)
@@ -423,7 +423,7 @@ def _start_parent(cfg: DictConfig, keys: list[str], overrides: list[str], nest_u
                   objective: str, direction: str, verbose: bool) -> Any:
     """The sweep's parent run (a child of the active MLflow run, if any), open."""
     from nnexp.tracking.store import ensure_experiment, open_client
-    from nnexp.tracking.sweep_parent import SweepParent, create_parent_run
+    from nnexp.sweep.parent import SweepParent, create_parent_run
 
     uri = cfg.tracking.uri
     client = open_client(uri)

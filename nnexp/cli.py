@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import NoReturn
 
-from nnexp.paths import group_options
+from nnexp.config.paths import group_options
 
 EXIT_USER_ERROR = 2
 EXIT_RUN_FAILED = 1
@@ -144,8 +144,8 @@ def errors_exit(prog: str) -> Iterator[None]:
     """
     from concurrent.futures import BrokenExecutor
 
-    from nnexp.interrupts import RunInterrupted, received
-    from nnexp.loop import Diverged
+    from nnexp.run.interrupts import RunInterrupted, received
+    from nnexp.run.loop import Diverged
     from nnexp.tracking.store import describe_store_fault
 
     try:
@@ -232,7 +232,7 @@ def main_entry(entry: Callable[[], object], prog: str) -> NoReturn:
 
 
 def _fail(prog: str, message: str, code: int) -> NoReturn:
-    from nnexp.tracking.redact import redact
+    from nnexp.record.redact import redact
 
     print(f"{prog}: error: {redact(message)}", file=sys.stderr)
     sys.exit(code)

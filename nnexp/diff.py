@@ -13,7 +13,7 @@ from typing import Any
 
 from nnexp.cli import run_cli
 from nnexp.config import BOOKKEEPING_SECTIONS
-from nnexp.tracking.provenance import provenance_differences
+from nnexp.record.provenance import provenance_differences
 from nnexp.tracking.records import RunRecord, flat_config, load_run, open_run_store
 
 PROG = "nnexp.diff"

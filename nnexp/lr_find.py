@@ -39,7 +39,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp import engine
-from nnexp.build import (
+from nnexp.run.build import (
     build_network,
     build_optimizer,
     choose_loss,
@@ -50,13 +50,13 @@ from nnexp.build import (
 from nnexp.cli import run_cli
 from nnexp.config import ConfigError, register_configs, to_container, validate
 from nnexp.data import Dataset
-from nnexp.history import MetricHistory
-from nnexp.observer import FAILED, FINISHED, RunOutcome, RunPlan, RunStart
-from nnexp.paths import conf_dir
-from nnexp.tracking import plots, tags
-from nnexp.tracking.params import flatten
-from nnexp.tracking.provenance import provenance_tags
-from nnexp.tracking.redact import redact
+from nnexp.run.history import MetricHistory
+from nnexp.run.observer import FAILED, FINISHED, RunOutcome, RunPlan, RunStart
+from nnexp.config.paths import conf_dir
+from nnexp.record import plots, tags
+from nnexp.record.params import flatten
+from nnexp.record.provenance import provenance_tags
+from nnexp.record.redact import redact
 from nnexp.tracking.store import resolve_tracking_uri
 
 register_configs()
@@ -240,7 +240,7 @@ def learning_rate_limit(cfg: DictConfig, config: dict[str, Any], uri: str | None
     found = None
     key = range_test_key(config)
     if uri is not None:
-        from nnexp.tracking.range_tests import recorded_range_test
+        from nnexp.sweep.range_tests import recorded_range_test
 
         found = recorded_range_test(uri, cfg.tracking.experiment, key)
     if found is None:

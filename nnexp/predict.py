@@ -19,8 +19,8 @@ import numpy as np
 
 from nnexp.cli import UserAbort, run_cli
 from nnexp.data import DataError, load_image
-from nnexp.logged_network import LoggedNetwork, ModelMeta, load_logged_network
-from nnexp.vocabulary import IMAGE_EXTENSIONS
+from nnexp.tracking.logged_network import LoggedNetwork, ModelMeta, load_logged_network
+from nnexp.config.vocabulary import IMAGE_EXTENSIONS
 
 PROG = "nnexp.predict"
 
@@ -30,7 +30,7 @@ def load_run_network(uri: str, run_id: str) -> LoggedNetwork:
     from mlflow.exceptions import MlflowException
 
     from nnexp.tracking.records import open_store
-    from nnexp.tracking.redact import redact
+    from nnexp.record.redact import redact
 
     client = open_store(uri)
     try:

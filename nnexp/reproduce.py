@@ -29,9 +29,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnexp.cli import run_cli
 from nnexp.config import Config, ConfigError, drop_moved_keys, unknown_key_message
-from nnexp.paths import conf_dir, group_options
-from nnexp.tracking import provenance, tags
-from nnexp.tracking.params import flatten
+from nnexp.config.paths import conf_dir, group_options
+from nnexp.record import provenance, tags
+from nnexp.record.params import flatten
 from nnexp.tracking.records import (
     MetricPoint,
     RecordError,
@@ -43,7 +43,7 @@ from nnexp.tracking.records import (
     metric_histories,
     open_run_store,
 )
-from nnexp.weight_hashes import (
+from nnexp.run.weight_hashes import (
     HASHES_ARTIFACT,
     HashComparison,
     RecordedHashes,
@@ -293,8 +293,8 @@ def _train(cfg: DictConfig, record: RunRecord, overrides: list[str], command: li
            ) -> tuple[str, WeightsDiffer | None]:
     """Train `cfg` as a new run tagged with where it came from, stopping where its weights
     differ from `check`; its run id (diverged or not), and where it stopped if it did."""
-    from nnexp.experiment import run_experiment
-    from nnexp.loop import Diverged
+    from nnexp.run.experiment import run_experiment
+    from nnexp.run.loop import Diverged
 
     extra = {tags.REPRODUCED_FROM: record.run_id}
     if overrides:
@@ -342,7 +342,7 @@ def report_stopped(record: RunRecord, new: RunRecord, stopped: WeightsDiffer,
 
 def _recorded_stop(record: RunRecord) -> Any:
     """A pruned run stopped where its siblings stopped it; its reproduction stops there too."""
-    from nnexp.pruning import StopAtEpoch
+    from nnexp.sweep.pruning_rules import StopAtEpoch
 
     epoch = record.tags.get(tags.PRUNED_EPOCH, "")
     if not epoch.isdigit():
@@ -400,7 +400,7 @@ def reproduce_sweep(client: Any, uri: str, parent: RunRecord, args: argparse.Nam
     """Reproduce every child of a sweep's parent run in turn; one verdict line per child, then
     the tally. Exit 0 when all are identical, 1 when any differs, 2 when any cannot be rerun."""
     from nnexp.cli import describe_user_error
-    from nnexp.tracking.sweep_summary import child_runs
+    from nnexp.sweep.summary import child_runs
 
     children = child_runs(client, parent.run_id)
     if not children:

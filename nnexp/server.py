@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnexp.cli import UserAbort, run_cli
-from nnexp.tracking.redact import redact
+from nnexp.record.redact import redact
 from nnexp.ui import LOOPBACK, _stop_group, free_port, wait_healthy
 
 PROG = "nnexp.server"

@@ -21,13 +21,13 @@ from omegaconf import DictConfig
 
 from nnexp.cli import EXIT_RUN_FAILED, errors_exit, main_entry, run_cli
 from nnexp.config import ConfigError, diverged_objective, register_configs
-from nnexp.experiment import run_experiment
-from nnexp.interrupts import RunInterrupted
-from nnexp.loop import Diverged
-from nnexp.paths import conf_dir, from_launch_dir
-from nnexp.tracking.redact import redact
+from nnexp.run.experiment import run_experiment
+from nnexp.run.interrupts import RunInterrupted
+from nnexp.run.loop import Diverged
+from nnexp.config.paths import conf_dir, from_launch_dir
+from nnexp.record.redact import redact
 from nnexp.tracking.store import absolute_store_uri
-from nnexp.tracking.sweep import (
+from nnexp.sweep.callback import (
     LAUNCHER_PID_ENV,
     PARENT_EXPERIMENT_ENV,
     PARENT_RUN_ENV,

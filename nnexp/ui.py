@@ -138,7 +138,7 @@ def server_log(uri: str) -> Path:
 def serve(argv: list[str] | None = None) -> int:
     """Start the UI, print where to look, and serve until Ctrl-C; returns the exit code."""
     from nnexp.tracking.browse import experiment_url, remove_ui_state, run_url, write_ui_state
-    from nnexp.tracking.redact import redact
+    from nnexp.record.redact import redact
     from nnexp.tracking.store import (
         absolute_store_uri,
         check_uri,

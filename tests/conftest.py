@@ -10,7 +10,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-from nnexp.paths import conf_dir
+from nnexp.config.paths import conf_dir
 
 FAST = ["train.epochs=2", "model.hidden=[16]"]
 

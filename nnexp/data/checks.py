@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from nnexp.vocabulary import DTYPES, IMAGE_MODES
+from nnexp.config.vocabulary import DTYPES, IMAGE_MODES
 
 from .errors import DataError
 

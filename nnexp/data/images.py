@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from nnexp.vocabulary import IMAGE_EXTENSIONS
+from nnexp.config.vocabulary import IMAGE_EXTENSIONS
 
 from .checks import check_dtype, check_image_mode, check_image_size, validate_arrays
 from .dataset import RawData

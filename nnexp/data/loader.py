@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnexp.vocabulary import DATASETS
+from nnexp.config.vocabulary import DATASETS
 
 from .checks import check_bool, check_dtype, check_fractions, check_int, check_real
 from .dataset import RAW_HEAD_ROWS, Dataset, RawData, default_feature_names

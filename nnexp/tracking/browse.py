@@ -14,7 +14,7 @@ import shlex
 from pathlib import Path
 
 from nnexp.tracking.liveness import process_start_time, same_process_alive
-from nnexp.tracking.redact import redact
+from nnexp.record.redact import redact
 
 UI_COMMAND = "python -m nnexp.ui"
 # MLflow 3.17's UI shows an experiment in its GenAI layout ("Traces", "Agent versions") unless

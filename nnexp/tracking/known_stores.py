@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from nnexp.paths import launch_dir
+from nnexp.config.paths import launch_dir
 from nnexp.tracking.store import DEFAULT_STORE_DIR, default_tracking_uri
 
 REGISTRY = "stores.json"

@@ -12,7 +12,7 @@ import platform
 from collections.abc import Mapping
 from pathlib import Path
 
-from nnexp.tracking import tags
+from nnexp.record import tags
 
 
 def process_alive(pid: int) -> bool:

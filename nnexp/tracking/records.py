@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from nnexp.tracking.redact import redact
+from nnexp.record.redact import redact
 from nnexp.tracking.store import (
     StoreError,
     check_uri,
@@ -246,7 +246,7 @@ def metric_histories(client: Any, record: RunRecord) -> dict[str, list[MetricPoi
 
 def flat_config(client: Any, record: RunRecord) -> dict[str, str]:
     """The run's config as flat dotted keys: from config.yaml, or from its params without it."""
-    from nnexp.tracking.params import flatten
+    from nnexp.record.params import flatten
 
     text = load_text_artifact(client, record.run_id, CONFIG_ARTIFACT)
     if text is None:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from nnexp.paths import from_launch_dir, launch_dir
-from nnexp.tracking.redact import redact
+from nnexp.config.paths import from_launch_dir, launch_dir
+from nnexp.record.redact import redact
 
 DEFAULT_STORE_DIR = "mlruns"
 KNOWN_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "file", "databricks")
@@ -321,7 +321,7 @@ def ensure_experiment(client: Any, name: str, uri: str) -> str:
     """
     from mlflow.exceptions import MlflowException
 
-    from nnexp.tracking.tags import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
+    from nnexp.record.tags import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
 
     with store_lock(uri):
         found = client.get_experiment_by_name(name)
@@ -345,7 +345,7 @@ def mark_model_training(client: Any, experiment_id: str,
                         experiment_tags: dict[str, str] | None = None) -> None:
     """Tag an experiment as model training (MLflow 3's `mlflow.experimentKind`), unless it says
     what it is already, so the UI does not take it for a GenAI app's."""
-    from nnexp.tracking.tags import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
+    from nnexp.record.tags import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
 
     if experiment_tags is None:
         experiment_tags = client.get_experiment(experiment_id).tags

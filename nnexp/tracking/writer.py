@@ -15,9 +15,9 @@ import threading
 import time
 from typing import Any
 
-from nnexp.tracking import tags
+from nnexp.record import tags
 from nnexp.tracking.outbox import Outbox
-from nnexp.tracking.redact import redact
+from nnexp.record.redact import redact
 
 MAX_BATCH = 1000  # MLflow's limit of metrics in one log_batch call
 PERMANENT_ERRORS = ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "BAD_REQUEST",

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from helpers import client_for, run_cli, start_mlflow_server, stop_process_group
 
-from nnexp.tracking.redact import redact
+from nnexp.record.redact import redact
 from nnexp.ui import free_port
 
 SECRET = f"pw-{uuid.uuid4().hex}"  # not in any source file (a dirty tree's diff is logged)

@@ -9,8 +9,8 @@ import pytest
 from helpers import all_runs
 
 from nnexp.config import run_metric_names
-from nnexp.experiment import run_experiment
-from nnexp.loop import Diverged
+from nnexp.run.experiment import run_experiment
+from nnexp.run.loop import Diverged
 
 
 def _console(caplog: pytest.LogCaptureFixture) -> list[str]:

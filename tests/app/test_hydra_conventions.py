@@ -16,8 +16,8 @@ import yaml
 from helpers import all_runs, clean_env, run_cli
 
 from nnexp.data import make_image_folder
-from nnexp.experiment import run_experiment
-from nnexp.paths import conf_dir
+from nnexp.run.experiment import run_experiment
+from nnexp.config.paths import conf_dir
 
 FAST = ["train.epochs=1", "model.hidden=[8]"]
 needs_optuna = pytest.mark.skipif(

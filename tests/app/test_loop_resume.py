@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnexp import checkpoint, engine
-from nnexp.history import MetricHistory
-from nnexp.loop import LoopSettings, LoopState, train_loop
+from nnexp.run import checkpoint
+from nnexp import engine
+from nnexp.run.history import MetricHistory
+from nnexp.run.loop import LoopSettings, LoopState, train_loop
 
 
 class Stop(BaseException):

@@ -13,7 +13,7 @@ import pytest
 from helpers import all_runs, client_for, run_cli
 
 from nnexp.config import ConfigError, validate
-from nnexp.experiment import run_experiment
+from nnexp.run.experiment import run_experiment
 from nnexp.lr_find import range_test
 
 

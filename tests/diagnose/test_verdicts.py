@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from helpers import all_runs
 
-from nnexp.experiment import run_experiment
-from nnexp.loop import Diverged
-from nnexp.verdict import DEAD_FRACTION, OVERFIT_RISE, diagnose
+from nnexp.run.experiment import run_experiment
+from nnexp.run.loop import Diverged
+from nnexp.run.verdict import DEAD_FRACTION, OVERFIT_RISE, diagnose
 
 QUICK = ("tracking.plots=false", "tracking.log_model=false")
 SIGMOID_DEEP = "model.hidden=[32,32,32,32,32,32,32,32]"

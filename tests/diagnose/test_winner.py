@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from helpers import all_runs, client_for, run_cli
 
-from nnexp.tracking.sweep_summary import seed_statistics
-from nnexp.winner import (
+from nnexp.sweep.summary import seed_statistics
+from nnexp.sweep.winner import (
     MIN_SEEDS,
     NOT_DISTINGUISHABLE,
     REAL,

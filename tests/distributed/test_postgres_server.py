@@ -186,7 +186,7 @@ def _check_model_loads(uri: str, client, run_id: str, tmp_path: Path) -> None:
     import mlflow
     from sklearn.datasets import load_digits
 
-    from nnexp.logged_network import load_logged_network
+    from nnexp.tracking.logged_network import load_logged_network
 
     run = client.get_run(run_id)
     (logged,) = client.search_logged_models([run.info.experiment_id],

@@ -12,7 +12,7 @@ import pytest
 import yaml
 from helpers import all_runs, run_cli
 
-from nnexp.paths import conf_dir
+from nnexp.config.paths import conf_dir
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("hydra_plugins.hydra_submitit_launcher") is None,

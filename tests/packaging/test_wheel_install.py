@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from helpers import all_runs, clean_env
 
-from nnexp.paths import group_options
+from nnexp.config.paths import group_options
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_INPUTS = ("pyproject.toml", "README.md", "nnexp", "conf")

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from nnexp.experiment import run_experiment
+from nnexp.run.experiment import run_experiment
 
 QUICK = ("tracking.plots=false",)
 

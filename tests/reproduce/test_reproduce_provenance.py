@@ -9,7 +9,7 @@ import subprocess
 from helpers import client_for
 
 from nnexp.reproduce import compare_histories, rebuild_config, reproduce
-from nnexp.tracking import provenance
+from nnexp.record import provenance
 from nnexp.tracking.records import MetricPoint
 
 

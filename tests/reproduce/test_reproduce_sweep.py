@@ -8,10 +8,10 @@ import json
 from helpers import client_for
 
 from nnexp.diff import diff_main
-from nnexp.experiment import run_experiment
+from nnexp.run.experiment import run_experiment
 from nnexp.reproduce import reproduce
 from nnexp.tracking.store import ensure_experiment
-from nnexp.tracking.tags import REPRODUCED_FROM
+from nnexp.record.tags import REPRODUCED_FROM
 
 
 def _sweep(train_run, uri: str) -> tuple[str, list[str]]:

@@ -7,7 +7,7 @@ from helpers import client_for
 
 from nnexp.reproduce import reproduce
 from nnexp.tracking.store import ensure_experiment
-from nnexp.tracking.tags import REPRODUCED_FROM
+from nnexp.record.tags import REPRODUCED_FROM
 
 
 def _reproductions(uri: str, run_id: str) -> list:

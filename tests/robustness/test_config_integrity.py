@@ -12,7 +12,7 @@ from helpers import all_runs, client_for
 from hydra.errors import HydraException
 
 from nnexp import engine
-from nnexp.build import build_network, build_optimizer
+from nnexp.run.build import build_network, build_optimizer
 from nnexp.cli import describe_user_error
 from nnexp.config import (
     ConfigError,
@@ -22,10 +22,10 @@ from nnexp.config import (
     validate,
 )
 from nnexp.data import load_dataset
-from nnexp.experiment import run_experiment
+from nnexp.run.experiment import run_experiment
 from nnexp.reproduce import reproduce
 from nnexp.tracking.store import _safe_name, describe_store_fault
-from nnexp.vocabulary import DATASETS, REGRESSION_DATASETS
+from nnexp.config.vocabulary import DATASETS, REGRESSION_DATASETS
 
 QUICK = ("train.epochs=1", "tracking.plots=false", "tracking.log_model=false")
 HYPER = ("momentum", "beta1", "beta2", "eps", "alpha", "weight_decay")
@@ -171,8 +171,8 @@ def test_the_optuna_preset_follows_sweep_direction_and_refuses_parting_from_it()
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     from hydra import compose, initialize_config_dir
 
-    from nnexp.paths import conf_dir
-    from nnexp.preflight import validate_composed
+    from nnexp.config.paths import conf_dir
+    from nnexp.config.preflight import validate_composed
 
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
         cfg = compose("config", overrides=["hparams_search=lr_width", "sweep.direction=maximize",

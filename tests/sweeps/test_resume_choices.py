@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from helpers import client_for
 
-from nnexp.experiment import run_experiment
+from nnexp.run.experiment import run_experiment
 from nnexp.reproduce import compare_histories
 from nnexp.tracking.records import load_run, metric_histories
 from nnexp.tracking.store import ensure_experiment

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnexp.observer import MetricChunk
+from nnexp.run.observer import MetricChunk
 from nnexp.tracking.outbox import METRICS, Outbox, outboxes
 
 

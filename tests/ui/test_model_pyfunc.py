@@ -17,8 +17,8 @@ import pandas as pd
 from helpers import all_runs, client_for, model_uri, store_of
 
 from nnexp import engine
-from nnexp.build import load_data
-from nnexp.experiment import run_experiment
+from nnexp.run.build import load_data
+from nnexp.run.experiment import run_experiment
 
 FRESH = textwrap.dedent("""
     import json, sys, warnings, numpy as np, pandas as pd, mlflow

@@ -7,7 +7,7 @@ import math
 
 import matplotlib.pyplot as plt
 
-from nnexp.tracking.plots import objective_figure
+from nnexp.record.plots import objective_figure
 
 
 def _row(lr: str, hidden: str, loss: float, status: str = "FINISHED",

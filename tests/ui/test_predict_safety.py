@@ -17,9 +17,9 @@ import pytest
 from helpers import client_for, model_uri
 
 from nnexp import predict as predict_cli
-from nnexp.build import load_data
-from nnexp.experiment import run_experiment
-from nnexp.paths import conf_dir
+from nnexp.run.build import load_data
+from nnexp.run.experiment import run_experiment
+from nnexp.config.paths import conf_dir
 
 PAYLOAD = "import pathlib; pathlib.Path({target!r}).write_text('code from the store ran')\n"
 

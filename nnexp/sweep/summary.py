@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nnexp.tracking import plots, tags
-from nnexp.winner import rank_configurations, winner_test
+from nnexp.record import plots, tags
+from nnexp.sweep.winner import rank_configurations, winner_test
 
 SEED_KEY = "seed"
 LOG_SCALE_KEYS = ("lr", "optimizer.lr", "optimizer.weight_decay")

@@ -18,9 +18,9 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from nnexp import checkpoint as checkpoints
+from nnexp.run import checkpoint as checkpoints
 from nnexp import engine
-from nnexp.build import (
+from nnexp.run.build import (
     build_network,
     build_optimizer,
     build_schedule,
@@ -36,12 +36,12 @@ from nnexp.config import (
     validate,
     validate_for_data,
 )
-from nnexp.console import say
+from nnexp.run.console import say
 from nnexp.data import Dataset
-from nnexp.history import MetricHistory
-from nnexp.interrupts import RunInterrupted, RunStopped, interrupts_stop_run
-from nnexp.line_fit import learned_line
-from nnexp.loop import (
+from nnexp.run.history import MetricHistory
+from nnexp.run.interrupts import RunInterrupted, RunStopped, interrupts_stop_run
+from nnexp.run.line_fit import learned_line
+from nnexp.run.loop import (
     Diverged,
     LoopResult,
     LoopSettings,
@@ -50,7 +50,7 @@ from nnexp.loop import (
     predicted_classes,
     train_loop,
 )
-from nnexp.observer import (
+from nnexp.run.observer import (
     FAILED,
     FINISHED,
     KILLED,
@@ -60,15 +60,15 @@ from nnexp.observer import (
     RunPlan,
     RunStart,
 )
-from nnexp.pruning import Pruned, Pruner, PruneSettings
-from nnexp.tracking import plots, tags
+from nnexp.sweep.pruning_rules import Pruned, Pruner, PruneSettings
+from nnexp.record import plots, tags
 from nnexp.tracking.model import META_ARTIFACT, WEIGHTS_ARTIFACT, model_meta, write_model_meta
-from nnexp.tracking.params import flatten
-from nnexp.tracking.provenance import provenance_tags
-from nnexp.tracking.redact import redact
+from nnexp.record.params import flatten
+from nnexp.record.provenance import provenance_tags
+from nnexp.record.redact import redact
 from nnexp.tracking.store import resolve_tracking_uri
-from nnexp.verdict import diagnose, history_of
-from nnexp.weight_hashes import HASHES_ARTIFACT, RecordedHashes, WeightHashes
+from nnexp.run.verdict import diagnose, history_of
+from nnexp.run.weight_hashes import HASHES_ARTIFACT, RecordedHashes, WeightHashes
 
 IDENTITY_EXCLUDES = BOOKKEEPING_SECTIONS  # keys that never change the numbers
 
@@ -100,7 +100,7 @@ def make_pruner(cfg: DictConfig, observer: RunObserver, parent_run_id: str | Non
     if cfg.sweep.prune is None or parent_run_id is None:
         return None
     from nnexp.tracking.mlflow_observer import MlflowObserver
-    from nnexp.tracking.pruning import StorePruner
+    from nnexp.sweep.store_pruner import StorePruner
 
     members = observer.observers if isinstance(observer, Observers) else (observer,)
     store = next((o for o in members if isinstance(o, MlflowObserver)), None)
@@ -164,14 +164,14 @@ def run_experiment(
     identity = config_hash(config)
     uri = resolve_tracking_uri(cfg.tracking.uri, probe=False) if cfg.tracking.enabled else None
     if uri is not None and (cfg.sweep.skip_finished or cfg.sweep.resume):
-        from nnexp.tracking.reuse import finished_run
+        from nnexp.sweep.reuse import finished_run
 
         done = finished_run(uri, cfg.tracking.experiment, identity)
         if done is not None:
             return _reuse(done, cfg, uri, parent_run_id, verbose, run_name)
     resume = None
     if uri is not None and cfg.sweep.resume:
-        from nnexp.tracking.resume import find_resume_point
+        from nnexp.sweep.resume import find_resume_point
 
         resume = find_resume_point(uri, cfg.tracking.experiment, identity,
                                    keep_pruned=cfg.sweep.prune is not None)
@@ -227,7 +227,7 @@ def run_experiment(
         try:
             observer.started(start)
             if resumed_from is not None and uri is not None and observer.run_id is not None:
-                from nnexp.tracking.resume import note_continuation
+                from nnexp.sweep.resume import note_continuation
 
                 note_continuation(uri, resumed_from, observer.run_id)
             training.pruner = pruner or make_pruner(cfg, observer, parent_run_id, history)
@@ -294,7 +294,7 @@ def _reuse(done: Any, cfg: DictConfig, uri: str, parent_run_id: str | None, verb
            run_name: str, what: str = "FINISHED") -> ExperimentResult:
     """sweep.skip_finished, sweep.resume: answer with an earlier identical run (finished, or
     pruned or diverged: decisions and results that training again would repeat)."""
-    from nnexp.tracking.reuse import note_reuse
+    from nnexp.sweep.reuse import note_reuse
 
     if parent_run_id:  # the sweep summary lists reused runs next to its children
         note_reuse(uri, parent_run_id, done.info.run_id, redact(run_name))
@@ -312,7 +312,7 @@ def _skip(cfg: DictConfig, uri: str | None, parent_run_id: str | None, run_name:
           verbose: bool, reason: str) -> ExperimentResult:
     """sweep.skip_lr_above: no run; the sweep's parent says which job and why."""
     if parent_run_id and uri is not None:
-        from nnexp.tracking.range_tests import note_skipped
+        from nnexp.sweep.range_tests import note_skipped
 
         note_skipped(uri, parent_run_id, redact(run_name), reason)
     if verbose:

@@ -20,9 +20,9 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import II, DictConfig, OmegaConf
 
 from nnexp import engine
-from nnexp.loop import metric_names
-from nnexp.pruning import PRUNE_RULES
-from nnexp.vocabulary import (
+from nnexp.run.loop import metric_names
+from nnexp.sweep.pruning_rules import PRUNE_RULES
+from nnexp.config.vocabulary import (
     ACTIVATIONS,
     DATASETS,
     DTYPES,
@@ -399,7 +399,7 @@ def diverged_objective(cfg: DictConfig) -> float:
 
 def run_metric_names(cfg: DictConfig) -> list[str]:
     """The metric keys a run of `cfg` logs (they depend on the task and the number of layers)."""
-    from nnexp.line_fit import LEARNED_A, LEARNED_B, logs_a_line
+    from nnexp.run.line_fit import LEARNED_A, LEARNED_B, logs_a_line
 
     layers = _layer_names(len(cfg.model.hidden))
     names = metric_names(classify=cfg.data.name not in REGRESSION_DATASETS, layer_names=layers,

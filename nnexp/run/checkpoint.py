@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from nnexp.history import MetricHistory
-from nnexp.loop import LoopState
+from nnexp.run.history import MetricHistory
+from nnexp.run.loop import LoopState
 
 CHECKPOINT_DIR = "checkpoints"
 FORMAT = 1

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from nnexp.tracking import tags
+from nnexp.record import tags
 
 History = Mapping[str, tuple[np.ndarray, np.ndarray]]  # key -> (steps, values)
 

@@ -13,10 +13,10 @@ from omegaconf import DictConfig
 
 from nnexp import engine
 from nnexp.config import ConfigError
-from nnexp.console import ConsoleObserver
+from nnexp.run.console import ConsoleObserver
 from nnexp.data import Dataset, load_dataset
-from nnexp.observer import Observers, RunObserver
-from nnexp.vocabulary import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
+from nnexp.run.observer import Observers, RunObserver
+from nnexp.config.vocabulary import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 
 
 def load_data(cfg: DictConfig) -> Dataset:

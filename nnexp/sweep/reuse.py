@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from nnexp.tracking import tags
+from nnexp.record import tags
 from nnexp.tracking.store import open_client
 
 

@@ -25,7 +25,7 @@ from nnexp.data.scaling import apply_scaler
 from nnexp.engine.serialization import ARCH_KEY
 from nnexp.tracking.model import META_ARTIFACT, WEIGHTS_ARTIFACT
 from nnexp.tracking.records import RecordError, download_artifact, first_line
-from nnexp.vocabulary import (
+from nnexp.config.vocabulary import (
     ACTIVATIONS,
     CLASSIFICATION_LOSSES,
     DTYPES,

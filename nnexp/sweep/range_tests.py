@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from nnexp.tracking import tags
-from nnexp.tracking.reuse import finished_run
+from nnexp.record import tags
+from nnexp.sweep.reuse import finished_run
 from nnexp.tracking.store import open_client
 
 

@@ -19,15 +19,15 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from nnexp.pruning import (
+from nnexp.sweep.pruning_rules import (
     Pruned,
     PruneSettings,
     asha_decision,
     is_decision_epoch,
     median_decision,
 )
-from nnexp.tracking import tags
-from nnexp.tracking.redact import redact
+from nnexp.record import tags
+from nnexp.record.redact import redact
 
 log = logging.getLogger(__name__)
 REFRESH_SECONDS = 5.0

@@ -15,8 +15,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-from nnexp.tracking import tags
-from nnexp.tracking.redact import redact
+from nnexp.record import tags
+from nnexp.record.redact import redact
 
 PACKAGES = ("nnexp", "numpy", "mlflow", "hydra-core", "omegaconf", "scikit-learn", "pillow")
 SOURCE_DIR = Path(__file__).resolve().parents[2]

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from nnexp.console import number
-from nnexp.logs import plain_logger
-from nnexp.tracking.redact import redact
-from nnexp.tracking.sweep_summary import SweepSummary
+from nnexp.run.console import number
+from nnexp.run.logs import plain_logger
+from nnexp.record.redact import redact
+from nnexp.sweep.summary import SweepSummary
 
 ACCURACY = "test/accuracy"  # shown beside the objective when the runs log it
 MAX_CELL = 40

@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nnexp.observer import FAILED, KILLED
-from nnexp.tracking import tags
+from nnexp.run.observer import FAILED, KILLED
+from nnexp.record import tags
 from nnexp.tracking.liveness import descendants, process_alive, same_process_alive
-from nnexp.tracking.redact import redact
+from nnexp.record.redact import redact
 
 WORKER_GRACE_SECONDS = 20.0  # for workers to end their runs KILLED before they are killed
 
@@ -53,7 +53,7 @@ class SweepParent:
     def finish(self, *, job_raised: bool = False, interrupted: str | None = None) -> str:
         """Write the summary and end the parent: KILLED if interrupted, FAILED if a job raised
         or a child failed, else FINISHED. Returns the status; later calls do nothing."""
-        from nnexp.tracking.sweep_summary import write_summary
+        from nnexp.sweep.summary import write_summary
 
         with self._lock:
             if self._finished:
@@ -87,7 +87,7 @@ class SweepParent:
 
     def _report(self, summary: Any, status: str) -> None:
         """The ranked table on the console; a failure to print it changes nothing recorded."""
-        from nnexp.tracking.sweep_console import print_report
+        from nnexp.sweep.console_table import print_report
 
         try:
             print_report(self.client, summary, status)
@@ -118,7 +118,7 @@ def create_parent_run(client: Any, experiment_id: str, name: str, sweep_tags: di
     """Create a sweep's parent run, with the provenance tags its children carry (user, source,
     git commit, versions) and the launcher's liveness tags; its run id."""
     from nnexp.tracking.liveness import process_start_time
-    from nnexp.tracking.provenance import provenance_tags
+    from nnexp.record.provenance import provenance_tags
 
     provenance, _ = provenance_tags(command)
     run_tags = {**{key: redact(value) for key, value in provenance.items()},

@@ -1,0 +1,207 @@
+"""A Hydra multirun as one MLflow parent run with a child run per job, and its summary.
+
+The callback runs in the launching process with every launcher (basic, joblib, submitit, ray,
+optuna): it validates the sweep, creates the parent run, hands its id to the jobs through the
+environment, and when the sweep ends (or the process exits after a job raised) writes the
+summary and ends the parent FINISHED, or FAILED if any child failed.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from nnexp.record import tags
+from nnexp.tracking.known_stores import remember
+from nnexp.sweep.ray_handoff import uses_ray
+from nnexp.record.redact import redact, redact_logging
+from nnexp.sweep.parent import SweepParent, create_parent_run
+
+PARENT_RUN_ENV = "NNEXP_PARENT_RUN_ID"
+PARENT_EXPERIMENT_ENV = "NNEXP_PARENT_EXPERIMENT"
+LAUNCHER_PID_ENV = "NNEXP_LAUNCHER_PID"  # a job in another process is a pool's worker
+SWEPT_KEYS_ENV = "NNEXP_SWEPT_KEYS"
+HANDOFF_ENV = ("MLFLOW_TRACKING_URI", PARENT_RUN_ENV, PARENT_EXPERIMENT_ENV, LAUNCHER_PID_ENV,
+               SWEPT_KEYS_ENV)  # what a job needs from the process that launched the sweep
+BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
+MAX_VALIDATED_JOBS = 500
+
+
+def child_run_name(overrides: list[str], swept: list[str] | None) -> str:
+    """The run's name: its swept values in a sweep (`lr=0.1,model.hidden=[64]`), else overrides."""
+    chosen = [o for o in overrides if swept is None or tags.parse_override(o)[0] in swept]
+    return ",".join(chosen) or "defaults"
+
+
+def swept_keys(task_overrides: list[str], sweeper_params: dict[str, Any] | None) -> list[str]:
+    """Keys that take more than one value in this sweep (choice lists, ranges, intervals)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    keys = [o.get_key_element() for o in parser.parse_overrides(task_overrides)
+            if o.is_sweep_override()]
+    keys += [k for k in (sweeper_params or {}) if k not in keys]
+    return [k.lstrip("+~") for k in keys]
+
+
+def record_job_error(parent_id: str, job_name: str, exc: BaseException,
+                     uri: str | None = None) -> None:
+    """Note on the parent run (in the store at `uri`, by default the sweep's) that a job raised,
+    whether or not it had created its own run."""
+    from nnexp.cli import describe_user_error
+    from nnexp.tracking.store import open_client
+
+    message = describe_user_error(exc) or f"{type(exc).__name__}: {exc}"
+    key = tags.SWEEP_JOB_ERROR_PREFIX + re.sub(r"[^A-Za-z0-9_.-]+", "_", job_name)[:200]
+    try:
+        open_client(uri or os.environ["MLFLOW_TRACKING_URI"]).set_tag(
+            parent_id, key, redact(f"{job_name} (raised: {message})")[:tags.MAX_VALUE_CHARS])
+    except Exception as failure:  # the job's own error matters more than this note
+        print(redact(f"sweep: could not record the job's error on the parent: {failure}"),
+              file=sys.stderr)
+
+
+def _sweeper_params(config: DictConfig) -> dict[str, Any]:
+    """`hydra.sweeper.params` (search spaces of presets) as a plain dict."""
+    params = config.hydra.sweeper.get("params")
+    return dict(OmegaConf.to_container(params)) if params else {}
+
+
+def _validate_jobs(config: DictConfig) -> set[str]:
+    """Compose and range-check every job of a basic sweep before any run exists; the MLflow
+    experiments the jobs record into."""
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from nnexp.config.preflight import validate_jobs
+
+    params = _sweeper_params(config)
+    task = OmegaConf.to_container(config.hydra.overrides.task, resolve=False)  # as typed
+    arguments = [f"{k}={v}" for k, v in params.items()] + [str(o) for o in task]
+    # With Hydra's config loader, as the sweeper has: glob() needs it to list a group's options.
+    parser = OverridesParser.create(config_loader=GlobalHydra.instance().config_loader())
+    jobs = BasicSweeper.split_arguments(parser.parse_overrides(arguments), None)[0]
+    hydra_overrides = OmegaConf.to_container(config.hydra.overrides.hydra, resolve=False)
+    configs = validate_jobs(config.hydra.job.config_name, [str(o) for o in hydra_overrides],
+                            [list(job) for job in jobs[:MAX_VALIDATED_JOBS]])
+    return {cfg.tracking.experiment for cfg in configs}
+
+
+def one_experiment(experiments: set[str]) -> None:
+    """Refuse a sweep whose jobs record into several experiments: a parent run and its children
+    share one experiment in MLflow, and a summary ranks one set of comparable runs."""
+    from nnexp.config import ConfigError
+
+    if len(experiments) > 1:
+        raise ConfigError(
+            f"tracking.experiment: this sweep's jobs record into {len(experiments)} experiments "
+            f"({', '.join(sorted(experiments))}); a sweep is one parent run in one experiment: "
+            "run one sweep per experiment")
+
+
+def _check_direction(config: DictConfig) -> None:
+    """A sweeper with its own direction (Optuna) must optimise what the summary ranks."""
+    from nnexp.config import ConfigError
+
+    direction = config.hydra.sweeper.get("direction")
+    name = getattr(direction, "name", direction)
+    if isinstance(name, str) and name != config.sweep.direction:
+        raise ConfigError(f"hydra.sweeper.direction: '{name}' but sweep.direction is "
+                          f"'{config.sweep.direction}'; set sweep.direction (hparams_search "
+                          "presets follow it)")
+
+
+class MlflowSweepCallback(Callback):
+    """Creates the sweep's parent run and, at the end, its summary; see the module docstring."""
+
+    def __init__(self) -> None:
+        self.parent: SweepParent | None = None
+        self.keys: list[str] = []
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Launchers ship callbacks to worker processes; the parent stays with its launcher."""
+        return {**self.__dict__, "parent": None}
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        # Hydra turns a callback's Exception into a warning; a bad sweep must stop instead.
+        from nnexp.cli import abort_for
+
+        redact_logging()  # the launcher logs each job's overrides, tracking.uri included
+        try:
+            self._start(config)
+        except Exception as exc:
+            raise abort_for(exc, "sweep could not start") from exc
+
+    def _start(self, config: DictConfig) -> None:
+        experiments = {config.tracking.experiment}
+        if config.hydra.sweeper.get("_target_") == BASIC_SWEEPER:
+            experiments = _validate_jobs(config)
+        if not config.tracking.enabled:
+            return
+        one_experiment(experiments)
+        _check_direction(config)
+        experiment = next(iter(experiments), config.tracking.experiment)
+        from nnexp.tracking.store import ensure_experiment, open_client, resolve_tracking_uri
+
+        uri = resolve_tracking_uri(config.tracking.uri)
+        os.environ["MLFLOW_TRACKING_URI"] = uri  # jobs in other processes use the same store
+        remember(uri)
+        client = open_client(uri)
+        experiment_id = ensure_experiment(client, experiment, uri)
+        self.keys = swept_keys(list(config.hydra.overrides.task), _sweeper_params(config))
+        sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
+        name = redact("sweep " + (",".join(self.keys) or Path(sweep_dir).name))
+        run_id = create_parent_run(client, experiment_id, name, {
+            tags.SWEEP_DIR: sweep_dir,
+            tags.SWEEP_PARAMS: ",".join(self.keys),
+            tags.SWEEP_OVERRIDES: redact(" ".join(config.hydra.overrides.task)),
+            tags.SWEEP_SWEEPER: str(config.hydra.sweeper.get("_target_")),
+            tags.SWEEP_LAUNCHER: str(config.hydra.launcher.get("_target_")),
+            tags.SWEEP_OBJECTIVE: config.sweep.objective,
+            tags.SWEEP_DIRECTION: config.sweep.direction,
+        }, ["python", "-m", "nnexp.train", *sys.argv[1:]])
+        self.parent = SweepParent(client, run_id, self.keys, config.sweep.objective,
+                                  config.sweep.direction)
+        os.environ[PARENT_RUN_ENV] = run_id
+        os.environ[SWEPT_KEYS_ENV] = ",".join(self.keys)
+        os.environ[PARENT_EXPERIMENT_ENV] = experiment
+        os.environ[LAUNCHER_PID_ENV] = str(os.getpid())
+        atexit.register(self.finish)  # Hydra skips on_multirun_end when a job raised
+        if uses_ray(config):  # Ray's workers do not inherit this environment: hand it over
+            from nnexp.sweep.ray_handoff import connect_ray
+
+            connect_ray(config, {key: os.environ[key] for key in HANDOFF_ENV})
+        if "joblib" in str(config.hydra.launcher.get("_target_")):
+            from nnexp.sweep.parent import quiet_pool_helpers
+
+            quiet_pool_helpers(Path(sweep_dir) / "pool_helpers.log")
+        print(f"sweep: parent run {run_id} ({name})", flush=True)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        self.finish(ended_normally=True)
+
+    def finish(self, ended_normally: bool = False) -> None:
+        """Write the summary and end the parent run; safe to call twice.
+
+        Called from atexit when a job raised (Hydra then skips on_multirun_end): the parent
+        ends FAILED, or KILLED when a signal stopped a job, even if every child run finished.
+        """
+        from nnexp.run.interrupts import received
+
+        if self.parent is None:
+            return
+        parent, self.parent = self.parent, None
+        os.environ.pop(PARENT_RUN_ENV, None)
+        os.environ.pop(SWEPT_KEYS_ENV, None)
+        os.environ.pop(PARENT_EXPERIMENT_ENV, None)
+        os.environ.pop(LAUNCHER_PID_ENV, None)
+        parent.finish(job_raised=not ended_normally,
+                      interrupted=received[-1] if received else None)
