@@ -68,13 +68,13 @@ def env() -> dict[str, str]:
 def one_run(uri: str, experiment: str) -> float:
     from hydra import compose, initialize_config_dir
 
-    from nnexp.run.experiment import run_experiment
+    from nnexp.sweep.job import run_job
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=[f"tracking.uri={uri}",
                                            f"tracking.experiment={experiment}"])
     started = time.perf_counter()
-    result = run_experiment(cfg, run_name="bench", verbose=False)
+    result = run_job(cfg, run_name="bench", verbose=False)
     assert not result.kept_locally, "the store did not take the run"
     return time.perf_counter() - started
 

@@ -202,8 +202,8 @@ def stage_breakdown(workdir: str, warm_runs: int) -> dict[str, Any]:
     imports = time.perf_counter() - started
     from hydra import compose, initialize_config_dir
 
-    from nnexp.run import experiment as exp
     from nnexp.config import register_configs
+    from nnexp.run import experiment as exp
     from nnexp.tracking.mlflow_observer import MlflowObserver
 
     register_configs()

@@ -34,7 +34,7 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 
 from nnexp.config import register_configs
-from nnexp.run.experiment import run_experiment
+from nnexp.sweep.job import run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -50,7 +50,7 @@ def _cfg(overrides: list[str]) -> Any:
 def _time_run(overrides: list[str]) -> dict[str, Any]:
     cfg = _cfg(overrides)
     wall, cpu = time.perf_counter(), time.process_time()
-    result = run_experiment(cfg, run_name="overhead", verbose=False)
+    result = run_job(cfg, run_name="overhead", verbose=False)
     return {"wall": time.perf_counter() - wall, "cpu": time.process_time() - cpu,
             "loop": result.loop.seconds, "run_id": result.run_id}
 

@@ -28,17 +28,15 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from nnexp.run.build import make_observer
 from nnexp.config import ConfigError, diverged_objective, register_configs
-from nnexp.data import DataError
-from nnexp.run.experiment import run_experiment
-from nnexp.run.interrupts import RunInterrupted
-from nnexp.run.loop import Diverged
-from nnexp.run.observer import FAILED, FINISHED
 from nnexp.config.paths import conf_dir, launch_dir
+from nnexp.data import DataError
 from nnexp.record import tags
 from nnexp.record.params import flatten
 from nnexp.record.redact import redact
+from nnexp.run.interrupts import RunInterrupted
+from nnexp.run.loop import Diverged
+from nnexp.run.observer import FAILED, FINISHED
 from nnexp.tracking.store import StoreError, absolute_store_uri, resolve_tracking_uri
 
 log = logging.getLogger(__name__)
@@ -149,7 +147,7 @@ def _compose(overrides: list[str], config_name: str) -> DictConfig:
 
 def _one_line(exc: Exception) -> Exception:
     """A user mistake as an exception with a one-line message; anything else unchanged."""
-    from nnexp.cli import describe_user_error
+    from nnexp.config.user_errors import describe_user_error
 
     if isinstance(exc, (ConfigError, DataError, StoreError)):
         return exc
@@ -275,13 +273,13 @@ def run(config: DictConfig | str | None = None, *overrides: str, run_name: str |
 
 
 def _anchor(cfg: DictConfig) -> None:
-    from nnexp.train import anchor_paths
+    from nnexp.sweep.job import anchor_paths
 
     anchor_paths(cfg, launch_dir())
 
 
 def _run_name(overrides: list[str], swept: list[str] | None) -> str:
-    from nnexp.sweep.callback import child_run_name
+    from nnexp.sweep.naming import child_run_name
 
     return redact(child_run_name(overrides, swept))
 
@@ -289,13 +287,16 @@ def _run_name(overrides: list[str], swept: list[str] | None) -> str:
 def _run_one(cfg: DictConfig, name: str, overrides: list[str], parent: str | None, *,
              verbose: bool, in_sweep: bool) -> RunResult:
     uri = cfg.tracking.uri if cfg.tracking.enabled else None
+    from nnexp.sweep.job import run_job
+    from nnexp.tracking.observers import make_observer
+
     observer = make_observer(cfg, uri, verbose, remember_store=False)
     command = {tags.COMMAND: redact(" ".join(["nnexp.sweep" if in_sweep else "nnexp.run",
                                               *overrides]))}
     try:
-        result = run_experiment(cfg, run_name=name, overrides=overrides, parent_run_id=parent,
-                                extra_tags=command, verbose=verbose, observer=observer,
-                                second_interrupt_kills=False)
+        result = run_job(cfg, run_name=name, overrides=overrides, parent_run_id=parent,
+                         extra_tags=command, verbose=verbose, observer=observer,
+                         second_interrupt_kills=False)
     except Diverged as exc:
         exc.run_id = observer.run_id  # type: ignore[attr-defined]
         if not in_sweep:
@@ -339,7 +340,7 @@ def sweep(*overrides: str, verbose: bool = True) -> SweepResult:
     and the sweep goes on; another error ends the parent FAILED and is raised; Ctrl-C ends the
     running job and the parent KILLED and raises KeyboardInterrupt.
     """
-    from nnexp.sweep.callback import swept_keys
+    from nnexp.sweep.naming import swept_keys
 
     with _hydra():
         _check_overrides(list(overrides), sweeps=True)
@@ -380,7 +381,7 @@ def sweep(*overrides: str, verbose: bool = True) -> SweepResult:
         raise
     except BaseException as exc:
         if parent is not None:
-            from nnexp.sweep.callback import record_job_error
+            from nnexp.sweep.naming import record_job_error
 
             record_job_error(parent.run_id, name, exc, configs[0].tracking.uri)
             parent.finish(job_raised=True)
@@ -422,8 +423,8 @@ def _one_setting(configs: list[DictConfig], key: str) -> Any:
 def _start_parent(cfg: DictConfig, keys: list[str], overrides: list[str], nest_under: str | None,
                   objective: str, direction: str, verbose: bool) -> Any:
     """The sweep's parent run (a child of the active MLflow run, if any), open."""
-    from nnexp.tracking.store import ensure_experiment, open_client
     from nnexp.sweep.parent import SweepParent, create_parent_run
+    from nnexp.tracking.store import ensure_experiment, open_client
 
     uri = cfg.tracking.uri
     client = open_client(uri)

@@ -18,10 +18,10 @@ import numpy as np
 from omegaconf import DictConfig
 
 from nnexp import engine
-from nnexp.run.build import build_network, choose_loss, load_data, targets_for
 from nnexp.cli import run_cli
 from nnexp.config import ConfigError, register_configs, validate
 from nnexp.config.paths import conf_dir
+from nnexp.run.build import build_network, choose_loss, load_data, targets_for
 
 register_configs()
 

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 
 from nnexp.cli import UserAbort, run_cli
+from nnexp.config.vocabulary import IMAGE_EXTENSIONS
 from nnexp.data import DataError, load_image
 from nnexp.tracking.logged_network import LoggedNetwork, ModelMeta, load_logged_network
-from nnexp.config.vocabulary import IMAGE_EXTENSIONS
 
 PROG = "nnexp.predict"
 
@@ -29,8 +29,8 @@ def load_run_network(uri: str, run_id: str) -> LoggedNetwork:
     """The run's network; UserAbort (one line) for an unknown run, RecordError for a bad record."""
     from mlflow.exceptions import MlflowException
 
-    from nnexp.tracking.records import open_store
     from nnexp.record.redact import redact
+    from nnexp.tracking.records import open_store
 
     client = open_store(uri)
     try:

@@ -32,6 +32,14 @@ from nnexp.config import Config, ConfigError, drop_moved_keys, unknown_key_messa
 from nnexp.config.paths import conf_dir, group_options
 from nnexp.record import provenance, tags
 from nnexp.record.params import flatten
+from nnexp.run.weight_hashes import (
+    HASHES_ARTIFACT,
+    HashComparison,
+    RecordedHashes,
+    WeightsDiffer,
+    compare_hashes,
+    load_hashes,
+)
 from nnexp.tracking.records import (
     MetricPoint,
     RecordError,
@@ -42,14 +50,6 @@ from nnexp.tracking.records import (
     load_run,
     metric_histories,
     open_run_store,
-)
-from nnexp.run.weight_hashes import (
-    HASHES_ARTIFACT,
-    HashComparison,
-    RecordedHashes,
-    WeightsDiffer,
-    compare_hashes,
-    load_hashes,
 )
 
 PROG = "nnexp.reproduce"
@@ -293,8 +293,8 @@ def _train(cfg: DictConfig, record: RunRecord, overrides: list[str], command: li
            ) -> tuple[str, WeightsDiffer | None]:
     """Train `cfg` as a new run tagged with where it came from, stopping where its weights
     differ from `check`; its run id (diverged or not), and where it stopped if it did."""
-    from nnexp.run.experiment import run_experiment
     from nnexp.run.loop import Diverged
+    from nnexp.sweep.job import run_job
 
     extra = {tags.REPRODUCED_FROM: record.run_id}
     if overrides:
@@ -303,9 +303,9 @@ def _train(cfg: DictConfig, record: RunRecord, overrides: list[str], command: li
     cfg = copy.deepcopy(cfg)
     cfg.sweep.skip_finished = cfg.sweep.resume = False  # train again: never answer with a run
     try:
-        result = run_experiment(cfg, run_name=name, overrides=overrides, extra_tags=extra,
-                                verbose=verbose, command=command,
-                                pruner=_recorded_stop(record), check_weights=check)
+        result = run_job(cfg, run_name=name, overrides=overrides, extra_tags=extra,
+                         verbose=verbose, command=command,
+                         pruner=_recorded_stop(record), check_weights=check)
         assert result.run_id is not None
         return result.run_id, None
     except (Diverged, WeightsDiffer) as exc:  # a diverged run should diverge the same way
@@ -342,7 +342,7 @@ def report_stopped(record: RunRecord, new: RunRecord, stopped: WeightsDiffer,
 
 def _recorded_stop(record: RunRecord) -> Any:
     """A pruned run stopped where its siblings stopped it; its reproduction stops there too."""
-    from nnexp.sweep.pruning_rules import StopAtEpoch
+    from nnexp.run.pruner import StopAtEpoch
 
     epoch = record.tags.get(tags.PRUNED_EPOCH, "")
     if not epoch.isdigit():

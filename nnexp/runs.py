@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from nnexp.cli import EXIT_USER_ERROR
-from nnexp.run.observer import FAILED, KILLED
 from nnexp.record import tags
-from nnexp.tracking.liveness import same_process_alive, stale_reason
 from nnexp.record.redact import redact
+from nnexp.run.observer import FAILED, KILLED
+from nnexp.tracking.liveness import same_process_alive, stale_reason
 from nnexp.tracking.store import StoreError, outbox_root, resolve_tracking_uri
 
 PROG = "nnexp.runs"

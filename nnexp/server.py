@@ -24,7 +24,7 @@ from pathlib import Path
 
 from nnexp.cli import UserAbort, run_cli
 from nnexp.record.redact import redact
-from nnexp.ui import LOOPBACK, _stop_group, free_port, wait_healthy
+from nnexp.tracking.local_server import LOOPBACK, free_port, stop_group, wait_healthy
 
 PROG = "nnexp.server"
 SERVER_DIR = Path("mlruns") / "server"
@@ -182,7 +182,7 @@ def start_server(command: list[str], url: str, *, cwd: Path, log: Path | None = 
         if log:
             output.close()
     if not wait_healthy(url, process, timeout_s=SERVER_START_SECONDS):
-        _stop_group(process)
+        stop_group(process)
         where = f" (its output: {log})" if log else ""
         raise ServerError(f"the MLflow server did not start at {url}{where}")
     return process
@@ -190,7 +190,7 @@ def start_server(command: list[str], url: str, *, cwd: Path, log: Path | None = 
 
 def stop_server(process: subprocess.Popen[bytes]) -> None:
     """Stop the server and every worker it started."""
-    _stop_group(process)
+    stop_group(process)
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:

@@ -14,26 +14,14 @@ from __future__ import annotations
 import argparse
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import IO, Any
 
 from nnexp.cli import UserAbort, run_cli
-
-LOOPBACK = "127.0.0.1"
-
-
-def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+from nnexp.tracking.local_server import LOOPBACK, free_port, stop_group, wait_healthy
 
 
 def artifact_root_for(uri: str) -> str:
@@ -79,23 +67,6 @@ def page_to_open(client: Any, run_id: str | None, experiment: str | None
     return latest[0].info.experiment_id, None
 
 
-def wait_healthy(base: str, process: subprocess.Popen | None = None, timeout_s: float = 60.0
-                 ) -> bool:
-    """Poll `/health` until the server answers OK; False on timeout or if `process` died."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            return False
-        try:
-            with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
-                if response.status == 200:
-                    return True
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.25)
-    return False
-
-
 def chromium_command(url: str, profile: Path, *, screenshot: Path | None = None,
                      window: tuple[int, int] = (1400, 800)) -> list[str]:
     """Headless Chromium that renders the UI's JavaScript: `--dump-dom`, or a PNG screenshot."""
@@ -137,8 +108,8 @@ def server_log(uri: str) -> Path:
 
 def serve(argv: list[str] | None = None) -> int:
     """Start the UI, print where to look, and serve until Ctrl-C; returns the exit code."""
-    from nnexp.tracking.browse import experiment_url, remove_ui_state, run_url, write_ui_state
     from nnexp.record.redact import redact
+    from nnexp.tracking.browse import experiment_url, remove_ui_state, run_url, write_ui_state
     from nnexp.tracking.store import (
         absolute_store_uri,
         check_uri,
@@ -183,30 +154,13 @@ def serve(argv: list[str] | None = None) -> int:
         return 0
     finally:
         remove_ui_state(uri)
-        _stop_group(process)
+        stop_group(process)
         if output is not None:
             output.close()
 
 
 def _stop(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
-
-
-def _stop_group(process: subprocess.Popen) -> None:
-    """SIGTERM the server's whole process group; SIGKILL whatever is left after 10 s."""
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            process.poll()  # reap the leader, or it stays in the group as a zombie
-            try:
-                os.killpg(process.pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.2)
 
 
 def main() -> None:

@@ -264,7 +264,7 @@ class Preflight(Callback):
 
     @staticmethod
     def _check(check: Callable[[], None], key: str, output_dir: str) -> None:
-        from nnexp.cli import abort_for
+        from nnexp.config.user_errors import abort_for
 
         try:
             check()

@@ -12,9 +12,10 @@ IMAGE_MODES = ("L", "RGB")
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".pbm", ".pgm", ".png", ".pnm", ".ppm",
                     ".tif", ".tiff", ".webp")
 SWEEP_DIRECTIONS = ("minimize", "maximize")
+PRUNE_RULES = ("median", "asha")  # sweep.prune (nnexp.sweep.pruning_rules)
 CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
 REGRESSION_LOSSES = ("mse", "mae")
 
 __all__ = ["ACTIVATIONS", "CLASSIFICATION_LOSSES", "DATASETS", "DTYPES", "IMAGE_EXTENSIONS",
-           "IMAGE_MODES", "INITIALISERS", "LOSSES", "OPTIMIZERS", "REGRESSION_DATASETS",
-           "REGRESSION_LOSSES", "SCHEDULES", "SWEEP_DIRECTIONS"]
+           "IMAGE_MODES", "INITIALISERS", "LOSSES", "OPTIMIZERS", "PRUNE_RULES",
+           "REGRESSION_DATASETS", "REGRESSION_LOSSES", "SCHEDULES", "SWEEP_DIRECTIONS"]

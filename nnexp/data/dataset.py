@@ -13,21 +13,6 @@ from .scaling import apply_scaler
 RAW_HEAD_ROWS = 5  # unscaled training rows kept: the input example of a logged model
 
 
-@dataclass(frozen=True)
-class RawData:
-    """Unsplit, validated arrays produced by one dataset source (float64 X, labels or targets)."""
-
-    X: np.ndarray
-    y: np.ndarray
-    task: str
-    class_names: list[str]
-    notes: list[str] = field(default_factory=list)
-    image_shape: tuple[int, ...] | None = None
-    image_mode: str | None = None
-    truth: dict[str, float] | None = None  # a synthetic set's generating parameters (a, b)
-    feature_names: list[str] | None = None  # the source's names; None: x0, x1, ... or pixel_0, ...
-
-
 def default_feature_names(n_features: int, image: bool) -> list[str]:
     """Column names for features a source does not name: `pixel_<i>` for pictures, else `x<i>`."""
     return [f"{'pixel_' if image else 'x'}{i}" for i in range(n_features)]

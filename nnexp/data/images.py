@@ -14,8 +14,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from nnexp.config.vocabulary import IMAGE_EXTENSIONS
 
 from .checks import check_dtype, check_image_mode, check_image_size, validate_arrays
-from .dataset import RawData
 from .errors import DataError
+from .raw import RawData
 
 _READ_ERRORS = (OSError, SyntaxError, ValueError)
 _BOMBS = (Image.DecompressionBombError, Image.DecompressionBombWarning)

@@ -7,9 +7,10 @@ import numpy as np
 from nnexp.config.vocabulary import DATASETS
 
 from .checks import check_bool, check_dtype, check_fractions, check_int, check_real
-from .dataset import RAW_HEAD_ROWS, Dataset, RawData, default_feature_names
+from .dataset import RAW_HEAD_ROWS, Dataset, default_feature_names
 from .errors import DataError
 from .images import load_image_folder
+from .raw import RawData
 from .scaling import apply_scaler, fit_scaler
 from .sklearn_sets import SKLEARN_LOADERS, load_sklearn_set
 from .splits import split_indices

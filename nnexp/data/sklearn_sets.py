@@ -7,7 +7,7 @@ set or a rejected command line should not pay.
 from __future__ import annotations
 
 from .checks import validate_arrays
-from .dataset import RawData
+from .raw import RawData
 
 SKLEARN_LOADERS = ("digits", "iris", "wine", "breast_cancer")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .checks import validate_arrays
-from .dataset import RawData
+from .raw import RawData
 
 SYNTHETIC_NAMES = ("moons", "circles", "xor", "line")
 

@@ -21,7 +21,7 @@ from .losses import (
     make_loss,
     softmax,
 )
-from .network import BUILD_KEYS, DTYPES, Sequential, build_mlp
+from .network import BUILD_KEYS, DTYPES, Sequential, build_mlp, dense_layer_names
 from .optimizers import (
     OPTIMIZERS,
     SGD,
@@ -32,6 +32,7 @@ from .optimizers import (
     RMSProp,
     clip_grad_norm,
     make_optimizer,
+    optimizer_buffers,
 )
 from .schedules import SCHEDULES, make_schedule
 from .serialization import load_model, load_weights, save_weights
@@ -64,6 +65,7 @@ __all__ = [
     "SoftmaxCrossEntropyLoss",
     "Tanh",
     "build_mlp",
+    "dense_layer_names",
     "clip_grad_norm",
     "fit",
     "gradient_check",
@@ -73,6 +75,7 @@ __all__ = [
     "make_activation",
     "make_loss",
     "make_optimizer",
+    "optimizer_buffers",
     "make_schedule",
     "prepare_data",
     "save_weights",

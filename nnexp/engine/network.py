@@ -71,7 +71,7 @@ class Sequential:
                 )
         self.layers = layers
         self._dense = dense
-        self.layer_names = [f"layer{i + 1}" for i in range(len(dense))]
+        self.layer_names = dense_layer_names(len(dense))
         self.n_inputs = dense[0].n_inputs
         self.n_outputs = dense[-1].n_outputs
         sizes = [d.n_params for d in dense]
@@ -288,6 +288,11 @@ class Sequential:
 
 
 BUILD_KEYS = ("n_inputs", "hidden", "n_outputs", "activation", "dtype", "negative_slope")
+
+
+def dense_layer_names(n_dense: int) -> list[str]:
+    """The names of a network's Dense layers, first to last: layer1, layer2, ..."""
+    return [f"layer{i + 1}" for i in range(n_dense)]
 
 
 def build_mlp(

@@ -26,6 +26,7 @@ class Optimizer:
 
     name = "optimizer"
     state_buffers: tuple[str, ...] = ()  # attributes holding state carried from step to step
+    scratch_buffers = 1  # parameter-sized work arrays besides the state (the memory check counts)
     hyperparameters: tuple[str, ...] = ("weight_decay",)
 
     def __init__(self, model: Sequential, lr: float, weight_decay: float = 0.0) -> None:
@@ -132,6 +133,7 @@ class Nesterov(Momentum):
     """Nesterov momentum (PyTorch form):  v ← μ v + g;   p ← p - lr · (g + μ v)."""
 
     name = "nesterov"
+    scratch_buffers = 2  # and _update
 
     def __init__(
         self, model: Sequential, lr: float, momentum: float = 0.9, weight_decay: float = 0.0
@@ -165,6 +167,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    scratch_buffers = 2  # and _square
     state_buffers = ("m_scaled", "v_scaled")
     hyperparameters = ("beta1", "beta2", "eps", "weight_decay")
 
@@ -246,6 +249,7 @@ class RMSProp(Optimizer):
     """RMSProp (PyTorch form):  v ← α v + (1-α) g²;   p ← p - lr · g / (sqrt(v) + ε)."""
 
     name = "rmsprop"
+    scratch_buffers = 2  # and _denom
     state_buffers = ("square_avg",)
     hyperparameters = ("alpha", "eps", "weight_decay")
 
@@ -287,6 +291,13 @@ _OPTIMIZERS: dict[str, type[Optimizer]] = {
     "rmsprop": RMSProp,
 }
 OPTIMIZERS: tuple[str, ...] = tuple(_OPTIMIZERS)
+
+
+def optimizer_buffers(name: str) -> int:
+    """Parameter-sized arrays the named optimizer keeps besides parameters and gradients."""
+    check_choice("optimizer", name, OPTIMIZERS)
+    cls = _OPTIMIZERS[name]
+    return len(cls.state_buffers) + cls.scratch_buffers
 
 
 def make_optimizer(name: str, model: Sequential, lr: float, **kwargs: float) -> Optimizer:

@@ -1,4 +1,4 @@
-"""What a config builds: its data set, loss, network, optimizer, schedule and observers.
+"""What a config builds: its data set, loss, network, optimizer and schedule.
 
 Shared by the experiment, the gradient check and the lr range test, so each builds exactly what
 a run of the same config trains.
@@ -13,10 +13,8 @@ from omegaconf import DictConfig
 
 from nnexp import engine
 from nnexp.config import ConfigError
-from nnexp.run.console import ConsoleObserver
-from nnexp.data import Dataset, load_dataset
-from nnexp.run.observer import Observers, RunObserver
 from nnexp.config.vocabulary import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
+from nnexp.data import Dataset, load_dataset
 
 
 def load_data(cfg: DictConfig) -> Dataset:
@@ -80,18 +78,3 @@ def build_schedule(cfg: DictConfig, total_steps: int) -> Any:
         s.name, cfg.lr, total_steps=total_steps, step_size=s.step_size, gamma=s.gamma,
         decay=s.decay, warmup_steps=s.warmup_steps, min_lr=s.min_lr,
     )
-
-
-def make_observer(cfg: DictConfig, uri: str | None, verbose: bool, *,
-                  remember_store: bool = True) -> RunObserver:
-    """The MLflow observer when tracking is on, and the console when the run should talk.
-    `remember_store`: list the store in the launch folder's mlruns/stores.json (commands do;
-    the Python API leaves the caller's folder alone, as MLflow does)."""
-    store = None
-    if uri is not None:
-        from nnexp.tracking.mlflow_observer import MlflowObserver
-
-        store = MlflowObserver(uri, budget=cfg.tracking.metric_budget,
-                               retry_seconds=cfg.tracking.retry_seconds,
-                               remember_store=remember_store)
-    return Observers(*([store] if store else []), *([ConsoleObserver(store)] if verbose else []))

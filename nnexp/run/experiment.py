@@ -6,38 +6,34 @@ the run is its observer (`nnexp.observer`); `nnexp.train` is its command line.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import tempfile
 import traceback
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from nnexp.run import checkpoint as checkpoints
 from nnexp import engine
+from nnexp.config import config_hash, to_container, validate, validate_for_data
+from nnexp.data import Dataset
+from nnexp.record import plots, tags
+from nnexp.record.model_files import META_ARTIFACT, WEIGHTS_ARTIFACT, model_meta, write_model_meta
+from nnexp.record.params import flatten
+from nnexp.record.provenance import provenance_tags
+from nnexp.run import checkpoint as checkpoints
 from nnexp.run.build import (
     build_network,
     build_optimizer,
     build_schedule,
     choose_loss,
     load_data,
-    make_observer,
     targets_for,
 )
-from nnexp.config import (
-    BOOKKEEPING_SECTIONS,
-    diverged_objective,
-    to_container,
-    validate,
-    validate_for_data,
-)
 from nnexp.run.console import say
-from nnexp.data import Dataset
 from nnexp.run.history import MetricHistory
 from nnexp.run.interrupts import RunInterrupted, RunStopped, interrupts_stop_run
 from nnexp.run.line_fit import learned_line
@@ -54,23 +50,14 @@ from nnexp.run.observer import (
     FAILED,
     FINISHED,
     KILLED,
-    Observers,
     RunObserver,
     RunOutcome,
     RunPlan,
     RunStart,
 )
-from nnexp.sweep.pruning_rules import Pruned, Pruner, PruneSettings
-from nnexp.record import plots, tags
-from nnexp.tracking.model import META_ARTIFACT, WEIGHTS_ARTIFACT, model_meta, write_model_meta
-from nnexp.record.params import flatten
-from nnexp.record.provenance import provenance_tags
-from nnexp.record.redact import redact
-from nnexp.tracking.store import resolve_tracking_uri
+from nnexp.run.pruner import Pruned, Pruner
 from nnexp.run.verdict import diagnose, history_of
 from nnexp.run.weight_hashes import HASHES_ARTIFACT, RecordedHashes, WeightHashes
-
-IDENTITY_EXCLUDES = BOOKKEEPING_SECTIONS  # keys that never change the numbers
 
 
 @dataclass
@@ -86,179 +73,127 @@ class ExperimentResult:
     skipped: str | None = None  # why no run was made (sweep.skip_lr_above)
 
 
-def config_hash(config: dict[str, Any]) -> str:
-    """Identity of an experiment: a hash of the resolved config minus tracking and sweep keys."""
-    core = {k: v for k, v in config.items() if k not in IDENTITY_EXCLUDES}
-    return hashlib.sha256(json.dumps(core, sort_keys=True).encode()).hexdigest()[:16]
+@dataclass
+class Continuation:
+    """A stopped run to continue: its id and the checkpoint it left."""
+
+    run_id: str
+    checkpoint: checkpoints.Checkpoint
 
 
-def make_pruner(cfg: DictConfig, observer: RunObserver, parent_run_id: str | None,
-                history: MetricHistory) -> Pruner | None:
-    """The store-backed pruner `sweep.prune` asks for, in a sweep whose runs are recorded (a
-    run outside a sweep has no siblings to be compared with); `history` holds what a continued
-    run trained before its checkpoint."""
-    if cfg.sweep.prune is None or parent_run_id is None:
-        return None
-    from nnexp.tracking.mlflow_observer import MlflowObserver
-    from nnexp.sweep.store_pruner import StorePruner
+@dataclass
+class RunOptions:
+    """What the caller decided before the run exists (for a job: its sweep policy)."""
 
-    members = observer.observers if isinstance(observer, Observers) else (observer,)
-    store = next((o for o in members if isinstance(o, MlflowObserver)), None)
-    if store is None or store.experiment_id is None:
-        return None
-    s = cfg.sweep
-    settings = PruneSettings(
-        s.prune, s.objective, s.direction, warmup_epochs=s.prune_warmup_epochs,
-        startup_runs=s.prune_startup_runs, min_siblings=s.prune_min_siblings,
-        interval=s.prune_interval, min_epochs=s.prune_min_epochs,
-        reduction_factor=s.prune_reduction_factor)
-    from nnexp.tracking.store import open_client
-
-    return StorePruner(settings, open_client(store.uri), store.experiment_id, parent_run_id,
-                       lambda: store.run_id, store.record_tags,
-                       earlier=history.series(s.objective)[1].tolist())
+    objective: str = "val/loss"  # the metric the result reports (a sweeper's objective)
+    checkpoint_every: int = 0  # epochs between checkpoints handed to the observer; 0: none
+    continuation: Continuation | None = None  # continue this stopped run from its checkpoint
+    pruner: Pruner | None = None  # asked at each epoch's end whether to stop
+    # made once the run has started (its id known), for a pruner that needs it
+    pruner_for: Callable[[MetricHistory], Pruner | None] | None = None
+    on_started: Callable[[str | None], None] | None = None  # told the run's id once it exists
+    check_weights: RecordedHashes | None = None  # stop at the first step whose weights differ
+    extra_tags: dict[str, str] = field(default_factory=dict)
 
 
-def _continue_from(resume: Any, identity: str, model: Any, optimizer: Any,
+def _continue_from(continuation: Continuation, identity: str, model: Any, optimizer: Any,
                    rng: np.random.Generator, verbose: bool) -> tuple[LoopState, str | None]:
     """Model, optimizer and rng as the checkpoint left them; the loop state to continue from
     and the run continued, or a fresh start (with a warning) when the checkpoint does not fit."""
     try:
-        state = checkpoints.restore(resume.checkpoint, identity, model, optimizer, rng)
+        state = checkpoints.restore(continuation.checkpoint, identity, model, optimizer, rng)
     except checkpoints.CheckpointError as exc:
-        say(f"warning: cannot continue run {resume.run_id} ({exc}); training from the start",
-            error=True)
+        say(f"warning: cannot continue run {continuation.run_id} ({exc}); training from the "
+            "start", error=True)
         return LoopState(), None
     if verbose:
-        say(f"continuing run {resume.run_id} from its checkpoint at epoch {state.epoch}")
-    return state, resume.run_id
+        say(f"continuing run {continuation.run_id} from its checkpoint at epoch {state.epoch}")
+    return state, continuation.run_id
 
 
-def run_experiment(
-    cfg: DictConfig,
-    *,
-    run_name: str,
-    overrides: list[str] | None = None,
-    parent_run_id: str | None = None,
-    hydra_dir: Path | None = None,
-    extra_tags: dict[str, str] | None = None,
-    verbose: bool = True,
-    command: list[str] | None = None,
-    observer: RunObserver | None = None,
-    second_interrupt_kills: bool = True,
-    pruner: Pruner | None = None,
-    check_weights: RecordedHashes | None = None,
-) -> ExperimentResult:
-    """Validate, load data, build the network, train, and tell `observer` (by default the MLflow
-    run and the console the config asks for) everything; return the objective and metrics.
-
-    Every user mistake (config, data, store) is raised before the run is created. A first Ctrl-C
-    ends the run KILLED; a second one kills the process, or raises KeyboardInterrupt with
-    `second_interrupt_kills` false (a notebook's kernel). `pruner` is asked at each epoch's end
-    whether to stop (by default, in a sweep with `sweep.prune`, the store's siblings decide).
-    With `check_weights` (another run's weight hashes) training stops, raising WeightsDiffer, at
-    the first step whose weights differ from that run's.
-    """
-    validate(cfg)
-    config = to_container(cfg)
-    identity = config_hash(config)
-    uri = resolve_tracking_uri(cfg.tracking.uri, probe=False) if cfg.tracking.enabled else None
-    if uri is not None and (cfg.sweep.skip_finished or cfg.sweep.resume):
-        from nnexp.sweep.reuse import finished_run
-
-        done = finished_run(uri, cfg.tracking.experiment, identity)
-        if done is not None:
-            return _reuse(done, cfg, uri, parent_run_id, verbose, run_name)
-    resume = None
-    if uri is not None and cfg.sweep.resume:
-        from nnexp.sweep.resume import find_resume_point
-
-        resume = find_resume_point(uri, cfg.tracking.experiment, identity,
-                                   keep_pruned=cfg.sweep.prune is not None)
-        if resume is not None and resume.checkpoint is None:
-            return _reuse(resume.run, cfg, uri, parent_run_id, verbose, run_name,
-                          resume.outcome)
+def prepared_data(cfg: DictConfig) -> tuple[Dataset, str]:
+    """The config's data set and loss, checked against each other before any run exists."""
     dataset = load_data(cfg)
     loss_name = choose_loss(cfg, dataset)
     validate_for_data(cfg, n_inputs=dataset.n_features, n_outputs=dataset.n_outputs,
                       n_train=dataset.X_train.shape[0],
                       n_eval=max(dataset.X_val.shape[0], dataset.X_test.shape[0]))
-    if cfg.sweep.skip_lr_above is not None:
-        from nnexp.lr_find import learning_rate_limit
+    return dataset, loss_name
 
-        limit, source = learning_rate_limit(cfg, config, uri, dataset, parent_run_id,
-                                            list(overrides or []), command)
-        if limit is not None and cfg.lr > limit:
-            return _skip(cfg, uri, parent_run_id, run_name, verbose,
-                         f"lr={cfg.lr:g} is above {source}")
-        extra_tags = {**(extra_tags or {}), tags.LR_LIMIT: source}
+
+def run_experiment(
+    cfg: DictConfig,
+    observer: RunObserver,
+    *,
+    run_name: str,
+    options: RunOptions | None = None,
+    dataset: Dataset | None = None,
+    overrides: list[str] | None = None,
+    parent_run_id: str | None = None,
+    hydra_dir: Path | None = None,
+    verbose: bool = True,
+    command: list[str] | None = None,
+    second_interrupt_kills: bool = True,
+) -> ExperimentResult:
+    """Validate, load data (unless given), build the network, train, and tell `observer`
+    everything; return the objective and metrics. The run picks no store and reads no
+    `cfg.sweep`: what a sweep decides arrives in `options`.
+
+    Every user mistake (config, data) is raised before the run is created. A first Ctrl-C
+    ends the run KILLED; a second one kills the process, or raises KeyboardInterrupt with
+    `second_interrupt_kills` false (a notebook's kernel). With `options.check_weights` (another
+    run's weight hashes) training stops, raising WeightsDiffer, at the first step whose weights
+    differ from that run's.
+    """
+    options = options or RunOptions()
+    validate(cfg)
+    config = to_container(cfg)
+    identity = config_hash(config)
+    if dataset is None:
+        dataset, loss_name = prepared_data(cfg)
+    else:
+        loss_name = choose_loss(cfg, dataset)
     rng = np.random.default_rng(cfg.seed)
     model = build_network(cfg, dataset, loss_name, rng)
     optimizer = build_optimizer(cfg, model)
     steps_per_epoch = math.ceil(dataset.X_train.shape[0] / cfg.train.batch_size)
     plan = RunPlan(total_steps=steps_per_epoch * cfg.train.epochs, epochs=cfg.train.epochs,
                    log_every_n_steps=cfg.tracking.log_every_n_steps)
-    schedule = build_schedule(cfg, plan.total_steps)
     state, resumed_from = LoopState(), None
-    if resume is not None and resume.checkpoint is not None:
-        state, resumed_from = _continue_from(resume, identity, model, optimizer, rng, verbose)
+    extra_tags = dict(options.extra_tags)
+    if options.continuation is not None:
+        state, resumed_from = _continue_from(options.continuation, identity, model, optimizer,
+                                             rng, verbose)
     if resumed_from is not None:
-        extra_tags = {**(extra_tags or {}), tags.RESUMED_FROM: resumed_from,
-                      tags.RESUMED_AT_EPOCH: str(state.epoch)}
+        extra_tags.update({tags.RESUMED_FROM: resumed_from,
+                           tags.RESUMED_AT_EPOCH: str(state.epoch)})
     start = _run_start(cfg, config, run_name, plan, dataset, loss_name, model, overrides,
                        parent_run_id, hydra_dir, extra_tags, command)
     if verbose:
         for note in dataset.notes:
             if "convert" in note:  # the user should know their images were changed
                 say(f"note: {note}", error=True)
-    observer = observer or make_observer(cfg, uri, verbose)
     history = MetricHistory(observer)
     if resumed_from is not None:
-        assert resume is not None and resume.checkpoint is not None
-        history.restore(resume.checkpoint.history)
-    every = check_weights.every if check_weights else cfg.tracking.hash_every_n_steps
-    if not (check_weights or observer.records_files):
-        every = 0  # nowhere to keep them: no hashing in the step
-    hashes = WeightHashes(model, every, check_weights, plan.total_steps) if every else None
-    training = _Training(cfg, dataset, loss_name, model, optimizer, schedule, rng, history,
-                         second_interrupt_kills, hashes)
+        assert options.continuation is not None
+        history.restore(options.continuation.checkpoint.history)
+    training = _Training(cfg, dataset, loss_name, model, optimizer,
+                         build_schedule(cfg, plan.total_steps), rng, history,
+                         second_interrupt_kills, _hashes(cfg, model, observer, options, plan))
     training.state, training.identity, training.resumed_from = state, identity, resumed_from
-    with tempfile.TemporaryDirectory(prefix="nnexp-run-") as work:
-        try:
-            observer.started(start)
-            if resumed_from is not None and uri is not None and observer.run_id is not None:
-                from nnexp.sweep.resume import note_continuation
+    training.objective, training.checkpoint_every = options.objective, options.checkpoint_every
+    training.run_start = start
+    return training.start(observer, options)
 
-                note_continuation(uri, resumed_from, observer.run_id)
-            training.pruner = pruner or make_pruner(cfg, observer, parent_run_id, history)
-            return training.run(observer, Path(work))
-        except Diverged as exc:
-            history.flush()
-            observer.ended(RunOutcome(FAILED, {
-                tags.ERROR: f"Diverged: {exc}"[:tags.MAX_VALUE_CHARS],
-                tags.LAST_COMPLETED_EPOCH: str(training.last_epoch), tags.DIVERGED: "true",
-                tags.DIVERGED_PREFIX + "what": exc.what,
-                **{tags.DIVERGED_PREFIX + k: v for k, v in exc.where.items()},
-                **diagnose(history_of(history), {"what": exc.what, **exc.where}).tags()}))
-            raise
-        except (RunStopped, KeyboardInterrupt) as exc:
-            history.flush()
-            if observer.records_files and isinstance(exc, RunInterrupted):  # between two steps
-                save_network(observer, model, dataset, loss_name, Path(work))
-                training.save_hashes(observer, Path(work))
-            observer.ended(RunOutcome(KILLED, {
-                tags.STATUS_REASON: str(exc) or "interrupted (KeyboardInterrupt)",
-                tags.LAST_COMPLETED_EPOCH: str(training.last_epoch),
-                **diagnose(history_of(history)).tags()}))
-            raise
-        except BaseException as exc:
-            history.flush()
-            message = (str(exc).splitlines() or [type(exc).__name__])[0]
-            observer.ended(RunOutcome(FAILED, {
-                tags.ERROR: f"{type(exc).__name__}: {message}"[:tags.MAX_VALUE_CHARS],
-                tags.LAST_COMPLETED_EPOCH: str(training.last_epoch)},
-                traceback="".join(traceback.format_exception(exc))))
-            raise
+
+def _hashes(cfg: DictConfig, model: Any, observer: RunObserver, options: RunOptions,
+            plan: RunPlan) -> WeightHashes | None:
+    """Weight hashes every few steps where they are kept or checked; else none in the step."""
+    check = options.check_weights
+    every = check.every if check else cfg.tracking.hash_every_n_steps
+    if not (check or observer.records_files):
+        every = 0  # nowhere to keep them: no hashing in the step
+    return WeightHashes(model, every, check, plan.total_steps) if every else None
 
 
 def _run_start(cfg: DictConfig, config: dict[str, Any], run_name: str, plan: RunPlan,
@@ -290,36 +225,6 @@ def _run_start(cfg: DictConfig, config: dict[str, Any], run_name: str, plan: Run
                     texts, folders, dataset)
 
 
-def _reuse(done: Any, cfg: DictConfig, uri: str, parent_run_id: str | None, verbose: bool,
-           run_name: str, what: str = "FINISHED") -> ExperimentResult:
-    """sweep.skip_finished, sweep.resume: answer with an earlier identical run (finished, or
-    pruned or diverged: decisions and results that training again would repeat)."""
-    from nnexp.sweep.reuse import note_reuse
-
-    if parent_run_id:  # the sweep summary lists reused runs next to its children
-        note_reuse(uri, parent_run_id, done.info.run_id, redact(run_name))
-    metrics = dict(done.data.metrics)
-    objective = metrics.get(cfg.sweep.objective, math.nan)
-    if what == "diverged":  # what the sweeper got from it the first time
-        objective = diverged_objective(cfg)
-    if verbose:
-        say(f"skipped: identical config already {what} as run {done.info.run_id} "
-            f"({cfg.sweep.objective} {objective:.4f})")
-    return ExperimentResult(done.info.run_id, objective, metrics, LoopResult(), reused=True)
-
-
-def _skip(cfg: DictConfig, uri: str | None, parent_run_id: str | None, run_name: str,
-          verbose: bool, reason: str) -> ExperimentResult:
-    """sweep.skip_lr_above: no run; the sweep's parent says which job and why."""
-    if parent_run_id and uri is not None:
-        from nnexp.sweep.range_tests import note_skipped
-
-        note_skipped(uri, parent_run_id, redact(run_name), reason)
-    if verbose:
-        say(f"skipped: {reason}; no run")
-    return ExperimentResult(None, diverged_objective(cfg), {}, LoopResult(), skipped=reason)
-
-
 def save_network(observer: RunObserver, model: Any, dataset: Dataset, loss_name: str,
                  folder: Path) -> Path:
     """Give the observer the network's weights and architecture (`weights.npz`) and what
@@ -348,6 +253,47 @@ class _Training:
         self.resumed_from: str | None = None
         self.pruner: Pruner | None = None
         self.pruned: Pruned | None = None
+        self.objective, self.checkpoint_every = "val/loss", 0
+        self.run_start: RunStart | None = None
+
+    def start(self, observer: RunObserver, options: RunOptions) -> ExperimentResult:
+        """Create the run, train it, and end it with its outcome, whatever happens."""
+        history, model = self.history, self.model
+        with tempfile.TemporaryDirectory(prefix="nnexp-run-") as work:
+            try:
+                observer.started(self.run_start)
+                if options.on_started is not None:
+                    options.on_started(observer.run_id)
+                self.pruner = options.pruner or (options.pruner_for(history)
+                                                 if options.pruner_for else None)
+                return self.run(observer, Path(work))
+            except Diverged as exc:
+                history.flush()
+                observer.ended(RunOutcome(FAILED, {
+                    tags.ERROR: f"Diverged: {exc}"[:tags.MAX_VALUE_CHARS],
+                    tags.LAST_COMPLETED_EPOCH: str(self.last_epoch), tags.DIVERGED: "true",
+                    tags.DIVERGED_PREFIX + "what": exc.what,
+                    **{tags.DIVERGED_PREFIX + k: v for k, v in exc.where.items()},
+                    **diagnose(history_of(history), {"what": exc.what, **exc.where}).tags()}))
+                raise
+            except (RunStopped, KeyboardInterrupt) as exc:
+                history.flush()
+                if observer.records_files and isinstance(exc, RunInterrupted):  # between steps
+                    save_network(observer, model, self.dataset, self.loss_name, Path(work))
+                    self.save_hashes(observer, Path(work))
+                observer.ended(RunOutcome(KILLED, {
+                    tags.STATUS_REASON: str(exc) or "interrupted (KeyboardInterrupt)",
+                    tags.LAST_COMPLETED_EPOCH: str(self.last_epoch),
+                    **diagnose(history_of(history)).tags()}))
+                raise
+            except BaseException as exc:
+                history.flush()
+                message = (str(exc).splitlines() or [type(exc).__name__])[0]
+                observer.ended(RunOutcome(FAILED, {
+                    tags.ERROR: f"{type(exc).__name__}: {message}"[:tags.MAX_VALUE_CHARS],
+                    tags.LAST_COMPLETED_EPOCH: str(self.last_epoch)},
+                    traceback="".join(traceback.format_exception(exc))))
+                raise
 
     def run(self, observer: RunObserver, work: Path) -> ExperimentResult:
         cfg, dataset, model = self.cfg, self.dataset, self.model
@@ -360,7 +306,7 @@ class _Training:
             patience=cfg.train.patience, clip_norm=cfg.optimizer.clip_norm,
             log_every_n_steps=cfg.tracking.log_every_n_steps)
 
-        every = cfg.sweep.checkpoint_every if observer.records_files else 0
+        every = self.checkpoint_every if observer.records_files else 0
         self.last_epoch = self.state.epoch
 
         def on_epoch(epoch: int, step: int, values: dict[str, float]) -> bool:
@@ -396,7 +342,7 @@ class _Training:
             self.history.flush()
             if observer.records_files:
                 self._record_files(observer, work, loop, classify)
-        objective = self.history.last(cfg.sweep.objective)
+        objective = self.history.last(self.objective)
         observer.ended(RunOutcome(KILLED if self.pruned else FINISHED, {
             tags.BEST_EPOCH: str(loop.best_epoch), tags.EPOCHS_RUN: str(loop.epochs_run),
             tags.TRAIN_SECONDS: f"{loop.seconds:.4f}",
@@ -412,7 +358,7 @@ class _Training:
         filter on FINISHED takes it for a complete run), and what pruning cost it."""
         found = self.pruner.outcome_tags() if self.pruner is not None else {}
         if self.pruned is not None:
-            reason = self.pruned.describe(self.cfg.sweep.objective)
+            reason = self.pruned.describe(self.objective)
             found.update({tags.PRUNED: reason, tags.PRUNED_EPOCH: str(self.pruned.epoch),
                           tags.STATUS_REASON: f"pruned at {reason}"})
         return found

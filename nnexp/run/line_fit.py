@@ -11,16 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nnexp.config.metric_catalogue import LEARNED_A, LEARNED_B
+
 if TYPE_CHECKING:
     from nnexp.data import Dataset
 
-LEARNED_A, LEARNED_B = "learned/a", "learned/b"
-LINE_DATASETS = ("line",)  # data sets generated from a known line (their Dataset.truth)
-
-
-def logs_a_line(data_name: str, hidden: list[int], activation: str) -> bool:
-    """Whether a run of this config logs learned/a and learned/b (as `learned_line` decides)."""
-    return data_name in LINE_DATASETS and (not hidden or activation == "identity")
 
 
 def is_affine(model: Any) -> bool:

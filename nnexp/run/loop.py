@@ -75,20 +75,6 @@ class LoopState:
     last: dict[str, float] = field(default_factory=dict)  # the latest epoch's metrics
 
 
-def metric_names(*, classify: bool, layer_names: list[str],
-                 dead_unit_layers: list[str] | tuple[str, ...] = ()) -> list[str]:
-    """Every metric key a run logs: per step (`train_loop`), per epoch, and on the test split at
-    the end (`evaluate`, logged by the experiment). Checks such as `sweep.objective` read it.
-    `dead_unit_layers`: the layers followed by a ReLU (`probes.dead_unit_layers`)."""
-    split = ["loss", "accuracy"] if classify else ["loss"]  # what `evaluate` returns
-    per_step = ["train/loss_step", "lr", *(f"grad_norm/{name}" for name in layer_names)]
-    per_epoch = ["train/loss", *(f"val/{k}" for k in split),
-                 *(f"weight_norm/{name}" for name in layer_names),
-                 *(f"update_ratio/{name}" for name in layer_names),
-                 *(f"dead_units/{name}" for name in dead_unit_layers), "epoch"]
-    return [*per_step, *per_epoch, *(f"test/{k}" for k in split)]
-
-
 def evaluate(model: Any, loss_fn: Any, X: np.ndarray, y: np.ndarray, classify: bool, *,
              dead_units: dict[str, float] | None = None) -> dict[str, float]:
     """Loss (and accuracy for classification) of the model on a whole split; given a dict

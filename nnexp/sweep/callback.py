@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,53 +18,21 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp.record import tags
-from nnexp.tracking.known_stores import remember
-from nnexp.sweep.ray_handoff import uses_ray
 from nnexp.record.redact import redact, redact_logging
+from nnexp.sweep.naming import (
+    HANDOFF_ENV,
+    LAUNCHER_PID_ENV,
+    PARENT_EXPERIMENT_ENV,
+    PARENT_RUN_ENV,
+    SWEPT_KEYS_ENV,
+    swept_keys,
+)
 from nnexp.sweep.parent import SweepParent, create_parent_run
+from nnexp.sweep.ray_handoff import uses_ray
+from nnexp.tracking.known_stores import remember
 
-PARENT_RUN_ENV = "NNEXP_PARENT_RUN_ID"
-PARENT_EXPERIMENT_ENV = "NNEXP_PARENT_EXPERIMENT"
-LAUNCHER_PID_ENV = "NNEXP_LAUNCHER_PID"  # a job in another process is a pool's worker
-SWEPT_KEYS_ENV = "NNEXP_SWEPT_KEYS"
-HANDOFF_ENV = ("MLFLOW_TRACKING_URI", PARENT_RUN_ENV, PARENT_EXPERIMENT_ENV, LAUNCHER_PID_ENV,
-               SWEPT_KEYS_ENV)  # what a job needs from the process that launched the sweep
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
 MAX_VALIDATED_JOBS = 500
-
-
-def child_run_name(overrides: list[str], swept: list[str] | None) -> str:
-    """The run's name: its swept values in a sweep (`lr=0.1,model.hidden=[64]`), else overrides."""
-    chosen = [o for o in overrides if swept is None or tags.parse_override(o)[0] in swept]
-    return ",".join(chosen) or "defaults"
-
-
-def swept_keys(task_overrides: list[str], sweeper_params: dict[str, Any] | None) -> list[str]:
-    """Keys that take more than one value in this sweep (choice lists, ranges, intervals)."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parser = OverridesParser.create()
-    keys = [o.get_key_element() for o in parser.parse_overrides(task_overrides)
-            if o.is_sweep_override()]
-    keys += [k for k in (sweeper_params or {}) if k not in keys]
-    return [k.lstrip("+~") for k in keys]
-
-
-def record_job_error(parent_id: str, job_name: str, exc: BaseException,
-                     uri: str | None = None) -> None:
-    """Note on the parent run (in the store at `uri`, by default the sweep's) that a job raised,
-    whether or not it had created its own run."""
-    from nnexp.cli import describe_user_error
-    from nnexp.tracking.store import open_client
-
-    message = describe_user_error(exc) or f"{type(exc).__name__}: {exc}"
-    key = tags.SWEEP_JOB_ERROR_PREFIX + re.sub(r"[^A-Za-z0-9_.-]+", "_", job_name)[:200]
-    try:
-        open_client(uri or os.environ["MLFLOW_TRACKING_URI"]).set_tag(
-            parent_id, key, redact(f"{job_name} (raised: {message})")[:tags.MAX_VALUE_CHARS])
-    except Exception as failure:  # the job's own error matters more than this note
-        print(redact(f"sweep: could not record the job's error on the parent: {failure}"),
-              file=sys.stderr)
 
 
 def _sweeper_params(config: DictConfig) -> dict[str, Any]:
@@ -132,7 +99,7 @@ class MlflowSweepCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         # Hydra turns a callback's Exception into a warning; a bad sweep must stop instead.
-        from nnexp.cli import abort_for
+        from nnexp.tracking.store import abort_for
 
         redact_logging()  # the launcher logs each job's overrides, tracking.uri included
         try:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from nnexp.record.redact import redact
 from nnexp.run.console import number
 from nnexp.run.logs import plain_logger
-from nnexp.record.redact import redact
 from nnexp.sweep.summary import SweepSummary
 
 ACCURACY = "test/accuracy"  # shown beside the objective when the runs log it

@@ -18,10 +18,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nnexp.run.observer import FAILED, KILLED
 from nnexp.record import tags
-from nnexp.tracking.liveness import descendants, process_alive, same_process_alive
 from nnexp.record.redact import redact
+from nnexp.run.observer import FAILED, KILLED
+from nnexp.tracking.liveness import descendants, process_alive, same_process_alive
 
 WORKER_GRACE_SECONDS = 20.0  # for workers to end their runs KILLED before they are killed
 
@@ -117,8 +117,8 @@ def create_parent_run(client: Any, experiment_id: str, name: str, sweep_tags: di
                       command: list[str], parent_run_id: str | None = None) -> str:
     """Create a sweep's parent run, with the provenance tags its children carry (user, source,
     git commit, versions) and the launcher's liveness tags; its run id."""
-    from nnexp.tracking.liveness import process_start_time
     from nnexp.record.provenance import provenance_tags
+    from nnexp.tracking.liveness import process_start_time
 
     provenance, _ = provenance_tags(command)
     run_tags = {**{key: redact(value) for key, value in provenance.items()},

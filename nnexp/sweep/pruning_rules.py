@@ -1,7 +1,7 @@
 """Pruning: stop a run at an epoch boundary when its siblings in a sweep show it is hopeless.
 
 The experiment asks a `Pruner` at each epoch's end (`should_stop`); where the siblings' values
-come from is the pruner's business (`nnexp.tracking.pruning` reads them from the tracking
+come from is the pruner's business (`nnexp.sweep.store_pruner` reads them from the tracking
 store). The rules here are plain functions of numbers, after Optuna's pruners:
 
 - `median`: Optuna's MedianPruner. After `warmup_epochs` epochs, and once `startup_runs`
@@ -19,9 +19,8 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
 
-PRUNE_RULES = ("median", "asha")
+from nnexp.run.pruner import Pruned, Pruner, StopAtEpoch  # noqa: F401  (what the rules answer)
 
 
 @dataclass(frozen=True)
@@ -38,35 +37,6 @@ class PruneSettings:
     min_epochs: int = 1  # asha: epochs before the first rung (Optuna min_resource)
     reduction_factor: int = 4  # asha: keep the best 1/reduction_factor at each rung
 
-
-@dataclass(frozen=True)
-class Pruned:
-    """Why a run was stopped: at which epoch, its value, against what, among how many."""
-
-    epoch: int
-    rule: str
-    value: float  # the run's value compared (median: its best so far; asha: at the rung)
-    threshold: float  # the siblings' median, or the worst value still promoted at the rung
-    n_siblings: int
-    reason: str | None = None  # said instead of the comparison (a replayed decision)
-
-    def describe(self, objective: str) -> str:
-        """`epoch 6: val/loss 0.82 worse than the median 0.31 of 5 siblings` (exact reprs)."""
-        if self.reason is not None:
-            return f"epoch {self.epoch}: {self.reason}"
-        against = ("the median" if self.rule == "median"
-                   else "the last value kept at this rung by")
-        return (f"epoch {self.epoch}: {objective} {self.value!r} worse than {against} "
-                f"{self.threshold!r} of {self.n_siblings} siblings ({self.rule})")
-
-
-class Pruner(Protocol):
-    """Asked at each epoch's end whether the run should stop there; at the run's end, what its
-    record should keep of the pruning (values siblings read, its cost)."""
-
-    def should_stop(self, epoch: int, values: Mapping[str, float]) -> Pruned | None: ...
-
-    def outcome_tags(self) -> dict[str, str]: ...
 
 
 def is_decision_epoch(settings: PruneSettings, epoch: int) -> bool:
@@ -128,20 +98,3 @@ def asha_decision(settings: PruneSettings, epoch: int, value: float,
         threshold = values[keep - 1]
         promoted = value <= threshold
     return None if promoted else Pruned(epoch, "asha", value, threshold, len(competing))
-
-
-class StopAtEpoch:
-    """Stops at the epoch a recorded decision stopped a run: reproducing a pruned run trains
-    what it trained, without its siblings."""
-
-    def __init__(self, epoch: int, reason: str) -> None:
-        self.epoch = epoch
-        self.reason = reason
-
-    def should_stop(self, epoch: int, values: Mapping[str, float]) -> Pruned | None:
-        if epoch != self.epoch:
-            return None
-        return Pruned(epoch, "recorded", math.nan, math.nan, 0, reason=self.reason)
-
-    def outcome_tags(self) -> dict[str, str]:
-        return {}

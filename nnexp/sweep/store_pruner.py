@@ -19,6 +19,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from nnexp.record import tags
+from nnexp.record.redact import redact
 from nnexp.sweep.pruning_rules import (
     Pruned,
     PruneSettings,
@@ -26,8 +28,6 @@ from nnexp.sweep.pruning_rules import (
     is_decision_epoch,
     median_decision,
 )
-from nnexp.record import tags
-from nnexp.record.redact import redact
 
 log = logging.getLogger(__name__)
 REFRESH_SECONDS = 5.0

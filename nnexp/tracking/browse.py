@@ -13,8 +13,8 @@ import os
 import shlex
 from pathlib import Path
 
-from nnexp.tracking.liveness import process_start_time, same_process_alive
 from nnexp.record.redact import redact
+from nnexp.tracking.liveness import process_start_time, same_process_alive
 
 UI_COMMAND = "python -m nnexp.ui"
 # MLflow 3.17's UI shows an experiment in its GenAI layout ("Traces", "Agent versions") unless

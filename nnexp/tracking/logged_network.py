@@ -21,10 +21,6 @@ from typing import Any
 import numpy as np
 
 from nnexp import engine
-from nnexp.data.scaling import apply_scaler
-from nnexp.engine.serialization import ARCH_KEY
-from nnexp.tracking.model import META_ARTIFACT, WEIGHTS_ARTIFACT
-from nnexp.tracking.records import RecordError, download_artifact, first_line
 from nnexp.config.vocabulary import (
     ACTIVATIONS,
     CLASSIFICATION_LOSSES,
@@ -32,6 +28,10 @@ from nnexp.config.vocabulary import (
     IMAGE_MODES,
     REGRESSION_LOSSES,
 )
+from nnexp.data.scaling import apply_scaler
+from nnexp.engine.serialization import ARCH_KEY
+from nnexp.record.model_files import META_ARTIFACT, WEIGHTS_ARTIFACT
+from nnexp.tracking.records import RecordError, download_artifact, first_line
 
 MAX_META_BYTES = 16_000_000  # scaler mean and std of ~400 000 features; pictures have none
 MAX_ARCHITECTURE_BYTES = 1_000_000

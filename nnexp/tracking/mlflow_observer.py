@@ -17,13 +17,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from nnexp.run.observer import MetricChunk, RunObserver, RunOutcome, RunPlan, RunStart
 from nnexp.record import tags
+from nnexp.record.redact import redact, redacted_copy
+from nnexp.run.observer import MetricChunk, RunObserver, RunOutcome, RunPlan, RunStart
 from nnexp.tracking.budget import DEFAULT_BUDGET, SeriesBudget
 from nnexp.tracking.known_stores import remember
 from nnexp.tracking.liveness import process_start_time
 from nnexp.tracking.outbox import Outbox
-from nnexp.record.redact import redact, redacted_copy
 from nnexp.tracking.store import (
     StoreError,
     StoreUnavailable,

@@ -16,8 +16,8 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+from nnexp.tracking.errors import StoreError
 from nnexp.tracking.liveness import process_alive
-from nnexp.tracking.store import StoreError
 
 BUILDING_SUFFIX = ".building-"  # mlflow.db.building-<pid>: a schema under construction
 

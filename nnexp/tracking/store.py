@@ -13,23 +13,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from nnexp.config import user_errors
 from nnexp.config.paths import from_launch_dir, launch_dir
 from nnexp.record.redact import redact
+from nnexp.tracking.errors import StoreError, StoreFault, StoreUnavailable
 
 DEFAULT_STORE_DIR = "mlruns"
 KNOWN_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "file", "databricks")
-
-
-class StoreError(RuntimeError):
-    """The tracking store cannot be used; the message is one line for the user."""
-
-
-class StoreUnavailable(StoreError):
-    """The store does not answer now (a server down or restarting); it may later."""
-
-
-class StoreFault(StoreError):
-    """The store exists but is damaged (not the user's setting): exit 1, not 2."""
 
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -165,6 +155,15 @@ def describe_store_fault(exc: BaseException) -> str | None:
                         "backup or point tracking.uri at a new file")
         current = current.__cause__ or current.__context__
     return None
+
+
+def abort_for(exc: Exception, context: str) -> user_errors.UserAbort:
+    """`exc` as a UserAbort: a damaged store's line (exit 1), else the user mistake's line
+    (exit 2), or `context` and the error for a bug."""
+    fault = describe_store_fault(exc)
+    if fault is not None:
+        return user_errors.UserAbort(fault, user_errors.EXIT_RUN_FAILED)
+    return user_errors.abort_for(exc, context)
 
 
 PROBE_ENDPOINT = "/api/2.0/mlflow/experiments/search"  # what a run asks first (a read)

@@ -16,8 +16,8 @@ import time
 from typing import Any
 
 from nnexp.record import tags
-from nnexp.tracking.outbox import Outbox
 from nnexp.record.redact import redact
+from nnexp.tracking.outbox import Outbox
 
 MAX_BATCH = 1000  # MLflow's limit of metrics in one log_batch call
 PERMANENT_ERRORS = ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "BAD_REQUEST",

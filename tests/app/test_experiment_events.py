@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnexp.run.experiment import run_experiment
 from nnexp.run.interrupts import RunInterrupted
 from nnexp.run.loop import Diverged
 from nnexp.run.observer import FAILED, FINISHED, KILLED, RunObserver
+from nnexp.sweep.job import run_job
 
 
 class Recorder(RunObserver):
@@ -50,8 +50,8 @@ class Recorder(RunObserver):
 
 def test_events_of_a_finished_run_in_order(make_cfg):
     observer = Recorder(records_files=True)
-    result = run_experiment(make_cfg("train.epochs=3"), run_name="events", verbose=False,
-                            observer=observer)
+    result = run_job(make_cfg("train.epochs=3"), run_name="events", verbose=False,
+                     observer=observer)
     kinds = observer.kinds()
     assert kinds[0] == "started" and kinds[-1] == "ended"
     assert kinds.count("epoch") == 3 and kinds.count("model") == 1
@@ -74,15 +74,15 @@ def test_events_of_a_finished_run_in_order(make_cfg):
 
 def test_an_observer_that_keeps_no_files_gets_no_plots_weights_or_model(make_cfg):
     observer = Recorder(records_files=False)
-    run_experiment(make_cfg(), run_name="quiet", verbose=False, observer=observer)
+    run_job(make_cfg(), run_name="quiet", verbose=False, observer=observer)
     assert "artifact" not in observer.kinds() and "model" not in observer.kinds()
 
 
 def test_divergence_ends_the_run_failed_with_where_it_happened(make_cfg):
     observer = Recorder()
     with pytest.raises(Diverged):
-        run_experiment(make_cfg("optimizer=sgd", "lr=1e6"), run_name="boom", verbose=False,
-                       observer=observer)
+        run_job(make_cfg("optimizer=sgd", "lr=1e6"), run_name="boom", verbose=False,
+                observer=observer)
     outcome = observer.events[-1][1]
     assert outcome.status == FAILED
     assert outcome.tags["nnexp.diverged"] == "true" and "nnexp.diverged.step" in outcome.tags
@@ -101,8 +101,8 @@ def test_interruption_ends_the_run_killed_with_the_latest_weights(make_cfg, monk
 
     monkeypatch.setattr(interrupts.InterruptFlag, "check", check)
     with pytest.raises(RunInterrupted):
-        run_experiment(make_cfg("train.epochs=5"), run_name="stop", verbose=False,
-                       observer=observer)
+        run_job(make_cfg("train.epochs=5"), run_name="stop", verbose=False,
+                observer=observer)
     outcome = observer.events[-1][1]
     assert outcome.status == KILLED
     assert outcome.tags["nnexp.status_reason"] == "interrupted by SIGINT"
@@ -115,11 +115,11 @@ def test_experiment_runs_without_importing_mlflow(tmp_path):
 import sys
 from hydra import compose, initialize_config_dir
 from nnexp.config import register_configs
-from nnexp.run.experiment import run_experiment
+from nnexp.sweep.job import run_job
 register_configs()
 with initialize_config_dir(config_dir={conf!r}, version_base="1.3"):
     cfg = compose("config", overrides=["train.epochs=1", "tracking.enabled=false"])
-result = run_experiment(cfg, run_name="plain", verbose=False)
+result = run_job(cfg, run_name="plain", verbose=False)
 assert result.run_id is None and result.objective > 0
 print(sorted(m for m in sys.modules if m.split('.')[0] == 'mlflow'))
 """

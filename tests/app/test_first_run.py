@@ -9,8 +9,8 @@ import pytest
 from helpers import all_runs
 
 from nnexp.config import run_metric_names
-from nnexp.run.experiment import run_experiment
 from nnexp.run.loop import Diverged
+from nnexp.sweep.job import run_job
 
 
 def _console(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -23,14 +23,14 @@ def test_headline_sweep_values_learn_with_the_defaults(make_cfg):
     for lr in ("0.1", "0.01"):
         cfg = make_cfg(f"lr={lr}", "tracking.enabled=false", fast=False)
         assert cfg.optimizer.name == "sgd" and cfg.train.epochs == 30
-        result = run_experiment(cfg, run_name=f"lr={lr}", verbose=False)
+        result = run_job(cfg, run_name=f"lr={lr}", verbose=False)
         assert result.metrics["test/accuracy"] >= 0.9, (lr, result.metrics)
         assert result.metrics["val/loss"] < 0.5, (lr, result.metrics)
 
 
 def test_a_run_ends_with_its_store_id_and_how_to_open_it(make_cfg, store_uri, caplog):
     caplog.set_level(logging.INFO, logger="nnexp")
-    run_experiment(make_cfg("train.epochs=1"), run_name="first", verbose=True)
+    run_job(make_cfg("train.epochs=1"), run_name="first", verbose=True)
     (run,) = all_runs(store_uri)
     db = store_uri.removeprefix("sqlite:///")
     assert _console(caplog)[-2:] == [
@@ -41,8 +41,8 @@ def test_a_run_ends_with_its_store_id_and_how_to_open_it(make_cfg, store_uri, ca
 def test_a_diverged_run_also_says_where_it_went(make_cfg, store_uri, caplog):
     caplog.set_level(logging.INFO, logger="nnexp")
     with pytest.raises(Diverged):
-        run_experiment(make_cfg("optimizer=sgd", "lr=5", "model.hidden=[64]", "train.epochs=3"),
-                       run_name="boom", verbose=True)
+        run_job(make_cfg("optimizer=sgd", "lr=5", "model.hidden=[64]", "train.epochs=3"),
+                run_name="boom", verbose=True)
     (run,) = all_runs(store_uri)
     assert run.info.status == "FAILED"
     assert _console(caplog)[-2:] == [
@@ -54,8 +54,8 @@ def test_a_diverged_run_also_says_where_it_went(make_cfg, store_uri, caplog):
 
 def test_tutorial_line_prints_and_records_the_learned_a_and_b(make_cfg, store_uri, caplog):
     caplog.set_level(logging.INFO, logger="nnexp")
-    result = run_experiment(make_cfg("experiment=tutorial_line", fast=False), run_name="line",
-                            verbose=True)
+    result = run_job(make_cfg("experiment=tutorial_line", fast=False), run_name="line",
+                     verbose=True)
     a, b = result.metrics["learned/a"], result.metrics["learned/b"]
     assert a == pytest.approx(2.0, abs=0.1) and b == pytest.approx(-1.0, abs=0.1)
     (run,) = all_runs(store_uri, "tutorial")
@@ -69,11 +69,11 @@ def test_tutorial_line_prints_and_records_the_learned_a_and_b(make_cfg, store_ur
 
 def test_no_line_is_read_off_a_nonlinear_network(make_cfg):
     relu = make_cfg("experiment=tutorial_line", "model.hidden=[4]", "tracking.enabled=false")
-    result = run_experiment(relu, run_name="x", verbose=False)
+    result = run_job(relu, run_name="x", verbose=False)
     assert "learned/a" not in result.metrics  # a relu network has no single a and b
     assert "learned/a" not in run_metric_names(relu)  # nor may a sweep rank by it
     identity = make_cfg("experiment=tutorial_line", "model.hidden=[4]",
                         "model.activation=identity", "tracking.enabled=false")
-    linear = run_experiment(identity, run_name="y", verbose=False)
+    linear = run_job(identity, run_name="y", verbose=False)
     assert {"learned/a", "learned/b"} <= set(linear.metrics)  # deep but linear: still a line
     assert {"learned/a", "learned/b"} <= set(run_metric_names(identity))

@@ -15,9 +15,9 @@ import pytest
 import yaml
 from helpers import all_runs, clean_env, run_cli
 
-from nnexp.data import make_image_folder
-from nnexp.run.experiment import run_experiment
 from nnexp.config.paths import conf_dir
+from nnexp.data import make_image_folder
+from nnexp.sweep.job import run_job
 
 FAST = ["train.epochs=1", "model.hidden=[8]"]
 needs_optuna = pytest.mark.skipif(
@@ -193,7 +193,7 @@ def test_command_line_errors_say_where_hydra_looked(tmp_path):
 def test_mlflow_experiment_name_chooses_the_experiment_and_is_recorded(make_cfg, store_uri,
                                                                      monkeypatch):
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "from_env")
-    run_experiment(make_cfg(), run_name="env", verbose=False)
+    run_job(make_cfg(), run_name="env", verbose=False)
     (run,) = all_runs(store_uri, "from_env")
     assert run.data.params["tracking.experiment"] == "from_env"
     assert make_cfg("tracking.experiment=chosen").tracking.experiment == "chosen"

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnexp.run import checkpoint
 from nnexp import engine
+from nnexp.run import checkpoint
 from nnexp.run.history import MetricHistory
 from nnexp.run.loop import LoopSettings, LoopState, train_loop
 

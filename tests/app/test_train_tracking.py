@@ -7,12 +7,12 @@ import pytest
 from helpers import all_runs, client_for
 
 from nnexp.engine import load_model
-from nnexp.run.experiment import run_experiment
+from nnexp.sweep.job import run_job
 
 
 def test_default_run_records_params_metrics_artifacts(make_cfg, store_uri, tmp_path):
     cfg = make_cfg("train.epochs=3", "tracking.log_every_n_steps=5")
-    result = run_experiment(cfg, run_name="defaults", overrides=["train.epochs=3"], verbose=False)
+    result = run_job(cfg, run_name="defaults", overrides=["train.epochs=3"], verbose=False)
 
     (run,) = all_runs(store_uri)
     assert run.info.run_id == result.run_id
@@ -61,7 +61,7 @@ def test_default_run_records_params_metrics_artifacts(make_cfg, store_uri, tmp_p
 def test_regression_on_line_learns_a_and_b(make_cfg, store_uri):
     cfg = make_cfg("data=line", "model.hidden=[]", "optimizer=sgd", "lr=0.1",
                    "train.epochs=60", fast=False)
-    result = run_experiment(cfg, run_name="line", verbose=False)
+    result = run_job(cfg, run_name="line", verbose=False)
     (run,) = all_runs(store_uri)
     assert "val/accuracy" not in run.data.metrics
     assert result.metrics["test/loss"] < 0.05  # noise 0.1 -> irreducible mse 0.01
@@ -70,15 +70,15 @@ def test_regression_on_line_learns_a_and_b(make_cfg, store_uri):
 
 def test_tracking_off_creates_no_store(make_cfg, tmp_path):
     cfg = make_cfg("tracking.enabled=false")
-    result = run_experiment(cfg, run_name="off", verbose=False)
+    result = run_job(cfg, run_name="off", verbose=False)
     assert result.run_id is None and np.isfinite(result.objective)
     assert not (tmp_path / "mlruns").exists()
 
 
 def test_same_seed_gives_identical_metrics(make_cfg, store_uri):
-    first = run_experiment(make_cfg("seed=3"), run_name="a", verbose=False)
-    second = run_experiment(make_cfg("seed=3"), run_name="b", verbose=False)
-    other = run_experiment(make_cfg("seed=4"), run_name="c", verbose=False)
+    first = run_job(make_cfg("seed=3"), run_name="a", verbose=False)
+    second = run_job(make_cfg("seed=3"), run_name="b", verbose=False)
+    other = run_job(make_cfg("seed=4"), run_name="c", verbose=False)
     assert first.metrics == second.metrics
     assert first.metrics != other.metrics
 
@@ -86,5 +86,5 @@ def test_same_seed_gives_identical_metrics(make_cfg, store_uri):
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"])
 def test_every_optimizer_learns_digits(make_cfg, optimizer):
     cfg = make_cfg(f"optimizer={optimizer}", "train.epochs=10", "tracking.enabled=false")
-    result = run_experiment(cfg, run_name=optimizer, verbose=False)
+    result = run_job(cfg, run_name=optimizer, verbose=False)
     assert result.metrics["val/accuracy"] > 0.7, result.metrics  # chance is 0.1

@@ -7,7 +7,7 @@ from helpers import run_cli
 from PIL import Image
 
 from nnexp.data.cat_pictures import write_cat_pictures
-from nnexp.run.experiment import run_experiment
+from nnexp.sweep.job import run_job
 
 
 def test_the_command_writes_a_class_per_folder_set_and_says_what_next(tmp_path):
@@ -47,5 +47,5 @@ def test_the_cat_classifier_learns_the_drawn_pictures(make_cfg, tmp_path):
     write_cat_pictures(folder, per_class=200, size=32)  # measured: 0.96-1.0 over 5 seeds
     cfg = make_cfg("experiment=cat_classifier", f"data.image_dir={folder}",
                    "tracking.enabled=false", fast=False)
-    result = run_experiment(cfg, run_name="cats", verbose=False)
+    result = run_job(cfg, run_name="cats", verbose=False)
     assert result.metrics["test/accuracy"] >= 0.9, result.metrics  # 80 unseen pictures

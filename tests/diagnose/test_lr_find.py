@@ -13,8 +13,8 @@ import pytest
 from helpers import all_runs, client_for, run_cli
 
 from nnexp.config import ConfigError, validate
-from nnexp.run.experiment import run_experiment
 from nnexp.lr_find import range_test
+from nnexp.sweep.job import run_job
 
 
 def test_lr_find_command_records_the_curve_and_prints_the_suggestion(tmp_path: Path):
@@ -74,12 +74,12 @@ def test_bad_lr_find_and_skip_settings_are_refused_with_one_line(make_cfg):
 
 
 def test_a_single_run_above_a_given_limit_is_skipped_without_a_run(make_cfg, store_uri):
-    result = run_experiment(make_cfg("lr=0.5", "sweep.skip_lr_above=0.1"), run_name="x",
-                            verbose=False)
+    result = run_job(make_cfg("lr=0.5", "sweep.skip_lr_above=0.1"), run_name="x",
+                     verbose=False)
     assert result.run_id is None and result.skipped == "lr=0.5 is above sweep.skip_lr_above=0.1"
     assert all_runs(store_uri) == []
-    kept = run_experiment(make_cfg("lr=0.05", "sweep.skip_lr_above=0.1"), run_name="y",
-                          verbose=False)
+    kept = run_job(make_cfg("lr=0.05", "sweep.skip_lr_above=0.1"), run_name="y",
+                   verbose=False)
     (run,) = all_runs(store_uri)
     assert run.info.run_id == kept.run_id
     assert run.data.tags["nnexp.sweep.lr_limit"] == "sweep.skip_lr_above=0.1"

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from helpers import all_runs
 
-from nnexp.run.experiment import run_experiment
 from nnexp.run.loop import Diverged
 from nnexp.run.verdict import DEAD_FRACTION, OVERFIT_RISE, diagnose
+from nnexp.sweep.job import run_job
 
 QUICK = ("tracking.plots=false", "tracking.log_model=false")
 SIGMOID_DEEP = "model.hidden=[32,32,32,32,32,32,32,32]"
@@ -40,7 +40,7 @@ def test_run_set_to_cause_a_verdict_gets_it_as_a_tag_with_evidence(expected, mak
     caplog.set_level(logging.INFO, logger="nnexp")
     cfg = make_cfg(*QUICK, *CASES[expected], fast=False)
     try:
-        run_experiment(cfg, run_name=expected, verbose=True)
+        run_job(cfg, run_name=expected, verbose=True)
     except Diverged:
         assert expected == "diverged"
     (run,) = all_runs(store_uri)

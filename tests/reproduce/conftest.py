@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from nnexp.run.experiment import run_experiment
+from nnexp.sweep.job import run_job
 
 QUICK = ("tracking.plots=false",)
 
@@ -17,9 +17,9 @@ def train_run(make_cfg: Callable[..., object]) -> Callable[..., str]:
 
     def train(*overrides: str, parent_run_id: str | None = None, name: str = "run") -> str:
         cfg = make_cfg(*QUICK, *overrides)
-        result = run_experiment(cfg, run_name=name, overrides=list(overrides),
-                                parent_run_id=parent_run_id, verbose=False,
-                                command=["python", "-m", "nnexp.train", *overrides])
+        result = run_job(cfg, run_name=name, overrides=list(overrides),
+                         parent_run_id=parent_run_id, verbose=False,
+                         command=["python", "-m", "nnexp.train", *overrides])
         assert result.run_id is not None
         return result.run_id
 

@@ -8,8 +8,8 @@ from helpers import client_for
 
 from nnexp.engine.optimizers import SGD
 from nnexp.reproduce import reproduce
-from nnexp.tracking.records import RecordError
 from nnexp.run.weight_hashes import HASHES_ARTIFACT, load_hashes
+from nnexp.tracking.records import RecordError
 
 
 def _reproduce(run_id: str, uri: str, capsys, *extra: str) -> tuple[int, list[str]]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from helpers import client_for
 
 from nnexp.data.synthetic_images import make_image_folder
+from nnexp.record.tags import REPRODUCED_FROM as REPRODUCED_FROM_TAG
 from nnexp.reproduce import reproduce
 from nnexp.tracking.store import ensure_experiment
-from nnexp.record.tags import REPRODUCED_FROM as REPRODUCED_FROM_TAG
 
 
 def _reproduce(run_id: str, uri: str, capsys, *extra: str) -> tuple[int, str]:

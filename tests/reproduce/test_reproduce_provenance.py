@@ -8,8 +8,8 @@ import subprocess
 
 from helpers import client_for
 
-from nnexp.reproduce import compare_histories, rebuild_config, reproduce
 from nnexp.record import provenance
+from nnexp.reproduce import compare_histories, rebuild_config, reproduce
 from nnexp.tracking.records import MetricPoint
 
 

@@ -8,10 +8,10 @@ import json
 from helpers import client_for
 
 from nnexp.diff import diff_main
-from nnexp.run.experiment import run_experiment
-from nnexp.reproduce import reproduce
-from nnexp.tracking.store import ensure_experiment
 from nnexp.record.tags import REPRODUCED_FROM
+from nnexp.reproduce import reproduce
+from nnexp.sweep.job import run_job
+from nnexp.tracking.store import ensure_experiment
 
 
 def _sweep(train_run, uri: str) -> tuple[str, list[str]]:
@@ -64,7 +64,7 @@ def test_diff_of_a_run_and_its_reproduction_flags_nothing(make_cfg, store_uri, c
     monkeypatch.setenv("MLFLOW_TRACKING_URI", store_uri)
     cfg = make_cfg("tracking.plots=false")
     cfg.tracking.uri = None  # as on the command line: the record says null, the copy its store
-    run_id = run_experiment(cfg, run_name="run", verbose=False).run_id
+    run_id = run_job(cfg, run_name="run", verbose=False).run_id
     assert reproduce([run_id, "--tracking-uri", store_uri, "--quiet"]) == 0
     capsys.readouterr()
     client = client_for(store_uri)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from helpers import client_for
 
+from nnexp.record.tags import REPRODUCED_FROM
 from nnexp.reproduce import reproduce
 from nnexp.tracking.store import ensure_experiment
-from nnexp.record.tags import REPRODUCED_FROM
 
 
 def _reproductions(uri: str, run_id: str) -> list:

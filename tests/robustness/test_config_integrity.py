@@ -12,7 +12,6 @@ from helpers import all_runs, client_for
 from hydra.errors import HydraException
 
 from nnexp import engine
-from nnexp.run.build import build_network, build_optimizer
 from nnexp.cli import describe_user_error
 from nnexp.config import (
     ConfigError,
@@ -21,11 +20,12 @@ from nnexp.config import (
     run_metric_names,
     validate,
 )
-from nnexp.data import load_dataset
-from nnexp.run.experiment import run_experiment
-from nnexp.reproduce import reproduce
-from nnexp.tracking.store import _safe_name, describe_store_fault
 from nnexp.config.vocabulary import DATASETS, REGRESSION_DATASETS
+from nnexp.data import load_dataset
+from nnexp.reproduce import reproduce
+from nnexp.run.build import build_network, build_optimizer
+from nnexp.sweep.job import run_job
+from nnexp.tracking.store import _safe_name, describe_store_fault
 
 QUICK = ("train.epochs=1", "tracking.plots=false", "tracking.log_model=false")
 HYPER = ("momentum", "beta1", "beta2", "eps", "alpha", "weight_decay")
@@ -67,7 +67,7 @@ def test_logged_params_equal_what_the_engine_used(overrides, make_cfg, store_uri
         assert describe_user_error(exc) == ("optimizer.lr: not a config key; the learning "
                                             "rate is the key `lr`: use lr=0.5")
         return
-    run_experiment(cfg, run_name="check", verbose=False)
+    run_job(cfg, run_name="check", verbose=False)
     (run,) = all_runs(store_uri)
     params = run.data.params
     assert params["optimizer.name"] == first_step["optimizer"]
@@ -91,7 +91,7 @@ def test_logged_params_equal_what_the_engine_used(overrides, make_cfg, store_uri
 
 
 def test_reproduce_with_the_second_spelling_of_lr_is_refused(make_cfg, store_uri):
-    result = run_experiment(make_cfg(*QUICK), run_name="r", verbose=False)
+    result = run_job(make_cfg(*QUICK), run_name="r", verbose=False)
     with pytest.raises(ConfigError, match=r"^optimizer.lr: not a config key; the learning rate "
                                           r"is the key `lr`: use lr=0.9$"):
         reproduce([result.run_id, "--tracking-uri", store_uri, "--quiet",

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 from helpers import client_for
 
-from nnexp.run.experiment import run_experiment
 from nnexp.reproduce import compare_histories
+from nnexp.sweep.job import run_job
 from nnexp.tracking.records import load_run, metric_histories
 from nnexp.tracking.store import ensure_experiment
 
@@ -17,8 +17,8 @@ QUICK = ("tracking.plots=false", "tracking.log_model=false", "train.epochs=4",
 
 
 def _train(make_cfg, *overrides, parent=None, name="run"):
-    return run_experiment(make_cfg(*QUICK, *overrides), run_name=name, parent_run_id=parent,
-                          verbose=False)
+    return run_job(make_cfg(*QUICK, *overrides), run_name=name, parent_run_id=parent,
+                   verbose=False)
 
 
 def _weights(client, run_id: str, dest: Path) -> dict[str, bytes]:

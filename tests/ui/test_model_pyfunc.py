@@ -18,7 +18,7 @@ from helpers import all_runs, client_for, model_uri, store_of
 
 from nnexp import engine
 from nnexp.run.build import load_data
-from nnexp.run.experiment import run_experiment
+from nnexp.sweep.job import run_job
 
 FRESH = textwrap.dedent("""
     import json, sys, warnings, numpy as np, pandas as pd, mlflow
@@ -57,7 +57,7 @@ def test_fresh_process_loads_model_by_column_names_and_matches_engine(make_cfg, 
     cfg = make_cfg("data=wine")  # standardised features: the model must scale raw inputs
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = run_experiment(cfg, run_name="wine", verbose=False)
+        result = run_job(cfg, run_name="wine", verbose=False)
     assert _not_mlflow_deprecations(caught) == []
     dataset = load_data(cfg)
     assert dataset.scaler_mean is not None
@@ -111,7 +111,7 @@ def test_mlflow_models_predict_cli_on_a_csv_of_whole_numbers(sweep_store, tmp_pa
 def test_model_is_named_after_its_run_with_features_example_and_linked_data(make_cfg, store_uri,
                                                                             tmp_path):
     cfg = make_cfg("data=iris")
-    result = run_experiment(cfg, run_name="lr=0.1,model.hidden=[16]", verbose=False)
+    result = run_job(cfg, run_name="lr=0.1,model.hidden=[16]", verbose=False)
     client = client_for(store_uri)
     run = client.get_run(result.run_id)
     (output,) = run.outputs.model_outputs
@@ -166,7 +166,7 @@ def test_an_image_model_takes_arrays(image_store):
 
 
 def test_no_model_when_log_model_is_false(make_cfg, store_uri):
-    run_experiment(make_cfg("tracking.log_model=false"), run_name="plain", verbose=False)
+    run_job(make_cfg("tracking.log_model=false"), run_name="plain", verbose=False)
     (run,) = all_runs(store_uri)
     assert run.info.status == "FINISHED"
     assert run.outputs.model_outputs == []

@@ -17,9 +17,9 @@ import pytest
 from helpers import client_for, model_uri
 
 from nnexp import predict as predict_cli
-from nnexp.run.build import load_data
-from nnexp.run.experiment import run_experiment
 from nnexp.config.paths import conf_dir
+from nnexp.run.build import load_data
+from nnexp.sweep.job import run_job
 
 PAYLOAD = "import pathlib; pathlib.Path({target!r}).write_text('code from the store ran')\n"
 
@@ -74,7 +74,7 @@ def _wine_store(tmp_path_factory):
                                                "tracking.plots=false"])
     with open_dict(cfg):
         cfg.tracking.uri = uri
-    run_id = run_experiment(cfg, run_name="wine", verbose=False).run_id
+    run_id = run_job(cfg, run_name="wine", verbose=False).run_id
     dataset = load_data(cfg)
     return uri, run_id, dataset.X_test * dataset.scaler_std + dataset.scaler_mean
 

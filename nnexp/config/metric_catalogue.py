@@ -1,0 +1,63 @@
+"""The metric keys a run logs, known from its config alone (checks such as `sweep.objective`
+read them before anything is built)."""
+
+from __future__ import annotations
+
+import functools
+
+from omegaconf import DictConfig
+
+from nnexp.config.vocabulary import REGRESSION_DATASETS
+from nnexp.engine import dense_layer_names
+
+LEARNED_A, LEARNED_B = "learned/a", "learned/b"
+LINE_DATASETS = ("line",)  # data sets generated from a known line (their Dataset.truth)
+
+
+def logs_a_line(data_name: str, hidden: list[int], activation: str) -> bool:
+    """Whether a run of this config logs learned/a and learned/b (as `learned_line` decides)."""
+    return data_name in LINE_DATASETS and (not hidden or activation == "identity")
+
+
+def metric_names(*, classify: bool, layer_names: list[str],
+                 dead_unit_layers: list[str] | tuple[str, ...] = ()) -> list[str]:
+    """Every metric key a run logs: per step (`train_loop`), per epoch, and on the test split at
+    the end (`evaluate`, logged by the experiment). Checks such as `sweep.objective` read it.
+    `dead_unit_layers`: the layers followed by a ReLU (`probes.dead_unit_layers`)."""
+    split = ["loss", "accuracy"] if classify else ["loss"]  # what `evaluate` returns
+    per_step = ["train/loss_step", "lr", *(f"grad_norm/{name}" for name in layer_names)]
+    per_epoch = ["train/loss", *(f"val/{k}" for k in split),
+                 *(f"weight_norm/{name}" for name in layer_names),
+                 *(f"update_ratio/{name}" for name in layer_names),
+                 *(f"dead_units/{name}" for name in dead_unit_layers), "epoch"]
+    return [*per_step, *per_epoch, *(f"test/{k}" for k in split)]
+
+
+def run_metric_names(cfg: DictConfig) -> list[str]:
+    """The metric keys a run of `cfg` logs (they depend on the task and the number of layers)."""
+    layers = _layer_names(len(cfg.model.hidden))
+    names = metric_names(classify=cfg.data.name not in REGRESSION_DATASETS, layer_names=layers,
+                         dead_unit_layers=layers[:-1] if cfg.model.activation == "relu" else [])
+    if logs_a_line(cfg.data.name, list(cfg.model.hidden), cfg.model.activation):
+        names += [LEARNED_A, LEARNED_B]
+    return names
+
+
+@functools.cache
+def _layer_names(n_hidden: int) -> list[str]:
+    """The engine's names for the Dense layers of an MLP with `n_hidden` hidden layers."""
+    return dense_layer_names(n_hidden + 1)
+
+
+def metric_listing(names: list[str]) -> str:
+    """Metric names for a message; per-layer series longer than three shortened to a range."""
+    shown: list[str] = []
+    for name in names:
+        prefix, _, layer = name.rpartition("/")
+        series = [n for n in names if n.startswith(f"{prefix}/layer")] if prefix else []
+        if len(series) > 3 and layer.startswith("layer"):
+            if name == series[0]:
+                shown.append(f"{series[0]} ... {series[-1].rpartition('/')[2]}")
+        else:
+            shown.append(name)
+    return ", ".join(shown)

@@ -1,0 +1,34 @@
+"""A trained network as files: `weights.npz` (arrays and architecture) and `model_meta.json`
+(what prediction needs besides them), plain data a run logs and any reader can check."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+WEIGHTS_ARTIFACT = "weights.npz"  # the network: arrays and architecture, no code, no pickles
+META_ARTIFACT = "model_meta.json"  # what prediction needs besides the weights, as plain data
+
+
+def model_meta(dataset: Any, loss_name: str) -> dict[str, Any]:
+    """What prediction needs besides the weights: scaling, task, class names, image format."""
+    return {
+        "loss": loss_name,
+        "task": dataset.task,
+        "data": dataset.name,
+        "class_names": [str(c) for c in dataset.class_names],
+        "n_features": int(dataset.n_features),
+        "dtype": dataset.dtype,
+        "scaler_mean": None if dataset.scaler_mean is None else dataset.scaler_mean.tolist(),
+        "scaler_std": None if dataset.scaler_std is None else dataset.scaler_std.tolist(),
+        "image_shape": None if dataset.image_shape is None else list(dataset.image_shape),
+        "image_mode": dataset.image_mode,
+        "feature_names": list(dataset.feature_names),
+    }
+
+
+def write_model_meta(path: Path, dataset: Any, loss_name: str) -> Path:
+    """`model_meta(...)` as JSON, logged beside the weights so prediction reads only data."""
+    path.write_text(json.dumps(model_meta(dataset, loss_name), indent=2))
+    return path

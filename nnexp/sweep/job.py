@@ -1,0 +1,172 @@
+"""One job, from a composed config to its record: the sweep policy decided first, then the run
+told to its observers (the MLflow run and the console), and what a job in a sweep returns to
+its sweeper. `python -m nnexp.train`, the Python API and the Hydra jobs all come through here."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from nnexp.config import ConfigError, config_hash, diverged_objective, to_container, validate
+from nnexp.config.paths import from_launch_dir
+from nnexp.config.user_errors import EXIT_RUN_FAILED
+from nnexp.record.redact import redact
+from nnexp.run.experiment import ExperimentResult, RunOptions, run_experiment
+from nnexp.run.history import MetricHistory
+from nnexp.run.interrupts import RunInterrupted
+from nnexp.run.loop import Diverged
+from nnexp.run.observer import RunObserver
+from nnexp.run.pruner import Pruner
+from nnexp.run.weight_hashes import RecordedHashes
+from nnexp.sweep.naming import LAUNCHER_PID_ENV, PARENT_EXPERIMENT_ENV, record_job_error
+from nnexp.sweep.policy import decide
+from nnexp.tracking.observers import make_observer, mlflow_observer_of
+from nnexp.tracking.store import absolute_store_uri, resolve_tracking_uri
+
+log = logging.getLogger("nnexp.train")  # the name a job's lines had before the package had rooms
+
+
+def run_job(
+    cfg: DictConfig,
+    *,
+    run_name: str,
+    overrides: list[str] | None = None,
+    parent_run_id: str | None = None,
+    hydra_dir: Path | None = None,
+    extra_tags: dict[str, str] | None = None,
+    verbose: bool = True,
+    command: list[str] | None = None,
+    observer: RunObserver | None = None,
+    second_interrupt_kills: bool = True,
+    pruner: Pruner | None = None,
+    check_weights: RecordedHashes | None = None,
+) -> ExperimentResult:
+    """Decide the job's sweep policy, then run the experiment told to `observer` (by default the
+    MLflow run and the console the config asks for); return the objective and metrics.
+
+    Every user mistake (config, data, store) is raised before the run is created. `pruner`
+    replaces the one `sweep.prune` asks for; `check_weights` stops training at the first step
+    whose weights differ from another run's (reproduce).
+    """
+    validate(cfg)
+    identity = config_hash(to_container(cfg))
+    uri = resolve_tracking_uri(cfg.tracking.uri, probe=False) if cfg.tracking.enabled else None
+    overrides = list(overrides or [])
+    policy = decide(cfg, identity, uri, parent_run_id=parent_run_id, run_name=run_name,
+                    verbose=verbose, overrides=overrides, command=command)
+    if policy.answer is not None:
+        return policy.answer
+    observer = observer or make_observer(cfg, uri, verbose)
+    options = RunOptions(
+        objective=cfg.sweep.objective, checkpoint_every=cfg.sweep.checkpoint_every,
+        continuation=policy.continuation, pruner=pruner, check_weights=check_weights,
+        extra_tags={**(extra_tags or {}), **policy.extra_tags})
+    if policy.continuation is not None and uri is not None:
+        options.on_started = lambda run_id: _note_continuation(uri, policy.continuation, run_id)
+    if pruner is None and cfg.sweep.prune is not None and parent_run_id is not None:
+        options.pruner_for = _store_pruner(cfg, observer, parent_run_id)
+    return run_experiment(cfg, observer, run_name=run_name, options=options,
+                          dataset=policy.dataset, overrides=overrides,
+                          parent_run_id=parent_run_id, hydra_dir=hydra_dir, verbose=verbose,
+                          command=command, second_interrupt_kills=second_interrupt_kills)
+
+
+def _note_continuation(uri: str, continuation: object, run_id: str | None) -> None:
+    """Tag the stopped run with the run that continues it (the sweep summary reads it)."""
+    from nnexp.sweep.resume import note_continuation
+
+    if run_id is not None:
+        note_continuation(uri, continuation.run_id, run_id)  # type: ignore[attr-defined]
+
+
+def _store_pruner(cfg: DictConfig, observer: RunObserver, parent_run_id: str):
+    """The pruner `sweep.prune` asks for, made once the run exists: its siblings meet in the
+    store of the job's MLflow run (none when the job records nowhere)."""
+    from nnexp.sweep.pruning_rules import PruneSettings
+    from nnexp.sweep.store_pruner import StorePruner
+    from nnexp.tracking.store import open_client
+
+    s = cfg.sweep
+    settings = PruneSettings(
+        s.prune, s.objective, s.direction, warmup_epochs=s.prune_warmup_epochs,
+        startup_runs=s.prune_startup_runs, min_siblings=s.prune_min_siblings,
+        interval=s.prune_interval, min_epochs=s.prune_min_epochs,
+        reduction_factor=s.prune_reduction_factor)
+
+    def make(history: MetricHistory) -> Pruner | None:
+        store = mlflow_observer_of(observer)
+        if store is None or store.experiment_id is None:
+            return None
+        return StorePruner(settings, open_client(store.uri), store.experiment_id,
+                           parent_run_id, lambda: store.run_id, store.record_tags,
+                           earlier=history.series(s.objective)[1].tolist())
+
+    return make
+
+
+def anchor_paths(cfg: DictConfig, launch: Path) -> None:
+    """Relative paths a user gave (data.image_dir, a SQLite tracking.uri) made absolute against
+    the folder the command started in, which a job with hydra.job.chdir=true has left; the run
+    then records the absolute path it used."""
+    if cfg.data.image_dir:
+        cfg.data.image_dir = from_launch_dir(cfg.data.image_dir, launch)
+    if cfg.tracking.uri:
+        cfg.tracking.uri = absolute_store_uri(cfg.tracking.uri, launch)
+
+
+def check_sweep_experiment(cfg: DictConfig) -> None:
+    """A job records into its sweep parent's experiment or not at all (MLflow nests runs only
+    within one experiment); the sweep refuses mixed experiments upfront, this catches sweepers
+    that choose values as they go."""
+    expected = os.environ.get(PARENT_EXPERIMENT_ENV)
+    if expected is not None and cfg.tracking.experiment != expected:
+        raise ConfigError(f"tracking.experiment: this job records into "
+                          f"'{cfg.tracking.experiment}' but its sweep's parent run is in "
+                          f"'{expected}'; a sweep uses one experiment")
+
+
+def hydra_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | None,
+              hydra_dir: Path, multirun: bool, command: list[str]) -> float:
+    """A Hydra job: one run; in a sweep a diverged run is a result (the objective the
+    sweeper gets), and a pool's worker interrupted ends its process."""
+    try:
+        if parent:
+            check_sweep_experiment(cfg)
+        result = run_job(cfg, run_name=name, overrides=overrides, parent_run_id=parent,
+                         hydra_dir=hydra_dir, verbose=not multirun, command=command)
+    except Diverged as exc:
+        if not multirun:
+            raise
+        log.warning(redact(f"[{name}] {exc}"))
+        return diverged_objective(cfg)
+    except RunInterrupted as exc:
+        if os.environ.get(LAUNCHER_PID_ENV, str(os.getpid())) != str(os.getpid()):
+            # a pool's worker: its run ended KILLED; it must not take the sweep's next job
+            logging.shutdown()
+            os._exit(128 + signal.Signals[exc.signame].value)
+        raise
+    except Exception as exc:
+        if parent:  # the job may have failed before its run existed: tell the sweep's parent
+            record_job_error(parent, name, exc)
+        raise
+    _report(cfg, name, result, multirun)
+    return result.objective
+
+
+def _report(cfg: DictConfig, name: str, result: ExperimentResult, multirun: bool) -> None:
+    """A sweep job's one line; a single run whose record waits locally exits non-zero."""
+    if multirun and result.skipped:
+        log.info(f"[{name}] skipped: {result.skipped}")
+    elif multirun:
+        what = "reused" if result.reused else "run"
+        if result.pruned is not None:
+            what = f"pruned at epoch {result.pruned.epoch}, run"
+        elif result.resumed_from is not None:
+            what = f"continues {result.resumed_from} as run"
+        log.info(f"[{name}] {cfg.sweep.objective} {result.objective:.4f}  {what} {result.run_id}")
+    elif result.kept_locally:  # trained, but the record is not in the store yet: not a success
+        raise SystemExit(EXIT_RUN_FAILED)

@@ -1,0 +1,29 @@
+"""The observers a command's run reports to: the MLflow run when tracking is on, and the console
+when the run should talk. Made here, above the run, so the run never picks a store."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig
+
+from nnexp.run.console import ConsoleObserver
+from nnexp.run.observer import Observers, RunObserver
+from nnexp.tracking.mlflow_observer import MlflowObserver
+
+
+def make_observer(cfg: DictConfig, uri: str | None, verbose: bool, *,
+                  remember_store: bool = True) -> RunObserver:
+    """The MLflow observer when `uri` is set, and the console when `verbose`.
+    `remember_store`: list the store in the launch folder's mlruns/stores.json (commands do;
+    the Python API leaves the caller's folder alone, as MLflow does)."""
+    store = None
+    if uri is not None:
+        store = MlflowObserver(uri, budget=cfg.tracking.metric_budget,
+                               retry_seconds=cfg.tracking.retry_seconds,
+                               remember_store=remember_store)
+    return Observers(*([store] if store else []), *([ConsoleObserver(store)] if verbose else []))
+
+
+def mlflow_observer_of(observer: RunObserver) -> MlflowObserver | None:
+    """The MLflow observer among those `make_observer` made, if any."""
+    members = observer.observers if isinstance(observer, Observers) else (observer,)
+    return next((o for o in members if isinstance(o, MlflowObserver)), None)
