@@ -362,6 +362,21 @@ def sweep(*overrides: str, verbose: bool = True) -> SweepResult:
         _one_setting(configs, "tracking.uri")
         parent = _start_parent(configs[0], keys, list(overrides), parents[0], objective,
                                direction, verbose)
+    results = _run_jobs(configs, jobs, keys, parent, objective, verbose)
+    if parent is None:
+        return SweepResult(None, FINISHED, results, _best(results, None, direction), objective,
+                           direction)
+    status = parent.finish()
+    best_id = parent.client.get_run(parent.run_id).data.tags.get(tags.BEST_RUN_ID)
+    if verbose:
+        log.info(f"sweep {status}: parent run {parent.run_id}, best {best_id}")
+    return SweepResult(parent.run_id, status, results, _best(results, best_id, direction),
+                       objective, direction)
+
+
+def _run_jobs(configs: list[DictConfig], jobs: list[list[str]], keys: list[str], parent: Any,
+              objective: str, verbose: bool) -> list[RunResult]:
+    """Each job in turn; Ctrl-C ends the parent KILLED, another error ends it FAILED."""
     results: list[RunResult] = []
     name = ""
     try:
@@ -386,15 +401,7 @@ def sweep(*overrides: str, verbose: bool = True) -> SweepResult:
             record_job_error(parent.run_id, name, exc, configs[0].tracking.uri)
             parent.finish(job_raised=True)
         raise
-    if parent is None:
-        return SweepResult(None, FINISHED, results, _best(results, None, direction), objective,
-                           direction)
-    status = parent.finish()
-    best_id = parent.client.get_run(parent.run_id).data.tags.get(tags.BEST_RUN_ID)
-    if verbose:
-        log.info(f"sweep {status}: parent run {parent.run_id}, best {best_id}")
-    return SweepResult(parent.run_id, status, results, _best(results, best_id, direction),
-                       objective, direction)
+    return results
 
 
 def _expand(overrides: list[str]) -> list[list[str]]:

@@ -15,22 +15,25 @@ from __future__ import annotations
 
 import argparse
 import copy
-import re
-import struct
 import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp.cli import run_cli
-from nnexp.config import Config, ConfigError, drop_moved_keys, unknown_key_message
-from nnexp.config.paths import conf_dir, group_options
+from nnexp.config import ConfigError
+from nnexp.config.from_record import rebuild_config, schema_links
 from nnexp.record import provenance, tags
+from nnexp.record.history_comparison import (
+    Comparison,
+    common_steps,
+    compare_histories,
+    describe,
+)
 from nnexp.record.params import flatten
 from nnexp.run.weight_hashes import (
     HASHES_ARTIFACT,
@@ -55,179 +58,6 @@ from nnexp.tracking.records import (
 PROG = "nnexp.reproduce"
 MAX_HASHES_BYTES = 64_000_000  # 4 bytes a layer and 8 a step: millions of hashed steps
 EXIT_IDENTICAL, EXIT_DIFFERENT, EXIT_CANNOT = 0, 1, 2
-_INTERPOLATION = re.compile(r"^\$\{[^}]+\}$")
-
-
-@dataclass
-class MetricDifference:
-    """The first step at which one metric's two histories disagree."""
-
-    key: str
-    step: int | None
-    recorded: list[float]
-    reproduced: list[float]
-    offset_ms: int  # when the recorded (else reproduced) value was logged, to find the first
-
-
-@dataclass
-class Comparison:
-    """Every metric of two runs compared value by value."""
-
-    n_metrics: int
-    n_values: int
-    differences: list[MetricDifference]  # earliest first
-
-
-# ---- rebuilding the config ---------------------------------------------------------------------
-
-def _schema_interpolations(node: Any, prefix: str = "") -> dict[str, str]:
-    """Keys whose schema default is an interpolation (`a: ${b}` -> b), to restore them."""
-    found = {}
-    for key, value in node.items():
-        if isinstance(value, dict):
-            found.update(_schema_interpolations(value, f"{prefix}{key}."))
-        elif isinstance(value, str) and _INTERPOLATION.match(value):
-            found[f"{prefix}{key}"] = value[2:-1]
-    return found
-
-
-def schema_links() -> dict[str, str]:
-    """The schema's own interpolations as written (`{"optimizer.lr": "${lr}"}`): the only ones
-    a logged config may hold (any other is refused when the record is read)."""
-    schema = OmegaConf.to_container(OmegaConf.structured(Config), resolve=False)
-    return {key: f"${{{target}}}" for key, target in _schema_interpolations(schema).items()}
-
-
-def _restore_interpolations(logged: dict[str, Any], schema: DictConfig) -> DictConfig:
-    """The logged config with resolved copies of schema links (`a: ${b}` logged as `a: 0.1`)
-    turned back into links, so an override of b reaches a as it did when the run was made."""
-    config = OmegaConf.create(logged)
-    links = _schema_interpolations(OmegaConf.to_container(schema, resolve=False))
-    for key, target in links.items():
-        parent, _, leaf = key.rpartition(".")
-        node = OmegaConf.select(config, parent) if parent else config
-        if (isinstance(node, DictConfig) and leaf in node
-                and node[leaf] == OmegaConf.select(config, target)):
-            del node[leaf]  # the schema's `${target}` takes its place, so overrides follow it
-    return config
-
-
-def _apply_group(cfg: DictConfig, group: str, option: str) -> None:
-    """`optimizer=sgd` on a logged config: reset the group to its schema, merge the option file."""
-    path = conf_dir() / group / f"{option}.yaml"
-    if not path.is_file():
-        allowed = ", ".join(group_options(group)) or "(none)"
-        raise ConfigError(f"{group}: unknown option '{option}'; allowed: {allowed}")
-    cfg[group] = OmegaConf.structured(Config)[group]
-    content = OmegaConf.load(path)
-    is_global = any("@package _global_" in line for line in path.read_text().splitlines()[:3])
-    merged = OmegaConf.merge(cfg, content if is_global else {group: content})
-    for key in merged:
-        cfg[key] = merged[key]
-
-
-def apply_overrides(cfg: DictConfig, overrides: list[str]) -> None:
-    """Hydra `key=value` overrides (and `group=option`) on a rebuilt config; types are checked."""
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    groups = [o for o in parsed if "." not in o.key_or_group and isinstance(o.value(), str)
-              and (conf_dir() / o.key_or_group).is_dir()]
-    for o in parsed:
-        if o.is_sweep_override():
-            raise ConfigError(f"{o.input_line}: a sweep cannot be reproduced; give one value")
-        if o.is_delete() or o.is_add() or o.is_force_add():
-            raise ConfigError(f"{o.input_line}: only key=value overrides apply to a logged config")
-    for o in groups:
-        _apply_group(cfg, o.key_or_group, o.value())
-    for o in parsed:
-        if o in groups:
-            continue
-        missing = object()
-        if OmegaConf.select(cfg, o.key_or_group, default=missing) is missing:
-            raise ConfigError(unknown_key_message(o.key_or_group, o.value()))
-        OmegaConf.update(cfg, o.key_or_group, o.value(), merge=False)
-
-
-def rebuild_config(logged: dict[str, Any], overrides: list[str], uri: str,
-                   experiment: str) -> DictConfig:
-    """The logged config merged onto the typed schema, overridden, and tracked in the same store."""
-    schema = OmegaConf.structured(Config)
-    cfg = OmegaConf.merge(schema, _restore_interpolations(drop_moved_keys(logged), schema))
-    apply_overrides(cfg, overrides)
-    cfg.tracking.uri = uri
-    cfg.tracking.experiment = experiment
-    cfg.tracking.enabled = True
-    # a reproduction trains: an identical finished run (the record itself) must not answer for
-    # it, and no learning-rate limit may skip it
-    cfg.sweep.skip_finished = False
-    cfg.sweep.skip_lr_above = None
-    assert isinstance(cfg, DictConfig)
-    return cfg
-
-
-# ---- comparing histories -----------------------------------------------------------------------
-
-def _bits(values: list[float]) -> list[bytes]:
-    return [struct.pack("<d", v) for v in values]
-
-
-def _by_step(points: list[MetricPoint]) -> dict[int, list[MetricPoint]]:
-    steps: dict[int, list[MetricPoint]] = {}
-    for point in points:
-        steps.setdefault(point.step, []).append(point)
-    return steps
-
-
-def _first_difference(key: str, recorded: list[MetricPoint], reproduced: list[MetricPoint]
-                      ) -> MetricDifference | None:
-    a, b = _by_step(recorded), _by_step(reproduced)
-    for step in sorted(set(a) | set(b)):
-        pa, pb = a.get(step, []), b.get(step, [])
-        va, vb = [p.value for p in pa], [p.value for p in pb]
-        if _bits(va) != _bits(vb):
-            offset = min(p.offset_ms for p in (pa or pb))
-            return MetricDifference(key, step, va, vb, offset)
-    return None
-
-
-def common_steps(recorded: dict[str, list[MetricPoint]],
-                 reproduced: dict[str, list[MetricPoint]], last_step: int
-                 ) -> tuple[dict[str, list[MetricPoint]], dict[str, list[MetricPoint]]]:
-    """Both histories cut to the steps up to `last_step` that both logged (a reproduction that
-    stopped early is compared with the record as far as it went)."""
-    def cut(points: list[MetricPoint], steps: set[int]) -> list[MetricPoint]:
-        return [p for p in points if p.step <= last_step and p.step in steps]
-
-    mine, theirs = {}, {}
-    for key in set(recorded) & set(reproduced):
-        steps = {p.step for p in recorded[key]} & {p.step for p in reproduced[key]}
-        if any(step <= last_step for step in steps):
-            mine[key], theirs[key] = cut(recorded[key], steps), cut(reproduced[key], steps)
-    return mine, theirs
-
-
-def compare_histories(recorded: dict[str, list[MetricPoint]],
-                      reproduced: dict[str, list[MetricPoint]]) -> Comparison:
-    """Every key, every step, exact bits (NaN equals NaN, 0.0 differs from -0.0)."""
-    differences = []
-    for key in sorted(set(recorded) | set(reproduced)):
-        found = _first_difference(key, recorded.get(key, []), reproduced.get(key, []))
-        if found is not None:
-            differences.append(found)
-    differences.sort(key=lambda d: (d.offset_ms, d.step if d.step is not None else -1, d.key))
-    n_values = sum(len(points) for points in recorded.values())
-    return Comparison(len(set(recorded) | set(reproduced)), n_values, differences)
-
-
-def _values(values: list[float]) -> str:
-    return ", ".join(repr(v) for v in values) if values else "(not logged)"
-
-
-def describe(difference: MetricDifference) -> str:
-    """`val/loss at step 2: recorded 0.25, reproduced 0.2500001` (exact, round-trip reprs)."""
-    return (f"{difference.key} at step {difference.step}: recorded "
-            f"{_values(difference.recorded)}, reproduced {_values(difference.reproduced)}")
 
 
 # ---- the command -------------------------------------------------------------------------------

@@ -115,6 +115,24 @@ def load_image_folder(image_dir: str | Path, image_size: object, image_mode: obj
     """
     size = check_image_size(image_size)
     mode = check_image_mode(image_mode)
+    root, entries, class_dirs = _class_folders(image_dir)
+    found = _FolderRead()
+    for label, cdir in enumerate(class_dirs):
+        found.read_class(cdir, label, size, mode)
+    n = len(found.rows)
+    shape = (size[1], size[0]) if mode == "L" else (size[1], size[0], len(mode))
+    notes = [
+        f"loaded {n} images in {len(class_dirs)} classes from '{root}' as {size[0]}x{size[1]} "
+        f"(W x H) mode {mode}, pixels scaled to [0, 1], flattened to {int(np.prod(shape))} features"
+    ]
+    notes += found.notes(n, size, mode, stray=[p.name for p in entries if not p.is_dir()])
+    X = np.stack(found.rows).astype(np.float64) / 255.0
+    X, y = validate_arrays(X, np.asarray(found.labels, dtype=np.int64), "classification")
+    return RawData(X, y, "classification", [p.name for p in class_dirs], notes, shape, mode)
+
+
+def _class_folders(image_dir: str | Path) -> tuple[Path, list[Path], list[Path]]:
+    """The folder, its entries and its class sub-folders; DataError unless there are two or more."""
     root = Path(image_dir).expanduser()
     if not root.exists():
         where = "" if root.is_absolute() else f" (resolved to '{root.resolve()}')"
@@ -130,61 +148,57 @@ def load_image_folder(image_dir: str | Path, image_size: object, image_mode: obj
         )
     if len(class_dirs) == 1:
         raise DataError(f"data.image_dir: only one class ('{class_dirs[0].name}'); need at least 2")
+    return root, entries, class_dirs
 
-    rows: list[np.ndarray] = []
-    labels: list[int] = []
-    stray = [p.name for p in entries if not p.is_dir()]
-    skipped: list[str] = []
-    ignored_dirs: list[str] = []
-    modes: Counter[str] = Counter()
-    sizes: Counter[str] = Counter()
-    for label, cdir in enumerate(class_dirs):
-        n_before = len(rows)
+
+class _FolderRead:
+    """The pictures of an image folder as they are read, and what was converted or left out."""
+
+    def __init__(self) -> None:
+        self.rows: list[np.ndarray] = []
+        self.labels: list[int] = []
+        self.skipped: list[str] = []
+        self.ignored_dirs: list[str] = []
+        self.modes: Counter[str] = Counter()
+        self.sizes: Counter[str] = Counter()
+
+    def read_class(self, cdir: Path, label: int, size: tuple[int, int], mode: str) -> None:
+        n_before = len(self.rows)
         for p in _children(cdir):
             rel = f"{cdir.name}/{p.name}"
             if p.is_dir():
-                ignored_dirs.append(rel + "/")
+                self.ignored_dirs.append(rel + "/")
             elif p.suffix.lower() not in IMAGE_EXTENSIONS:
-                skipped.append(rel)
+                self.skipped.append(rel)
             else:
                 arr, orig_mode, orig_size = _read_uint8(p, size, mode, key="data.image_dir")
                 if orig_mode != mode:
-                    modes[orig_mode] += 1
+                    self.modes[orig_mode] += 1
                 if orig_size != size:
-                    sizes[f"{orig_size[0]}x{orig_size[1]}"] += 1
-                rows.append(arr.reshape(-1))
-                labels.append(label)
-        if len(rows) == n_before:
+                    self.sizes[f"{orig_size[0]}x{orig_size[1]}"] += 1
+                self.rows.append(arr.reshape(-1))
+                self.labels.append(label)
+        if len(self.rows) == n_before:
             raise DataError(
                 f"data.image_dir: class folder '{cdir}' has no images "
                 f"(allowed extensions: {', '.join(IMAGE_EXTENSIONS)})"
             )
 
-    n = len(rows)
-    shape = (size[1], size[0]) if mode == "L" else (size[1], size[0], len(mode))
-    notes = [
-        f"loaded {n} images in {len(class_dirs)} classes from '{root}' as {size[0]}x{size[1]} "
-        f"(W x H) mode {mode}, pixels scaled to [0, 1], flattened to {int(np.prod(shape))} features"
-    ]
-    if modes:
-        notes.append(
-            f"converted {sum(modes.values())} of {n} image(s) to mode {mode} "
-            f"(from {_count_note(modes)})"
-        )
-    if sizes:
-        notes.append(
-            f"resized {sum(sizes.values())} of {n} image(s) to {size[0]}x{size[1]} "
-            f"(from {_count_note(sizes)})"
-        )
-    if stray:
-        notes.append(
-            f"ignored {len(stray)} file(s) directly in image_dir (images must be inside "
-            f"class sub-folders): {_listing(stray)}"
-        )
-    if skipped:
-        notes.append(f"skipped {len(skipped)} non-image file(s): {_listing(skipped)}")
-    if ignored_dirs:
-        notes.append(f"ignored {len(ignored_dirs)} nested folder(s): {_listing(ignored_dirs)}")
-    X = np.stack(rows).astype(np.float64) / 255.0
-    X, y = validate_arrays(X, np.asarray(labels, dtype=np.int64), "classification")
-    return RawData(X, y, "classification", [p.name for p in class_dirs], notes, shape, mode)
+    def notes(self, n: int, size: tuple[int, int], mode: str, stray: list[str]) -> list[str]:
+        notes = []
+        if self.modes:
+            notes.append(f"converted {sum(self.modes.values())} of {n} image(s) to mode {mode} "
+                         f"(from {_count_note(self.modes)})")
+        if self.sizes:
+            notes.append(f"resized {sum(self.sizes.values())} of {n} image(s) to "
+                         f"{size[0]}x{size[1]} (from {_count_note(self.sizes)})")
+        if stray:
+            notes.append(f"ignored {len(stray)} file(s) directly in image_dir (images must be "
+                         f"inside class sub-folders): {_listing(stray)}")
+        if self.skipped:
+            notes.append(f"skipped {len(self.skipped)} non-image file(s): "
+                         f"{_listing(self.skipped)}")
+        if self.ignored_dirs:
+            notes.append(f"ignored {len(self.ignored_dirs)} nested folder(s): "
+                         f"{_listing(self.ignored_dirs)}")
+        return notes

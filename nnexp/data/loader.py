@@ -93,22 +93,30 @@ def load_dataset(
         image_size=image_size,
         image_mode=image_mode,
     )
+    return split_and_scale(raw, name, val_fraction=val_f, test_fraction=test_f,
+                           standardize=do_std, dtype=out_dtype, rng=split_rng)
+
+
+def split_and_scale(raw: RawData, name: str, *, val_fraction: float, test_fraction: float,
+                    standardize: bool, dtype: str, rng: np.random.Generator) -> Dataset:
+    """One source's arrays split (stratified for classes, seeded by `rng`) and scaled with
+    statistics of the training split only."""
     notes = list(raw.notes)
     is_clf = raw.task == "classification"
     idx = split_indices(
         raw.y if is_clf else None,
         raw.X.shape[0],
-        val_fraction=val_f,
-        test_fraction=test_f,
-        rng=split_rng,
+        val_fraction=val_fraction,
+        test_fraction=test_fraction,
+        rng=rng,
     )
     notes.append(idx.note)
 
     mean = std = None
     if raw.image_shape is not None:
-        if do_std:
+        if standardize:
             notes.append("standardize ignored for images (pixels are scaled to [0, 1])")
-    elif do_std:
+    elif standardize:
         mean, std, n_const = fit_scaler(raw.X[idx.train])
         notes.append("standardized features with mean/std fitted on the training split only")
         if n_const:
@@ -116,11 +124,11 @@ def load_dataset(
 
     def xs(rows: np.ndarray) -> np.ndarray:
         if mean is not None and std is not None:
-            return apply_scaler(raw.X[rows], mean, std, out_dtype)
-        return raw.X[rows].astype(out_dtype)
+            return apply_scaler(raw.X[rows], mean, std, dtype)
+        return raw.X[rows].astype(dtype)
 
     def ys(rows: np.ndarray) -> np.ndarray:
-        return raw.y[rows].astype(np.int64 if is_clf else out_dtype)
+        return raw.y[rows].astype(np.int64 if is_clf else dtype)
 
     return Dataset(
         name=name,

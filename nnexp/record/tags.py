@@ -46,7 +46,7 @@ STATUS_REASON = "nnexp.status_reason"
 ERROR = "nnexp.error"
 DIVERGED = "nnexp.diverged"
 DIVERGED_PREFIX = "nnexp.diverged."  # + what, epoch, step, layer
-VERDICT = "nnexp.verdict"  # healthy, lr_too_high, ... (nnexp/verdict.py)
+VERDICT = "nnexp.verdict"  # healthy, lr_too_high, ... (nnexp/run/verdict.py)
 VERDICT_EVIDENCE = "nnexp.verdict.evidence"
 
 # The learning-rate range test (nnexp.lr_find), on its own run.

@@ -20,8 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from nnexp import engine
 from nnexp.config import config_hash, to_container, validate, validate_for_data
 from nnexp.data import Dataset
-from nnexp.record import plots, tags
-from nnexp.record.model_files import META_ARTIFACT, WEIGHTS_ARTIFACT, model_meta, write_model_meta
+from nnexp.record import tags
+from nnexp.record.model_files import model_meta
 from nnexp.record.params import flatten
 from nnexp.record.provenance import provenance_tags
 from nnexp.run import checkpoint as checkpoints
@@ -43,7 +43,6 @@ from nnexp.run.loop import (
     LoopSettings,
     LoopState,
     evaluate,
-    predicted_classes,
     train_loop,
 )
 from nnexp.run.observer import (
@@ -56,6 +55,7 @@ from nnexp.run.observer import (
     RunStart,
 )
 from nnexp.run.pruner import Pruned, Pruner
+from nnexp.run.run_files import draw_plots, save_network
 from nnexp.run.verdict import diagnose, history_of
 from nnexp.run.weight_hashes import HASHES_ARTIFACT, RecordedHashes, WeightHashes
 
@@ -141,9 +141,7 @@ def run_experiment(
 
     Every user mistake (config, data) is raised before the run is created. A first Ctrl-C
     ends the run KILLED; a second one kills the process, or raises KeyboardInterrupt with
-    `second_interrupt_kills` false (a notebook's kernel). With `options.check_weights` (another
-    run's weight hashes) training stops, raising WeightsDiffer, at the first step whose weights
-    differ from that run's.
+    `second_interrupt_kills` false (a notebook's kernel).
     """
     options = options or RunOptions()
     validate(cfg)
@@ -160,13 +158,12 @@ def run_experiment(
     plan = RunPlan(total_steps=steps_per_epoch * cfg.train.epochs, epochs=cfg.train.epochs,
                    log_every_n_steps=cfg.tracking.log_every_n_steps)
     state, resumed_from = LoopState(), None
-    extra_tags = dict(options.extra_tags)
     if options.continuation is not None:
         state, resumed_from = _continue_from(options.continuation, identity, model, optimizer,
                                              rng, verbose)
-    if resumed_from is not None:
-        extra_tags.update({tags.RESUMED_FROM: resumed_from,
-                           tags.RESUMED_AT_EPOCH: str(state.epoch)})
+    extra_tags = dict(options.extra_tags) if resumed_from is None else {
+        **options.extra_tags, tags.RESUMED_FROM: resumed_from,
+        tags.RESUMED_AT_EPOCH: str(state.epoch)}
     start = _run_start(cfg, config, run_name, plan, dataset, loss_name, model, overrides,
                        parent_run_id, hydra_dir, extra_tags, command)
     if verbose:
@@ -174,8 +171,7 @@ def run_experiment(
             if "convert" in note:  # the user should know their images were changed
                 say(f"note: {note}", error=True)
     history = MetricHistory(observer)
-    if resumed_from is not None:
-        assert options.continuation is not None
+    if resumed_from is not None and options.continuation is not None:
         history.restore(options.continuation.checkpoint.history)
     training = _Training(cfg, dataset, loss_name, model, optimizer,
                          build_schedule(cfg, plan.total_steps), rng, history,
@@ -223,17 +219,6 @@ def _run_start(cfg: DictConfig, config: dict[str, Any], run_name: str, plan: Run
     folders = {".hydra": hydra_dir} if hydra_dir is not None else {}
     return RunStart(run_name, cfg.tracking.experiment, plan, parent_run_id, run_tags, params,
                     texts, folders, dataset)
-
-
-def save_network(observer: RunObserver, model: Any, dataset: Dataset, loss_name: str,
-                 folder: Path) -> Path:
-    """Give the observer the network's weights and architecture (`weights.npz`) and what
-    prediction needs besides them (`model_meta.json`): data only, no code. Returns the weights."""
-    weights = folder / WEIGHTS_ARTIFACT
-    engine.save_weights(model, weights)
-    observer.artifact(weights)
-    observer.artifact(write_model_meta(folder / META_ARTIFACT, dataset, loss_name))
-    return weights
 
 
 class _Training:
@@ -384,7 +369,8 @@ class _Training:
         if cfg.tracking.log_model and self.pruned is None:  # a pruned network is no deliverable
             observer.model(weights, model_meta(dataset, self.loss_name), dataset, loop.steps)
         if cfg.tracking.plots:
-            observer.artifact(self._plots(work / "plots", loop, classify), "plots")
+            observer.artifact(draw_plots(work / "plots", self.history, dataset, self.model,
+                                         loop.best_epoch, classify), "plots")
 
     def save_hashes(self, observer: RunObserver, work: Path) -> None:
         """The weight hashes so far, as the artifact `metrics/weight_hashes.npz`."""
@@ -393,21 +379,3 @@ class _Training:
             path.parent.mkdir(exist_ok=True)
             observer.artifact(self.hashes.save(path), "metrics")
 
-    def _plots(self, folder: Path, loop: LoopResult, classify: bool) -> Path:
-        folder.mkdir()
-        dataset, history = self.dataset, self.history
-        epochs = history.series("epoch")[1].astype(int).tolist()
-        per_epoch = {key: list(zip(epochs, history.series(key)[1].tolist(), strict=True))
-                     for key in ("train/loss", "val/loss")}
-        plots.loss_curves(per_epoch, folder / "loss_curves.png", loop.best_epoch)
-        plots.gradient_norms({k: history.points(k) for k in history.keys()
-                              if k.startswith("grad_norm/")}, folder / "gradient_norms.png")
-        if classify and dataset.X_test.shape[0]:
-            predicted = predicted_classes(self.model.predict(dataset.X_test))
-            plots.confusion_matrix(dataset.y_test, predicted, dataset.class_names,
-                                   folder / "confusion_matrix.png")
-        if dataset.image_shape is not None:
-            weights = self.model.named_parameters()["layer1.weight"]
-            plots.first_layer_weights(weights, dataset.image_shape,
-                                      folder / "first_layer_weights.png")
-        return folder

@@ -152,22 +152,8 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
     parent's final status)."""
     runs = child_runs(client, parent_id)
     range_tests = [run for run in runs if tags.LR_FIND in run.data.tags]  # not jobs of the sweep
-    rows = []
-    for run in runs:
-        if tags.LR_FIND in run.data.tags:
-            continue
-        latest = _continuation(client, run)
-        rows.append(_row(latest, keys, objective))
-        if latest is not run:
-            rows[-1]["run_name"] = f"{run.info.run_name} (continued)"
     parent_tags = client.get_run(parent_id).data.tags
-    for tag in sorted(t for t in parent_tags if t.startswith(tags.SWEEP_REUSED_PREFIX)):
-        row = _row(client.get_run(tag.rsplit(".", 1)[1]), keys, objective)
-        row["run_name"] = f"{row['run_name']} (reused)"
-        rows.append(row)
-    metric_columns = sorted({k for r in rows for k in r if "/" in k})
-    columns = ["run_name", *keys, "status", "diverged", "pruned", "verdict", *metric_columns,
-               "run_id"]
+    rows = _summary_rows(client, runs, parent_tags, keys, objective)
     pruned = [r for r in rows if r["pruned"]]  # stopped by a decision: a result, not a failure
     failed = [r for r in rows if r["status"] != "FINISHED" and not r["pruned"]]
     usable = [r for r in rows if r["status"] == "FINISHED" and math.isfinite(r[objective])]
@@ -178,7 +164,7 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
         pick = min if direction == "minimize" else max
         best = pick(usable, key=lambda r: r[objective])
         summary.update({tags.BEST_RUN_ID: best["run_id"], tags.BEST_RUN_NAME: best["run_name"],
-                     tags.BEST_OBJECTIVE: repr(best[objective])})
+                        tags.BEST_OBJECTIVE: repr(best[objective])})
         client.log_metric(parent_id, f"best/{objective}", best[objective])
     if SEED_KEY in keys:
         winner = winner_test(rank_configurations(seed_groups(rows, keys, objective), direction),
@@ -195,14 +181,47 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
         summary[tags.SWEEP_FAILED] = ", ".join(listed)[:tags.MAX_VALUE_CHARS]
     for key, value in summary.items():
         client.set_tag(parent_id, key, value)
+    header = (f"# Sweep summary\n\nobjective: `{objective}` ({direction}); {len(rows)} children, "
+              f"{len(listed)} failed, diverged or raised, {len(pruned)} pruned\n")
+    _log_summary_files(client, parent_id, rows, keys, objective, direction, header, summary,
+                       job_errors, parent_tags, range_tests)
+    winner = (f"{summary[tags.SWEEP_WINNER]}: {summary[tags.SWEEP_WINNER_EVIDENCE]}"
+              if tags.SWEEP_WINNER in summary else None)
+    return SweepSummary(parent_id, keys, objective, direction, rows, job_errors, best,
+                        "FAILED" if failed or job_errors else "FINISHED", winner)
+
+
+def _summary_rows(client: Any, runs: list[Any], parent_tags: dict[str, str], keys: list[str],
+                  objective: str) -> list[dict[str, Any]]:
+    """A row per job: its latest continuation's values, then the runs reused for jobs."""
+    rows = []
+    for run in runs:
+        if tags.LR_FIND in run.data.tags:
+            continue
+        latest = _continuation(client, run)
+        rows.append(_row(latest, keys, objective))
+        if latest is not run:
+            rows[-1]["run_name"] = f"{run.info.run_name} (continued)"
+    for tag in sorted(t for t in parent_tags if t.startswith(tags.SWEEP_REUSED_PREFIX)):
+        row = _row(client.get_run(tag.rsplit(".", 1)[1]), keys, objective)
+        row["run_name"] = f"{row['run_name']} (reused)"
+        rows.append(row)
+    return rows
+
+
+def _log_summary_files(client: Any, parent_id: str, rows: list[dict[str, Any]], keys: list[str],
+                       objective: str, direction: str, header: str, summary: dict[str, str],
+                       job_errors: list[str], parent_tags: dict[str, str],
+                       range_tests: list[Any]) -> None:
+    """summary/children.csv, children.md, seed statistics and objective plots on the parent."""
+    metric_columns = sorted({k for r in rows for k in r if "/" in k})
+    columns = ["run_name", *keys, "status", "diverged", "pruned", "verdict", *metric_columns,
+               "run_id"]
     with tempfile.TemporaryDirectory(prefix="nnexp-sweep-") as tmp:
         folder = Path(tmp) / "summary"
         folder.mkdir()
         (folder / "children.csv").write_text(_csv(rows, columns))
-        report = [f"# Sweep summary\n\nobjective: `{objective}` ({direction}); "
-                  f"{len(rows)} children, {len(listed)} failed, diverged or raised, "
-                  f"{len(pruned)} pruned\n",
-                  _markdown(rows, columns)]
+        report = [header, _markdown(rows, columns)]
         if job_errors:
             report += ["\n## Jobs that raised (no finished run)\n\n",
                        *(f"- {line}\n" for line in job_errors)]
@@ -227,10 +246,6 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
         (folder / "children.md").write_text("".join(report))
         _objective_plots(rows, keys, objective, folder)
         client.log_artifacts(parent_id, str(folder), "summary")
-    winner = (f"{summary[tags.SWEEP_WINNER]}: {summary[tags.SWEEP_WINNER_EVIDENCE]}"
-              if tags.SWEEP_WINNER in summary else None)
-    return SweepSummary(parent_id, keys, objective, direction, rows, job_errors, best,
-                        "FAILED" if failed or job_errors else "FINISHED", winner)
 
 
 def _objective_plots(rows: list[dict[str, Any]], keys: list[str], objective: str,

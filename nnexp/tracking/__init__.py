@@ -1,4 +1,2 @@
-"""Everything nnexp writes to MLflow: the store, a run's lifecycle, metrics, artifacts, sweeps.
-
-The tracker receives numbers, arrays and files; it knows nothing of the engine's internals.
-"""
+"""MLflow and nothing else: the store, the journal and its writer, a run's record through the
+MLflow observer, the logged model, reading runs back. It receives numbers, arrays and files."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from nnexp.record.history_comparison import MetricPoint
 from nnexp.record.redact import redact
 from nnexp.tracking.store import (
     StoreError,
@@ -32,15 +33,6 @@ MAX_YAML_DEPTH = 32  # configs nest 3 levels; deep nesting only serves to exhaus
 
 class RecordError(StoreError):
     """A run's record cannot be read (no store, unknown run id, missing artifact); one line."""
-
-
-@dataclass(frozen=True)
-class MetricPoint:
-    """One logged value; `offset_ms` is its time since the run started, to order differences."""
-
-    step: int
-    value: float
-    offset_ms: int
 
 
 @dataclass

@@ -8,9 +8,10 @@ import subprocess
 
 from helpers import client_for
 
+from nnexp.config.from_record import rebuild_config
 from nnexp.record import provenance
-from nnexp.reproduce import compare_histories, rebuild_config, reproduce
-from nnexp.tracking.records import MetricPoint
+from nnexp.record.history_comparison import MetricPoint, compare_histories
+from nnexp.reproduce import reproduce
 
 
 def test_run_records_source_versions_blas_and_a_matching_diff(train_run, store_uri, tmp_path):

@@ -1,0 +1,48 @@
+"""The files a run hands its observer besides numbers: the network's weights and what prediction
+needs (`weights.npz`, `model_meta.json`), and its plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from nnexp import engine
+from nnexp.data import Dataset
+from nnexp.record import plots
+from nnexp.record.model_files import META_ARTIFACT, WEIGHTS_ARTIFACT, write_model_meta
+from nnexp.run.history import MetricHistory
+from nnexp.run.loop import predicted_classes
+from nnexp.run.observer import RunObserver
+
+
+def save_network(observer: RunObserver, model: Any, dataset: Dataset, loss_name: str,
+                 folder: Path) -> Path:
+    """Give the observer the network's weights and architecture (`weights.npz`) and what
+    prediction needs besides them (`model_meta.json`): data only, no code. Returns the weights."""
+    weights = folder / WEIGHTS_ARTIFACT
+    engine.save_weights(model, weights)
+    observer.artifact(weights)
+    observer.artifact(write_model_meta(folder / META_ARTIFACT, dataset, loss_name))
+    return weights
+
+
+def draw_plots(folder: Path, history: MetricHistory, dataset: Dataset, model: Any,
+               best_epoch: int, classify: bool) -> Path:
+    """The run's figures: loss curves, gradient norms, a confusion matrix for classes, and the
+    first layer's weights as pictures for an image set."""
+    folder.mkdir()
+    epochs = history.series("epoch")[1].astype(int).tolist()
+    per_epoch = {key: list(zip(epochs, history.series(key)[1].tolist(), strict=True))
+                 for key in ("train/loss", "val/loss")}
+    plots.loss_curves(per_epoch, folder / "loss_curves.png", best_epoch)
+    plots.gradient_norms({k: history.points(k) for k in history.keys()
+                          if k.startswith("grad_norm/")}, folder / "gradient_norms.png")
+    if classify and dataset.X_test.shape[0]:
+        predicted = predicted_classes(model.predict(dataset.X_test))
+        plots.confusion_matrix(dataset.y_test, predicted, dataset.class_names,
+                               folder / "confusion_matrix.png")
+    if dataset.image_shape is not None:
+        weights = model.named_parameters()["layer1.weight"]
+        plots.first_layer_weights(weights, dataset.image_shape,
+                                  folder / "first_layer_weights.png")
+    return folder
