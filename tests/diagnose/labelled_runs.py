@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnexp.observer import MetricChunk, RunObserver, RunOutcome
-from nnexp.verdict import Verdict, diagnose
+from nnexp.run.observer import MetricChunk, RunObserver, RunOutcome
+from nnexp.run.verdict import Verdict, diagnose
 
 History = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -320,7 +320,7 @@ def compose_case(case: Case) -> object:
     from hydra import compose, initialize_config_dir
 
     from nnexp.config import register_configs
-    from nnexp.paths import conf_dir
+    from nnexp.config.paths import conf_dir
 
     register_configs()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
@@ -329,14 +329,14 @@ def compose_case(case: Case) -> object:
 
 def run_case(case: Case) -> Run:
     """Train the case in-process and diagnose it as the experiment does."""
-    from nnexp.experiment import run_experiment
-    from nnexp.loop import Diverged
+    from nnexp.run.experiment import run_experiment
+    from nnexp.run.loop import Diverged
 
     recorder = _Recorder()
     diverged = None
     try:
-        run_experiment(compose_case(case), run_name=case.name, verbose=False,  # type: ignore[arg-type]
-                       observer=recorder)
+        run_experiment(compose_case(case), recorder,  # type: ignore[arg-type]
+                       run_name=case.name, verbose=False)
     except Diverged as exc:
         diverged = {"what": exc.what, **exc.where}
     history = recorder.history()
