@@ -14,7 +14,7 @@ For comparison, on the same sweeps: a paired t-test of best against runner-up
 (`scipy.stats.ttest_rel`, two-sided 0.05) and the rule the winner test had before (a paired
 percentile bootstrap interval of the difference excluding 0: 22 % false `real` at 3 seeds).
 
-Run: python benchmarks/winner_calibration.py   (200 sweeps per row, about a minute on a quiet
+Run: python benchmarks/winner_calibration.py   (150 sweeps per row, under a minute on a quiet
 2-core machine); the full table: --reps 1000 --seeds 3 5 6 10 --k 2 4 8 --effects 0 0.5 1 2
 """
 
@@ -67,7 +67,7 @@ def simulate(k: int, seeds: int, effect: float, reps: int, seed: int = 0) -> dic
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--reps", type=int, default=200, help="sweeps per setting")
+    parser.add_argument("--reps", type=int, default=150, help="sweeps per setting")
     parser.add_argument("--seeds", type=int, nargs="+", default=[3, 5, 10])
     parser.add_argument("--k", type=int, nargs="+", default=[2, 4])
     parser.add_argument("--effects", type=float, nargs="+", default=[0.0, 0.5, 1.0])
