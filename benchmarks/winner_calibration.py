@@ -1,4 +1,4 @@
-"""Calibration of the sweep's winner test (`nnexp.winner.winner_test`): how often it says `real`.
+"""Calibration of the sweep's winner test (`nnexp.sweep.winner.winner_test`): how often it says `real`.
 
 Synthetic sweeps like real ones: configuration c on seed s scores
     objective = BASE + seed effect[s] (shared by every configuration: a seed fixes the data split
@@ -26,7 +26,7 @@ import time
 import numpy as np
 from scipy import stats
 
-from nnexp.winner import REAL, UNDETERMINED, rank_configurations, winner_test
+from nnexp.sweep.winner import REAL, UNDETERMINED, rank_configurations, winner_test
 
 BASE, SEED_SD, NOISE_SD = 0.3, 0.05, 0.02
 

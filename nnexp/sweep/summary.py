@@ -135,7 +135,7 @@ def seed_groups(rows: list[dict[str, Any]], keys: list[str], objective: str
 def seed_statistics(rows: list[dict[str, Any]], keys: list[str], objective: str,
                     direction: str = "minimize") -> list[dict[str, Any]]:
     """Configurations ranked by their mean objective across seeds, best first, with standard
-    deviation and 95 % bootstrap interval of the mean (`nnexp.winner`)."""
+    deviation and 95 % bootstrap interval of the mean (`nnexp.sweep.winner`)."""
     others = [k for k in keys if k != SEED_KEY]
     swept = {name: row for row in rows if row["status"] == "FINISHED"
              for name in [",".join(f"{k}={row[k]}" for k in others) or "defaults"]}
