@@ -1,4 +1,4 @@
-"""Calibration of the sweep's winner test (`nnexp.sweep.winner.winner_test`): how often it says `real`.
+"""Calibration of the sweep's winner test (`nnexp.sweep.winner`): how often it says `real`.
 
 Synthetic sweeps like real ones: configuration c on seed s scores
     objective = BASE + seed effect[s] (shared by every configuration: a seed fixes the data split
