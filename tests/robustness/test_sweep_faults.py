@@ -57,6 +57,10 @@ def test_sigterm_to_a_joblib_launcher_stops_workers_and_ends_the_parent_killed(t
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err
     assert not [pid for pid in workers if process_alive(pid)]  # no orphaned workers
+    # The pool's resource trackers were left to end by themselves (killed, a new one would print
+    # on this stderr): they unlinked every semaphore and memory-mapped folder of the sweep.
+    assert not [p.name for p in Path("/dev/shm").glob(f"*{proc.pid}[-_]*")
+                if p.name.startswith(("sem.loky-", "joblib_memmapping_folder_"))]
     parent, children = _split(all_runs(uri))
     assert parent.info.status == "KILLED"
     assert parent.data.tags["nnexp.sweep.error"] == "the sweep was interrupted by SIGTERM"
