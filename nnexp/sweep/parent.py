@@ -134,11 +134,10 @@ def stop_workers(client: Any, parent_id: str, signum: int,
                  grace_seconds: float = WORKER_GRACE_SECONDS) -> None:
     """Pass `signum` to the process of every running child on this host (its run ends KILLED,
     with its weights), wait for those runs to end, then kill what is left below this process
-    (idle pool workers, their helpers)."""
+    (idle pool workers), except the pool's resource trackers (see `pool_trackers`)."""
     pids = {int(pid) for run in running_children(client, parent_id)
             if run.data.tags.get(tags.HOST) == platform.node()
             and (pid := run.data.tags.get(tags.PID, "")).isdigit() and int(pid) != os.getpid()}
-    _pause_resource_trackers()
     for pid in pids:
         try:
             os.kill(pid, signum)
@@ -148,8 +147,10 @@ def stop_workers(client: Any, parent_id: str, signum: int,
     while (time.monotonic() < deadline and any(process_alive(p) for p in pids)
            and running_children(client, parent_id)):
         time.sleep(0.25)
-    left = descendants(os.getpid())
-    # stopped first, so no helper (joblib's resource tracker) prints about a sibling's death
+    below = descendants(os.getpid())
+    trackers = pool_trackers(below)
+    left = [pid for pid in below if pid not in trackers]
+    # stopped first, so none of them sees a sibling's death and reacts to it
     for sig in (signal.SIGSTOP, signal.SIGKILL):
         for pid in left:
             try:
@@ -160,9 +161,9 @@ def stop_workers(client: Any, parent_id: str, signum: int,
 
 def quiet_pool_helpers(log: Path) -> None:
     """Start the process pool's resource trackers (joblib/loky's and multiprocessing's) writing
-    to `log` instead of the terminal: when a worker dies mid-job (a stopped sweep) they print
-    tracebacks about resources it held, which say nothing to the user. Where joblib is not
-    installed there is no pool to quiet."""
+    to `log` instead of the terminal, before the pool starts: what they print (warnings about
+    resources a killed worker held) says nothing to the user. They stay the pool's only trackers
+    because `stop_workers` never signals them. Where joblib is not installed there is no pool."""
     try:
         from joblib.externals.loky.backend import resource_tracker as loky_tracker
     except ImportError:
@@ -182,20 +183,22 @@ def quiet_pool_helpers(log: Path) -> None:
             os.close(terminal)
 
 
-def _pause_resource_trackers() -> None:
-    """Stop the pool's resource tracker (joblib/loky, multiprocessing) before the workers end:
-    it prints a traceback to the user's terminal when a worker it watched dies mid-job. It is
-    killed with the other helpers afterwards."""
-    for pid in descendants(os.getpid()):
+def pool_trackers(pids: list[int]) -> set[int]:
+    """Which of `pids` are resource trackers (joblib/loky's, multiprocessing's). They must live
+    until this process ends: they ignore SIGINT and SIGTERM, end by themselves once every process
+    holding their pipe has ended, and unlink the semaphores and memory-mapped folders the pool
+    left. Killed, they leak those, and the pool's next message to one (a broken pool unregisters
+    its semaphores) starts a new tracker on this process's terminal, which prints a KeyError
+    traceback for every name it never registered."""
+    found = set()
+    for pid in pids:
         try:
             command = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if b"resource_tracker" in command:
-            try:
-                os.kill(pid, signal.SIGSTOP)
-            except ProcessLookupError:
-                pass
+        if b"resource_tracker import main" in command:
+            found.add(pid)
+    return found
 
 
 def running_children(client: Any, parent_id: str) -> list[Any]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import site
 import subprocess
 import sys
 import zipfile
@@ -35,9 +36,21 @@ def _run(args: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[
     return proc
 
 
+def _visible_site_dirs() -> list[str]:
+    """This interpreter's site directories (a venv's, the system's, the user's), in the order it
+    searches them: wherever the suite was installed from, the packages under test are there."""
+    candidates = {*site.getsitepackages(), site.getusersitepackages()}
+    return [path for path in sys.path if path in candidates and Path(path).is_dir()]
+
+
 def _build(root: Path) -> None:
     """Wheel from a copy of the build inputs (a build writes build/ and *.egg-info beside its
-    sources), then a venv that sees this environment's packages, with only nnexp installed."""
+    sources), then a venv with only nnexp installed that sees this interpreter's site directories.
+
+    Not `--system-site-packages`: from a user's venv that shows the base interpreter's packages,
+    not the venv's. A .pth file of plain directories appends them after the venv's own
+    site-packages (so the wheel's nnexp comes first) without running the .pth files in them (so
+    an editable nnexp of this checkout does not come in)."""
     src = root / "src"
     for name in BUILD_INPUTS:
         source = REPO / name
@@ -46,18 +59,23 @@ def _build(root: Path) -> None:
         else:
             src.mkdir(parents=True, exist_ok=True)
             shutil.copy(source, src / name)
+    venv = root / "venv"
     steps = [
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(root / "dist"),
          str(src)],
-        [sys.executable, "-m", "venv", "--without-pip", "--system-site-packages",
-         str(root / "venv")],
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)],
     ]
     for step in steps:
         proc = _run(step, root)
         assert proc.returncode == 0, proc.stderr
+    python = str(venv / "bin" / "python")
+    where = _run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], root)
+    assert where.returncode == 0, where.stderr
+    dirs = _visible_site_dirs()
+    Path(where.stdout.strip(), "_nnexp_test_deps.pth").write_text("\n".join(dirs) + "\n")
     (wheel,) = (root / "dist").glob("nnexp-*.whl")
-    proc = _run([str(root / "venv" / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps",
-                 "--no-index", "--ignore-installed", str(wheel)], root)
+    proc = _run([python, "-m", "pip", "install", "-q", "--no-deps", "--no-index",
+                 "--ignore-installed", str(wheel)], root)
     assert proc.returncode == 0, proc.stderr
 
 

@@ -45,6 +45,15 @@ def _wait_for_running_children(uri: str, n: int, proc: subprocess.Popen[str]) ->
     raise AssertionError("the children never started")
 
 
+def _alive_after(pids: list[int], seconds: float) -> list[int]:
+    """Those of `pids` still running after `seconds`. A process that has closed its files (the
+    pipes `communicate` waited on) may still be tearing down for a moment before it ends."""
+    deadline = time.monotonic() + seconds
+    while (alive := [pid for pid in pids if process_alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return alive
+
+
 def test_sigterm_to_a_joblib_launcher_stops_workers_and_ends_the_parent_killed(tmp_path):
     proc = _launch(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                    "lr=0.1,0.05,0.01,0.005", *LONG)
@@ -56,7 +65,12 @@ def test_sigterm_to_a_joblib_launcher_stops_workers_and_ends_the_parent_killed(t
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 128 + signal.SIGTERM, err
     assert "Traceback" not in err
-    assert not [pid for pid in workers if process_alive(pid)]  # no orphaned workers
+    orphans = _alive_after(workers, 10)
+    assert not orphans, [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in orphans]
+    # The pool's resource trackers were left to end by themselves (killed, a new one would print
+    # on this stderr): they unlinked every semaphore and memory-mapped folder of the sweep.
+    assert not [p.name for p in Path("/dev/shm").glob(f"*{proc.pid}[-_]*")
+                if p.name.startswith(("sem.loky-", "joblib_memmapping_folder_"))]
     parent, children = _split(all_runs(uri))
     assert parent.info.status == "KILLED"
     assert parent.data.tags["nnexp.sweep.error"] == "the sweep was interrupted by SIGTERM"
