@@ -177,6 +177,8 @@ def run_experiment(
                          build_schedule(cfg, plan.total_steps), rng, history,
                          second_interrupt_kills, _hashes(cfg, model, observer, options, plan))
     training.state, training.identity, training.resumed_from = state, identity, resumed_from
+    if resumed_from is not None and options.continuation is not None and training.hashes:
+        training.hashes.carry_on(options.continuation.checkpoint.hashes, state.step)
     training.objective, training.checkpoint_every = options.objective, options.checkpoint_every
     training.run_start = start
     return training.start(observer, options)
@@ -354,7 +356,8 @@ class _Training:
         folder.mkdir(exist_ok=True)
         path = folder / checkpoints.checkpoint_name(self.state.epoch)
         checkpoints.save(checkpoints.capture(self.identity, self.model, self.optimizer,
-                                             self.rng, self.state, self.history), path)
+                                             self.rng, self.state, self.history,
+                                             self.hashes), path)
         observer.artifact(path, checkpoints.CHECKPOINT_DIR)
         path.unlink()  # the observer keeps its own copy
 
