@@ -15,6 +15,7 @@ from nnexp.cli import run_cli
 from nnexp.config import BOOKKEEPING_SECTIONS
 from nnexp.record.provenance import provenance_differences
 from nnexp.tracking.records import RunRecord, flat_config, load_run, open_run_store
+from nnexp.tracking.relocation import follow_moved_store
 
 PROG = "nnexp.diff"
 
@@ -32,7 +33,11 @@ def _changes_numbers(key: str) -> bool:
 def run_diff(client: Any, a: RunRecord, b: RunRecord) -> dict[str, Any]:
     """Config keys that differ (`settings`: those that cannot change the numbers, such as
     tracking.uri), final metrics of both runs, provenance tags that differ."""
-    config = _side_by_side(flat_config(client, a), flat_config(client, b), True)
+    (config_a, flag_a), (config_b, flag_b) = flat_config(client, a), flat_config(client, b)
+    for record, flag in ((a, flag_a), (b, flag_b)):
+        if flag:  # the params are what the run trained with: config.yaml was edited since
+            print(f"warning: run {record.run_id}: {flag}; the params are shown", file=sys.stderr)
+    config = _side_by_side(config_a, config_b, True)
     return {
         "runs": [{"run_id": r.run_id, "name": r.name, "status": r.status,
                   "experiment": r.experiment} for r in (a, b)],
@@ -86,8 +91,13 @@ def diff_main(argv: list[str]) -> int:
                                                "stores listed in mlruns/stores.json)")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = parser.parse_args(argv)
-    _, client = open_run_store(args.tracking_uri, args.run_a)
-    diff = run_diff(client, load_run(client, args.run_a), load_run(client, args.run_b))
+    uri, client = open_run_store(args.tracking_uri, args.run_a)
+    a, b = load_run(client, args.run_a), load_run(client, args.run_b)
+    for experiment_id in dict.fromkeys((a.experiment_id, b.experiment_id)):
+        note = follow_moved_store(uri, client, experiment_id)
+        if note:
+            print(note, file=sys.stderr)
+    diff = run_diff(client, a, b)
     print(json.dumps(diff, indent=2) if args.json else format_text(diff))
     return 0
 

@@ -34,7 +34,7 @@ from nnexp.record.history_comparison import (
     compare_histories,
     describe,
 )
-from nnexp.record.params import flatten
+from nnexp.record.params import describe_disagreements, disagreements, flatten
 from nnexp.run.weight_hashes import (
     HASHES_ARTIFACT,
     HashComparison,
@@ -54,6 +54,7 @@ from nnexp.tracking.records import (
     metric_histories,
     open_run_store,
 )
+from nnexp.tracking.relocation import follow_moved_store
 
 PROG = "nnexp.reproduce"
 MAX_HASHES_BYTES = 64_000_000  # 4 bytes a layer and 8 a step: millions of hashed steps
@@ -220,6 +221,9 @@ def reproduce(argv: list[str]) -> int:
     command = ["python", "-m", PROG, *argv]
     uri, client = open_run_store(args.tracking_uri, args.run_id)
     record = load_run(client, args.run_id)
+    note = follow_moved_store(uri, client, record.experiment_id)
+    if note:
+        print(note, file=sys.stderr)
     if record.tags.get(tags.SWEEP) == "parent":
         return reproduce_sweep(client, uri, record, args, command)
     return reproduce_run(client, uri, record, args, command)
@@ -280,6 +284,10 @@ def reproduce_run(client: Any, uri: str, record: RunRecord, args: argparse.Names
                   command: list[str]) -> int:
     """Reproduce one run (see the module docstring); the exit code."""
     logged = load_config(client, record.run_id, schema_links())
+    found = disagreements(flatten(logged), record.params)
+    if found:  # retraining a record that contradicts itself would prove nothing
+        raise RecordError(f"run '{record.run_id}': {describe_disagreements(found)}; refused "
+                          "(which one the run trained with is unknown: nnexp.diff shows both)")
     cfg = rebuild_config(logged, args.overrides, uri, record.experiment)
     with recorded_blas_threads(record) as note:
         if note:

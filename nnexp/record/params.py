@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from nnexp.record.redact import redact
+
 MAX_VALUE_LENGTH = 6000  # MLflow 3's limit on a param value
 MAX_KEY_LENGTH = 250
 
@@ -72,3 +74,22 @@ def _plain_in_flow(text: str) -> bool:
         return yaml.safe_load(f"[{text}]") == [text]
     except yaml.YAMLError:
         return False
+
+
+def disagreements(config: dict[str, str], params: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(key, config.yaml's value, the param's) for every key the two spell differently: a
+    record that contradicts itself (an artifact edited after the run). Both are flat texts
+    (`flatten`); params cut to MLflow's limit are not compared."""
+    found = []
+    for key in sorted(set(config) & set(params)):
+        value, param = redact(config[key]), params[key]
+        if value != param and not (len(param) == MAX_VALUE_LENGTH and param.endswith("...")):
+            found.append((key, value, param))
+    return found
+
+
+def describe_disagreements(found: list[tuple[str, str, str]]) -> str:
+    """`config.yaml disagrees with the run's params: lr: artifact 0.5, params 0.1` (more keys
+    follow after `;`)."""
+    return "config.yaml disagrees with the run's params: " + "; ".join(
+        f"{key}: artifact {value}, params {param}" for key, value, param in found)

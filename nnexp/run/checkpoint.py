@@ -2,9 +2,11 @@
 
 A checkpoint holds the weights, the optimizer's state (step count and every moment buffer), the
 loop's state (epoch, global step, which is the schedule's position, and early stopping), the
-numpy Generator's bit-generator state (the next shuffle) and the run's full-resolution metric
-history so far. Restored into a freshly built network of the same config, training continues
-bit for bit as if it had never stopped. One `.npz` file, read without pickles.
+numpy Generator's bit-generator state (the next shuffle), the run's full-resolution metric
+history so far and its weight hashes so far (a continuation's hashes then start at step 0, so
+`nnexp.reproduce` of it places a difference at the step it happened). Restored into a freshly
+built network of the same config, training continues bit for bit as if it had never stopped.
+One `.npz` file, read without pickles.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 from nnexp.run.history import MetricHistory
 from nnexp.run.loop import LoopState
+from nnexp.run.weight_hashes import RecordedHashes, WeightHashes
 
 CHECKPOINT_DIR = "checkpoints"
 FORMAT = 1
@@ -52,6 +55,7 @@ class Checkpoint:
     state: LoopState
     rng_state: dict[str, Any]
     history: list[tuple[tuple[str, ...], bool, np.ndarray, np.ndarray, np.ndarray]]
+    hashes: RecordedHashes | None = None  # the weight hashes so far (none: not hashed)
 
     @property
     def epoch(self) -> int:
@@ -59,10 +63,12 @@ class Checkpoint:
 
 
 def capture(identity: str, model: Any, optimizer: Any, rng: np.random.Generator,
-            state: LoopState, history: MetricHistory) -> Checkpoint:
+            state: LoopState, history: MetricHistory,
+            hashes: WeightHashes | None = None) -> Checkpoint:
     """The run's state now (between two epochs), copied."""
     return Checkpoint(identity, model.params.copy(), optimizer.state_dict(),
-                      _copy_state(state), rng.bit_generator.state, history.blocks())
+                      _copy_state(state), rng.bit_generator.state, history.blocks(),
+                      None if hashes is None else hashes.recorded())
 
 
 def _copy_state(state: LoopState) -> LoopState:
@@ -85,6 +91,8 @@ def save(checkpoint: Checkpoint, path: Path) -> Path:
         "optimizer_buffers": sorted(checkpoint.optimizer["buffers"]),
         "rng": checkpoint.rng_state,
         "history": [[list(keys), per_step] for keys, per_step, *_ in checkpoint.history],
+        "hashes": None if checkpoint.hashes is None else {
+            "layers": list(checkpoint.hashes.layers), "every": checkpoint.hashes.every},
     }
     arrays: dict[str, np.ndarray] = {"meta": np.array(json.dumps(meta)),
                                      "params": checkpoint.params}
@@ -95,6 +103,9 @@ def save(checkpoint: Checkpoint, path: Path) -> Path:
     for i, (_, _, steps, times, values) in enumerate(checkpoint.history):
         arrays[f"history/{i}/steps"], arrays[f"history/{i}/times"] = steps, times
         arrays[f"history/{i}/values"] = values
+    if checkpoint.hashes is not None:
+        arrays["hashes/steps"], arrays["hashes/rows"] = (checkpoint.hashes.steps,
+                                                         checkpoint.hashes.hashes)
     with open(path, "wb") as handle:  # a handle: numpy would otherwise append ".npz"
         np.savez(handle, **arrays)
     return path
@@ -121,12 +132,24 @@ def load(path: Path) -> Checkpoint:
                         data[f"history/{i}/times"], data[f"history/{i}/values"])
                        for i, (keys, per_step) in enumerate(meta["history"])]
             return Checkpoint(str(meta["identity"]), data["params"], optimizer, state,
-                              meta["rng"], history)
+                              meta["rng"], history, _hashes(meta.get("hashes"), data))
     except CheckpointError:
         raise
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"{path.name}: not a readable checkpoint "
                               f"({type(exc).__name__}: {exc})") from None
+
+
+def _hashes(meta: dict[str, Any] | None, data: Any) -> RecordedHashes | None:
+    """The weight hashes a checkpoint holds (one written before they were kept holds none)."""
+    if meta is None:
+        return None
+    steps, rows = data["hashes/steps"].astype(np.int64), data["hashes/rows"]
+    layers = tuple(str(name) for name in meta["layers"])
+    if rows.dtype != np.uint32 or rows.shape != (steps.shape[0], len(layers)):
+        raise ValueError(f"weight hashes of shape {rows.shape} and dtype {rows.dtype} do not "
+                         f"fit {steps.shape[0]} steps of {len(layers)} layers")
+    return RecordedHashes(steps, layers, rows, int(meta["every"]))
 
 
 def restore(checkpoint: Checkpoint, identity: str, model: Any, optimizer: Any,

@@ -166,16 +166,17 @@ def run_experiment(
         tags.RESUMED_AT_EPOCH: str(state.epoch)}
     start = _run_start(cfg, config, run_name, plan, dataset, loss_name, model, overrides,
                        parent_run_id, hydra_dir, extra_tags, command)
-    if verbose:
-        for note in dataset.notes:
-            if "convert" in note:  # the user should know their images were changed
-                say(f"note: {note}", error=True)
+    for note in dataset.notes if verbose else []:
+        if "convert" in note:  # the user should know their images were changed
+            say(f"note: {note}", error=True)
     history = MetricHistory(observer)
     if resumed_from is not None and options.continuation is not None:
         history.restore(options.continuation.checkpoint.history)
     training = _Training(cfg, dataset, loss_name, model, optimizer,
                          build_schedule(cfg, plan.total_steps), rng, history,
-                         second_interrupt_kills, _hashes(cfg, model, observer, options, plan))
+                         second_interrupt_kills,
+                         _hashes(cfg, model, observer, options, plan,
+                                 None if resumed_from is None else state.step))
     training.state, training.identity, training.resumed_from = state, identity, resumed_from
     training.objective, training.checkpoint_every = options.objective, options.checkpoint_every
     training.run_start = start
@@ -183,13 +184,17 @@ def run_experiment(
 
 
 def _hashes(cfg: DictConfig, model: Any, observer: RunObserver, options: RunOptions,
-            plan: RunPlan) -> WeightHashes | None:
-    """Weight hashes every few steps where they are kept or checked; else none in the step."""
+            plan: RunPlan, resumed_at: int | None) -> WeightHashes | None:
+    """Weight hashes every few steps where they are kept or checked; else none in the step.
+    A continuation (`resumed_at`: its checkpoint's step) starts from the hashes it carries."""
     check = options.check_weights
     every = check.every if check else cfg.tracking.hash_every_n_steps
     if not (check or observer.records_files):
         every = 0  # nowhere to keep them: no hashing in the step
-    return WeightHashes(model, every, check, plan.total_steps) if every else None
+    hashes = WeightHashes(model, every, check, plan.total_steps) if every else None
+    if hashes is not None and resumed_at is not None and options.continuation is not None:
+        hashes.carry_on(options.continuation.checkpoint.hashes, resumed_at)
+    return hashes
 
 
 def _run_start(cfg: DictConfig, config: dict[str, Any], run_name: str, plan: RunPlan,
@@ -354,7 +359,8 @@ class _Training:
         folder.mkdir(exist_ok=True)
         path = folder / checkpoints.checkpoint_name(self.state.epoch)
         checkpoints.save(checkpoints.capture(self.identity, self.model, self.optimizer,
-                                             self.rng, self.state, self.history), path)
+                                             self.rng, self.state, self.history,
+                                             self.hashes), path)
         observer.artifact(path, checkpoints.CHECKPOINT_DIR)
         path.unlink()  # the observer keeps its own copy
 

@@ -97,6 +97,17 @@ class WeightHashes:
         if differ:
             raise WeightsDiffer(step, differ, self.expected.before(step), self.total_steps)
 
+    def carry_on(self, earlier: RecordedHashes | None, step: int) -> bool:
+        """Start from the hashes a stopped run took before `step` (its checkpoint's), so a
+        continuation's hashes cover step 0 onward; false (and none taken) when they were taken
+        of other layers or at another interval."""
+        if earlier is None or earlier.layers != self.layers or earlier.every != self.every:
+            return False
+        kept = earlier.steps < step
+        self.steps = [int(s) for s in earlier.steps[kept]] + self.steps
+        self.rows = [tuple(int(h) for h in row) for row in earlier.hashes[kept]] + self.rows
+        return True
+
     def recorded(self) -> RecordedHashes:
         return RecordedHashes(np.array(self.steps, np.int64), self.layers,
                               np.array(self.rows, np.uint32).reshape(-1, len(self.layers)),

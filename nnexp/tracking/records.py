@@ -207,9 +207,20 @@ def load_config(client: Any, run_id: str, links: dict[str, str] | None = None) -
     """
     text = load_text_artifact(client, run_id, CONFIG_ARTIFACT)
     if text is None:
+        folder = missing_artifact_folder(client, run_id)
+        if folder is not None:
+            raise RecordError(f"run '{run_id}': its artifact folder {folder} cannot be reached "
+                              "(missing): nothing to rebuild its config from")
         raise RecordError(f"run '{run_id}' has no {CONFIG_ARTIFACT} artifact: nothing to rebuild "
                           "its config from")
     return parse_config(text, f"run '{run_id}': {CONFIG_ARTIFACT}", links)
+
+
+def missing_artifact_folder(client: Any, run_id: str) -> str | None:
+    """The run's local artifact folder when it does not exist (a store moved without it)."""
+    location = client.get_run(run_id).info.artifact_uri or ""
+    path = location[len("file://"):] if location.startswith("file://") else location
+    return path if path.startswith("/") and not Path(path).is_dir() else None
 
 
 def load_overrides(client: Any, run_id: str) -> list[str]:
@@ -236,14 +247,19 @@ def metric_histories(client: Any, record: RunRecord) -> dict[str, list[MetricPoi
     return histories
 
 
-def flat_config(client: Any, record: RunRecord) -> dict[str, str]:
-    """The run's config as flat dotted keys: from config.yaml, or from its params without it."""
-    from nnexp.record.params import flatten
+def flat_config(client: Any, record: RunRecord) -> tuple[dict[str, str], str | None]:
+    """The run's config as flat dotted keys: from config.yaml, or from its params without it;
+    where config.yaml disagrees with the params (edited after the run), the params are trusted
+    and the second value says where they disagree (one line), else None."""
+    from nnexp.record.params import describe_disagreements, disagreements, flatten
 
     text = load_text_artifact(client, record.run_id, CONFIG_ARTIFACT)
     if text is None:
-        return dict(record.params)
-    return flatten(parse_config(text, f"run '{record.run_id}': {CONFIG_ARTIFACT}"))
+        return dict(record.params), None
+    flat = flatten(parse_config(text, f"run '{record.run_id}': {CONFIG_ARTIFACT}"))
+    found = disagreements(flat, record.params)
+    flat.update({key: param for key, _, param in found})
+    return flat, describe_disagreements(found) if found else None
 
 
 def read_yaml(text: str, what: str) -> Any:
