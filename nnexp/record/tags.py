@@ -94,6 +94,7 @@ SWEEP_JOB_ERROR_PREFIX = "nnexp.sweep.job_error."  # + job name
 SWEEP_SKIPPED_PREFIX = "nnexp.sweep.skipped."  # + job name: why no run (sweep.skip_lr_above)
 SWEEP_WINNER = "nnexp.sweep.winner"  # real, not_distinguishable or undetermined (seeds swept)
 SWEEP_WINNER_EVIDENCE = "nnexp.sweep.winner.evidence"
+SWEEP_DUPLICATES = "nnexp.sweep.duplicates"  # jobs that trained the same values and seed
 BEST_RUN_ID = "nnexp.best_run_id"
 BEST_RUN_NAME = "nnexp.best_run_name"
 BEST_OBJECTIVE = "nnexp.best_objective"
