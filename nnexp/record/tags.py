@@ -23,16 +23,21 @@ PID = "nnexp.pid"
 PLATFORM = "nnexp.platform"
 BLAS = "nnexp.blas"
 GIT_DIRTY = "nnexp.git.dirty"
-GIT_DIFF_SHA = "nnexp.git.diff_sha256"
+GIT_DIFF_SHA = "nnexp.git.diff_sha256"  # of source/git_diff.patch (nnexp.git.*: the project)
+GIT_UNTRACKED = "nnexp.git.untracked"  # untracked files, not ignored: "a.py, data/b.csv"
+GIT_DIFF_NOTE = "nnexp.git.diff_note"  # what the patch summarises: binaries, "diff over 256 KB"
+NNEXP_SOURCE_COMMIT = "nnexp.source.commit"  # nnexp's own, when it runs from a git checkout
+NNEXP_SOURCE_DIRTY = "nnexp.source.dirty"
 VERSION_PREFIX = "nnexp.version."
 MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"
 MLFLOW_GIT_BRANCH = "mlflow.source.git.branch"
+MLFLOW_GIT_REPO_URL = "mlflow.source.git.repoURL"
 MLFLOW_SOURCE_NAME = "mlflow.source.name"
 MLFLOW_SOURCE_TYPE = "mlflow.source.type"
 MLFLOW_USER = "mlflow.user"
 MLFLOW_RUN_NAME = "mlflow.runName"
 MLFLOW_PARENT_RUN_ID = "mlflow.parentRunId"
-DETERMINING = (MLFLOW_GIT_COMMIT, GIT_DIRTY, GIT_DIFF_SHA, PLATFORM, BLAS)
+DETERMINING = (MLFLOW_GIT_COMMIT, GIT_DIRTY, GIT_DIFF_SHA, NNEXP_SOURCE_COMMIT, PLATFORM, BLAS)
 
 # How it went.
 BEST_EPOCH = "nnexp.best_epoch"
