@@ -1,4 +1,5 @@
-"""What a run must record to be repeated: source state, versions, host and BLAS (after Sacred).
+"""What a run must record to be repeated: the user's project's git state (record/source_state.py),
+nnexp's own version and commit, package versions, host and BLAS (after Sacred).
 
 Also compares a recorded provenance with the current one, for `nnexp.reproduce` and `nnexp.diff`.
 """
@@ -10,55 +11,31 @@ import getpass
 import hashlib
 import os
 import platform
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
 
+from nnexp.config.paths import launch_dir
 from nnexp.record import tags
 from nnexp.record.redact import redact
+from nnexp.record.source_state import SourceState, git, project_dir, source_state
 
 PACKAGES = ("nnexp", "numpy", "mlflow", "hydra-core", "omegaconf", "scikit-learn", "pillow")
 SOURCE_DIR = Path(__file__).resolve().parents[2]
-MAX_UNTRACKED_BYTES = 1_000_000  # larger untracked files are listed in the patch, not included
+NO_REPOSITORY = "unknown (not in a git repository)"
 
 
-
-def _git(*args: str, ok_codes: tuple[int, ...] = (0,)) -> str | None:
-    try:
-        out = subprocess.run(["git", *args], cwd=SOURCE_DIR, capture_output=True, text=True,
-                             timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout if out.returncode in ok_codes else None
-
-
-def _untracked_patch() -> str:
-    """Untracked (not ignored) files as a patch: new source files change results too."""
-    listed = _git("ls-files", "--others", "--exclude-standard", "-z") or ""
-    parts = []
-    for name in sorted(filter(None, listed.split("\0"))):
-        path = SOURCE_DIR / name
-        if not path.is_file() or path.stat().st_size > MAX_UNTRACKED_BYTES:
-            parts.append(f"# untracked file not included (too large or not a file): {name}\n")
-            continue
-        parts.append(_git("diff", "--no-index", "--binary", "--", "/dev/null", name,
-                          ok_codes=(0, 1)) or f"# untracked file unreadable: {name}\n")
-    return "".join(parts)
-
-
-def git_state() -> dict[str, str | None]:
-    """Commit and branch of nnexp's source tree, whether it differs from the commit, and how.
-
-    Dirty means tracked changes or untracked, non-ignored files; the diff includes both.
-    """
-    commit = _git("rev-parse", "HEAD")
-    if commit is None:
-        return {"commit": None, "branch": None, "dirty": None, "diff": None}
-    diff = (_git("diff", "HEAD", "--binary") or "") + _untracked_patch()
-    branch = (_git("rev-parse", "--abbrev-ref", "HEAD") or "").strip() or None
-    return {"commit": commit.strip(), "branch": branch,
-            "dirty": str(bool(diff.strip())).lower(), "diff": diff}
+@functools.lru_cache(maxsize=1)
+def nnexp_source() -> dict[str, str]:
+    """nnexp's own commit and dirty flag when it runs from a git checkout of itself (an editable
+    install or PYTHONPATH), else nothing: its version tag says which release it is."""
+    top = git(SOURCE_DIR, "rev-parse", "--show-toplevel")
+    commit = git(SOURCE_DIR, "rev-parse", "--verify", "HEAD")
+    if top is None or commit is None or Path(top.strip()).resolve() != SOURCE_DIR:
+        return {}  # a wheel inside someone else's repository is not a checkout of nnexp
+    status = git(SOURCE_DIR, "status", "--porcelain", "--untracked-files=normal")
+    return {tags.NNEXP_SOURCE_COMMIT: commit.strip(),
+            tags.NNEXP_SOURCE_DIRTY: "unknown" if status is None else str(bool(status)).lower()}
 
 
 @functools.lru_cache(maxsize=1)
@@ -112,11 +89,13 @@ def _user() -> str:
         return os.environ.get("USER", "unknown")
 
 
-def provenance_tags(command: list[str] | None = None) -> tuple[dict[str, str], str | None]:
-    """MLflow tags describing source, versions and host; and the git diff when the tree is dirty."""
+def provenance_tags(command: list[str] | None = None, folder: Path | None = None
+                    ) -> tuple[dict[str, str], str | None]:
+    """MLflow tags describing the user's project (the git state of `folder`, by default the one
+    the command runs in), nnexp itself, versions and host; and the diff when the tree is dirty."""
     command = list(command if command is not None else sys.argv)
-    git = git_state()
     found = {f"{tags.VERSION_PREFIX}{k}": v for k, v in versions().items()}
+    found.update(nnexp_source())
     found.update({
         tags.PLATFORM: platform.platform(),
         tags.HOST: platform.node(),
@@ -126,18 +105,42 @@ def provenance_tags(command: list[str] | None = None) -> tuple[dict[str, str], s
         tags.MLFLOW_SOURCE_TYPE: "LOCAL",
         tags.MLFLOW_USER: _user(),
     })
-    # as it will be logged (credentials masked), so the artifact and its hash agree
-    diff = redact(git["diff"]) if git["dirty"] == "true" and git["diff"] else None
-    if git["commit"]:
-        found[tags.MLFLOW_GIT_COMMIT] = git["commit"]
-        found[tags.GIT_DIRTY] = git["dirty"] or "unknown"
-        if git["branch"]:
-            found[tags.MLFLOW_GIT_BRANCH] = git["branch"]
-        if diff:
-            found[tags.GIT_DIFF_SHA] = hashlib.sha256(diff.encode()).hexdigest()
+    state = source_state(folder or project_dir(command, launch_dir()))
+    git_tags, diff = _git_tags(state)
+    return {**found, **git_tags}, diff
+
+
+def _git_tags(state: SourceState) -> tuple[dict[str, str], str | None]:
+    """The project's git tags (MLflow's names where MLflow has them) and the diff to log."""
+    if state.root is None:
+        return {tags.GIT_DIRTY: NO_REPOSITORY}, None
+    found = {tags.GIT_DIRTY: str(state.dirty).lower()}
+    if state.commit:
+        found[tags.MLFLOW_GIT_COMMIT] = state.commit
     else:
-        found[tags.GIT_DIRTY] = "unknown (not a git checkout)"
+        found[tags.GIT_DIRTY] = "unknown (a git repository without a commit)"
+    if state.branch:
+        found[tags.MLFLOW_GIT_BRANCH] = state.branch
+    if state.repo_url:
+        found[tags.MLFLOW_GIT_REPO_URL] = redact(state.repo_url)
+    if state.untracked:
+        found[tags.GIT_UNTRACKED] = _listed(state.untracked)
+    if state.notes:
+        found[tags.GIT_DIFF_NOTE] = "; ".join(state.notes)[:tags.MAX_VALUE_CHARS]
+    # as it will be logged (credentials masked), so the artifact and its hash agree
+    diff = redact(state.diff) if state.diff else None
+    if diff:
+        found[tags.GIT_DIFF_SHA] = hashlib.sha256(diff.encode()).hexdigest()
     return found, diff
+
+
+def _listed(names: list[str]) -> str:
+    """`a.py, data/b.csv` within the tag's limit, with how many did not fit."""
+    text = ", ".join(names)
+    if len(text) <= tags.MAX_VALUE_CHARS:
+        return text
+    cut = text[:tags.MAX_VALUE_CHARS - 40].rsplit(", ", 1)[0]
+    return f"{cut}, ... and {len(names) - cut.count(', ') - 1} more"
 
 
 def provenance_differences(recorded: dict[str, str], current: dict[str, str]

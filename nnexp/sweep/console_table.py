@@ -106,6 +106,8 @@ def report_lines(summary: SweepSummary, how_to_open: str, store: str, parent_sta
             for s in stats])
     if summary.winner:
         lines.append(f"winner: {summary.winner}")
+    if summary.duplicates:
+        lines.append(f"duplicate jobs (counted once): {'; '.join(summary.duplicates)}")
     failed = [f"{_name(r, keys)} ({_status(r).lower()}"
               + (f": {r['diverged_where']})" if r.get("diverged_where") else ")")
               for r in summary.failed]

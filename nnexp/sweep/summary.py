@@ -12,9 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from nnexp.record import plots, tags
+from nnexp.sweep.configurations import (
+    SEED_KEY,
+    TRAINED,
+    configurations,
+    duplicate_jobs,
+    trained_values,
+)
 from nnexp.sweep.winner import rank_configurations, winner_test
 
-SEED_KEY = "seed"
 LOG_SCALE_KEYS = ("lr", "optimizer.lr", "optimizer.weight_decay")
 
 
@@ -32,6 +38,7 @@ class SweepSummary:
     best: dict[str, Any] | None = None
     status: str = "FINISHED"  # FAILED when a child failed or a job raised
     winner: str | None = None  # with seeds swept: is the best configuration's lead real?
+    duplicates: list[str] = field(default_factory=list)  # one configuration and seed run twice
 
     @property
     def failed(self) -> list[dict[str, Any]]:
@@ -76,15 +83,16 @@ def _continuation(client: Any, run: Any) -> Any:
 def _row(run: Any, keys: list[str], objective: str) -> dict[str, Any]:
     swept = dict(tags.parse_override(o) for o in run.data.tags.get(tags.OVERRIDES, "").split()
                  if "=" in o)
+    trained = trained_values(run.data.params, swept, keys)
     row: dict[str, Any] = {"run_name": run.info.run_name, "run_id": run.info.run_id,
                            "status": run.info.status,
                            "diverged": run.data.tags.get(tags.DIVERGED) == "true",
                            "diverged_where": _divergence(run.data.tags),
                            "pruned": run.data.tags.get(tags.PRUNED_EPOCH, ""),
                            "verdict": run.data.tags.get(tags.VERDICT, ""),
-                           "error": run.data.tags.get(tags.ERROR, "")}
+                           "error": run.data.tags.get(tags.ERROR, ""), TRAINED: trained}
     for key in keys:
-        row[key] = swept.get(key, "")
+        row[key] = swept.get(key, "")  # as typed; configurations compare the TRAINED values
     for name, value in sorted(run.data.metrics.items()):
         if name.startswith(("train/loss", "val/", "test/")) and name != "train/loss_step":
             row[name] = value
@@ -121,29 +129,25 @@ def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
 def seed_groups(rows: list[dict[str, Any]], keys: list[str], objective: str
                 ) -> dict[str, dict[str, float]]:
     """The finished children's objective per configuration (its swept values but the seed, as
-    `lr=0.1,model.hidden=[8]`), keyed by seed."""
-    others = [k for k in keys if k != SEED_KEY]
-    groups: dict[str, dict[str, float]] = {}
-    for row in rows:
-        value = row.get(objective, math.nan)
-        if row["status"] == "FINISHED" and isinstance(value, float) and math.isfinite(value):
-            name = ",".join(f"{k}={row[k]}" for k in others) or "defaults"
-            groups.setdefault(name, {})[str(row.get(SEED_KEY, ""))] = value
-    return groups
+    `lr=0.1,model.hidden=[8]`, told apart by the values the runs trained with), keyed by seed; a
+    seed run twice counts once, as the mean of its runs."""
+    return {config.name: config.objective_by_seed(objective)
+            for config in configurations(rows, keys, objective)}
 
 
 def seed_statistics(rows: list[dict[str, Any]], keys: list[str], objective: str,
                     direction: str = "minimize") -> list[dict[str, Any]]:
     """Configurations ranked by their mean objective across seeds, best first, with standard
-    deviation and 95 % bootstrap interval of the mean (`nnexp.sweep.winner`)."""
+    deviation and 95 % bootstrap interval of the mean (`nnexp.sweep.winner`); n_runs counts every
+    finished run, n_seeds the seeds (more runs than seeds: duplicate jobs)."""
     others = [k for k in keys if k != SEED_KEY]
-    swept = {name: row for row in rows if row["status"] == "FINISHED"
-             for name in [",".join(f"{k}={row[k]}" for k in others) or "defaults"]}
-    return [{"rank": config.rank, **{k: swept[config.name][k] for k in others},
-             "n_seeds": config.n, f"{objective} mean": config.mean,
-             f"{objective} std": config.std, f"{objective} ci95 low": config.low,
-             f"{objective} ci95 high": config.high}
-            for config in rank_configurations(seed_groups(rows, keys, objective), direction)]
+    found = {config.name: config for config in configurations(rows, keys, objective)}
+    groups = {name: config.objective_by_seed(objective) for name, config in found.items()}
+    return [{"rank": ranked.rank, **{k: found[ranked.name].values[k] for k in others},
+             "n_seeds": ranked.n, "n_runs": found[ranked.name].n_runs,
+             f"{objective} mean": ranked.mean, f"{objective} std": ranked.std,
+             f"{objective} ci95 low": ranked.low, f"{objective} ci95 high": ranked.high}
+            for ranked in rank_configurations(groups, direction)]
 
 
 def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
@@ -173,6 +177,9 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
         summary[tags.SWEEP_WINNER_EVIDENCE] = winner.evidence[:tags.MAX_VALUE_CHARS]
     job_errors = sorted(v for k, v in parent_tags.items()
                         if k.startswith(tags.SWEEP_JOB_ERROR_PREFIX))
+    duplicates = duplicate_jobs(configurations(rows, keys, objective))
+    if duplicates:
+        summary[tags.SWEEP_DUPLICATES] = "; ".join(duplicates)[:tags.MAX_VALUE_CHARS]
     listed = [f"{r['run_name']} ({'diverged' if r['diverged'] else r['status']})" for r in failed]
     listed += job_errors
     summary[tags.SWEEP_N_FAILED] = str(len(listed))
@@ -188,7 +195,7 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
     winner = (f"{summary[tags.SWEEP_WINNER]}: {summary[tags.SWEEP_WINNER_EVIDENCE]}"
               if tags.SWEEP_WINNER in summary else None)
     return SweepSummary(parent_id, keys, objective, direction, rows, job_errors, best,
-                        "FAILED" if failed or job_errors else "FINISHED", winner)
+                        "FAILED" if failed or job_errors else "FINISHED", winner, duplicates)
 
 
 def _summary_rows(client: Any, runs: list[Any], parent_tags: dict[str, str], keys: list[str],
@@ -236,13 +243,19 @@ def _log_summary_files(client: Any, parent_id: str, rows: list[dict[str, Any]], 
                          for run in range_tests)]
         if SEED_KEY in keys:
             stats = seed_statistics(rows, keys, objective, direction)
-            stat_columns = ["rank", *(k for k in keys if k != SEED_KEY), "n_seeds"] + [
+            stat_columns = ["rank", *(k for k in keys if k != SEED_KEY), "n_seeds", "n_runs"] + [
                 f"{objective} {x}" for x in ("mean", "std", "ci95 low", "ci95 high")]
             (folder / "seed_statistics.csv").write_text(_csv(stats, stat_columns))
             report += ["\n## Across seeds, ranked by mean (± std, 95 % bootstrap interval)\n\n",
                        _markdown(stats, stat_columns),
                        f"\n## Is the winner real?\n\n{summary[tags.SWEEP_WINNER]}: "
                        f"{summary[tags.SWEEP_WINNER_EVIDENCE]}\n"]
+        duplicates = duplicate_jobs(configurations(rows, keys, objective))
+        if duplicates:
+            report += ["\n## Duplicate jobs: one configuration run twice\n\nThese jobs trained "
+                       "the same values (equal numbers written differently, such as `0.1` and "
+                       "`1e-1`): each configuration and seed counts once in the statistics.\n\n",
+                       *(f"- {line}\n" for line in duplicates)]
         (folder / "children.md").write_text("".join(report))
         _objective_plots(rows, keys, objective, folder)
         client.log_artifacts(parent_id, str(folder), "summary")
