@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 
 from nnexp import engine
-from nnexp.run.history import MetricHistory
-from nnexp.run.loop import LoopSettings, evaluate, train_loop
-from nnexp.run.probes import EpochMovement
-from nnexp.run.verdict import diagnose, history_of
-from nnexp.run.weight_hashes import WeightHashes
+from nnexp.experiment.history import MetricHistory
+from nnexp.experiment.loop import LoopSettings, evaluate, train_loop
+from nnexp.experiment.probes import EpochMovement
+from nnexp.experiment.verdict import diagnose, history_of
+from nnexp.experiment.weight_hashes import WeightHashes
 
 NETWORKS = {
     "digits 64-64-10": {"n_in": 64, "hidden": [64], "n_out": 10, "rows": 1078, "val": 360,

@@ -62,8 +62,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nnexp.engine import Adam, build_mlp, fit, make_loss, make_schedule, train_step  # noqa: E402
 from nnexp.engine.training import prepare_data  # noqa: E402
-from nnexp.run.history import MetricHistory  # noqa: E402
-from nnexp.run.loop import LoopSettings, train_loop  # noqa: E402
+from nnexp.experiment.history import MetricHistory  # noqa: E402
+from nnexp.experiment.loop import LoopSettings, train_loop  # noqa: E402
 
 HIDDEN = [256, 128]
 QUIET = 1.15  # a round counts when each timing is within 15 % of its best round

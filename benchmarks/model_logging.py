@@ -28,7 +28,7 @@ from omegaconf import OmegaConf
 import nnexp.tracking.model as current
 from nnexp import engine
 from nnexp.config import Config
-from nnexp.run.build import load_data
+from nnexp.experiment.build import load_data
 from nnexp.tracking.store import ensure_experiment, open_client
 
 REPO = Path(__file__).resolve().parents[1]

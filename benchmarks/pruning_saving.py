@@ -184,8 +184,8 @@ def decision_cost(n_siblings: int = 15, rounds: int = 30) -> dict[str, float]:
     from mlflow.entities import Param, RunTag
     from mlflow.tracking import MlflowClient
 
-    from nnexp.sweep.pruning_rules import PruneSettings
-    from nnexp.sweep.store_pruner import StorePruner
+    from nnexp.sweeps.pruning_rules import PruneSettings
+    from nnexp.sweeps.store_pruner import StorePruner
 
     with tempfile.TemporaryDirectory(prefix="nnexp-prune-cost-") as tmp:
         client = MlflowClient(tracking_uri=f"sqlite:///{tmp}/mlflow.db")

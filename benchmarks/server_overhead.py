@@ -68,7 +68,7 @@ def env() -> dict[str, str]:
 def one_run(uri: str, experiment: str) -> float:
     from hydra import compose, initialize_config_dir
 
-    from nnexp.sweep.job import run_job
+    from nnexp.sweeps.job import run_job
 
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=[f"tracking.uri={uri}",

@@ -203,7 +203,7 @@ def stage_breakdown(workdir: str, warm_runs: int) -> dict[str, Any]:
     from hydra import compose, initialize_config_dir
 
     from nnexp.config import register_configs
-    from nnexp.run import experiment as exp
+    from nnexp.experiment import run as exp
     from nnexp.tracking.mlflow_observer import MlflowObserver
 
     register_configs()

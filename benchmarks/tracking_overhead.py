@@ -34,7 +34,7 @@ from typing import Any
 from hydra import compose, initialize_config_dir
 
 from nnexp.config import register_configs
-from nnexp.sweep.job import run_job
+from nnexp.sweeps.job import run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -117,7 +117,7 @@ def _check_record(uri: str, run_id: str) -> dict[str, int]:
     """What the long run left: the full history artifact and the thinned series in the store."""
     from mlflow.tracking import MlflowClient
 
-    from nnexp.run.history import load_history
+    from nnexp.experiment.history import load_history
 
     client = MlflowClient(uri)
     with tempfile.TemporaryDirectory() as tmp:

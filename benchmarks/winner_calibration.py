@@ -26,7 +26,7 @@ import time
 import numpy as np
 from scipy import stats
 
-from nnexp.sweep.winner import REAL, UNDETERMINED, rank_configurations, winner_test
+from nnexp.sweeps.winner import REAL, UNDETERMINED, rank_configurations, winner_test
 
 BASE, SEED_SD, NOISE_SD = 0.3, 0.05, 0.02
 

@@ -6,7 +6,7 @@ imported on first use so that `import nnexp` stays cheap; the engine alone is `n
 
 from typing import Any
 
-from nnexp.run import logs as _logs  # noqa: F401  (a run's lines print also where Hydra is absent)
+from nnexp.experiment import logs as _logs  # noqa: F401  (a run's lines print also where Hydra is absent)
 
 __version__ = "0.1.0"
 __all__ = ["RunResult", "SweepResult", "compose", "run", "sweep"]

@@ -31,12 +31,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from nnexp.config import ConfigError, diverged_objective, register_configs
 from nnexp.config.paths import conf_dir, launch_dir
 from nnexp.data import DataError
+from nnexp.experiment.interrupts import RunInterrupted
+from nnexp.experiment.loop import Diverged
+from nnexp.experiment.observer import FAILED, FINISHED
 from nnexp.record import tags
 from nnexp.record.params import flatten
 from nnexp.record.redact import redact
-from nnexp.run.interrupts import RunInterrupted
-from nnexp.run.loop import Diverged
-from nnexp.run.observer import FAILED, FINISHED
 from nnexp.tracking.store import StoreError, absolute_store_uri, resolve_tracking_uri
 
 log = logging.getLogger(__name__)
@@ -273,13 +273,13 @@ def run(config: DictConfig | str | None = None, *overrides: str, run_name: str |
 
 
 def _anchor(cfg: DictConfig) -> None:
-    from nnexp.sweep.job import anchor_paths
+    from nnexp.sweeps.job import anchor_paths
 
     anchor_paths(cfg, launch_dir())
 
 
 def _run_name(overrides: list[str], swept: list[str] | None) -> str:
-    from nnexp.sweep.naming import child_run_name
+    from nnexp.sweeps.naming import child_run_name
 
     return redact(child_run_name(overrides, swept))
 
@@ -287,7 +287,7 @@ def _run_name(overrides: list[str], swept: list[str] | None) -> str:
 def _run_one(cfg: DictConfig, name: str, overrides: list[str], parent: str | None, *,
              verbose: bool, in_sweep: bool) -> RunResult:
     uri = cfg.tracking.uri if cfg.tracking.enabled else None
-    from nnexp.sweep.job import run_job
+    from nnexp.sweeps.job import run_job
     from nnexp.tracking.observers import make_observer
 
     observer = make_observer(cfg, uri, verbose, remember_store=False)
@@ -340,7 +340,7 @@ def sweep(*overrides: str, verbose: bool = True) -> SweepResult:
     and the sweep goes on; another error ends the parent FAILED and is raised; Ctrl-C ends the
     running job and the parent KILLED and raises KeyboardInterrupt.
     """
-    from nnexp.sweep.naming import swept_keys
+    from nnexp.sweeps.naming import swept_keys
 
     with _hydra():
         _check_overrides(list(overrides), sweeps=True)
@@ -356,7 +356,7 @@ def sweep(*overrides: str, verbose: bool = True) -> SweepResult:
     tracked = _one_setting(configs, "tracking.enabled")
     parent = None
     if tracked:
-        from nnexp.sweep.callback import one_experiment
+        from nnexp.sweeps.callback import one_experiment
 
         one_experiment({cfg.tracking.experiment for cfg in configs})
         _one_setting(configs, "tracking.uri")
@@ -396,7 +396,7 @@ def _run_jobs(configs: list[DictConfig], jobs: list[list[str]], keys: list[str],
         raise
     except BaseException as exc:
         if parent is not None:
-            from nnexp.sweep.naming import record_job_error
+            from nnexp.sweeps.naming import record_job_error
 
             record_job_error(parent.run_id, name, exc, configs[0].tracking.uri)
             parent.finish(job_raised=True)
@@ -430,7 +430,7 @@ def _one_setting(configs: list[DictConfig], key: str) -> Any:
 def _start_parent(cfg: DictConfig, keys: list[str], overrides: list[str], nest_under: str | None,
                   objective: str, direction: str, verbose: bool) -> Any:
     """The sweep's parent run (a child of the active MLflow run, if any), open."""
-    from nnexp.sweep.parent import SweepParent, create_parent_run
+    from nnexp.sweeps.parent import SweepParent, create_parent_run
     from nnexp.tracking.store import ensure_experiment, open_client
 
     uri = cfg.tracking.uri

@@ -35,8 +35,8 @@ def errors_exit(prog: str) -> Iterator[None]:
     """
     from concurrent.futures import BrokenExecutor
 
-    from nnexp.run.interrupts import RunInterrupted, received
-    from nnexp.run.loop import Diverged
+    from nnexp.experiment.interrupts import RunInterrupted, received
+    from nnexp.experiment.loop import Diverged
     from nnexp.tracking.store import describe_store_fault
 
     try:

@@ -21,7 +21,7 @@ from nnexp import engine
 from nnexp.cli import run_cli
 from nnexp.config import ConfigError, register_configs, validate
 from nnexp.config.paths import conf_dir
-from nnexp.run.build import build_network, choose_loss, load_data, targets_for
+from nnexp.experiment.build import build_network, choose_loss, load_data, targets_for
 
 register_configs()
 

@@ -1,5 +1,5 @@
-"""Old dotted path of `nnexp.run.logs` (logging configs name its classes); kept for one release."""
+"""Old dotted path of `nnexp.experiment.logs` (logging configs name its classes): one release."""
 
-from nnexp.run.logs import BelowLevel, ConsoleHandler
+from nnexp.experiment.logs import BelowLevel, ConsoleHandler
 
 __all__ = ["BelowLevel", "ConsoleHandler"]

@@ -32,8 +32,8 @@ from omegaconf import DictConfig
 from nnexp.cli import run_cli
 from nnexp.config import register_configs
 from nnexp.config.paths import conf_dir
-from nnexp.run.range_test import PLOT_ARTIFACT
-from nnexp.sweep.lr_limit import run_range_test, without_lr
+from nnexp.experiment.range_test import PLOT_ARTIFACT
+from nnexp.sweeps.lr_limit import run_range_test, without_lr
 
 register_configs()
 PROG = "nnexp.lr_find"

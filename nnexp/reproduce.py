@@ -27,6 +27,14 @@ from omegaconf import DictConfig, OmegaConf
 from nnexp.cli import run_cli
 from nnexp.config import ConfigError
 from nnexp.config.from_record import rebuild_config, schema_links
+from nnexp.experiment.weight_hashes import (
+    HASHES_ARTIFACT,
+    HashComparison,
+    RecordedHashes,
+    WeightsDiffer,
+    compare_hashes,
+    load_hashes,
+)
 from nnexp.record import provenance, tags
 from nnexp.record.history_comparison import (
     Comparison,
@@ -35,14 +43,6 @@ from nnexp.record.history_comparison import (
     describe,
 )
 from nnexp.record.params import describe_disagreements, disagreements, flatten
-from nnexp.run.weight_hashes import (
-    HASHES_ARTIFACT,
-    HashComparison,
-    RecordedHashes,
-    WeightsDiffer,
-    compare_hashes,
-    load_hashes,
-)
 from nnexp.tracking.records import (
     MetricPoint,
     RecordError,
@@ -124,8 +124,8 @@ def _train(cfg: DictConfig, record: RunRecord, overrides: list[str], command: li
            ) -> tuple[str, WeightsDiffer | None]:
     """Train `cfg` as a new run tagged with where it came from, stopping where its weights
     differ from `check`; its run id (diverged or not), and where it stopped if it did."""
-    from nnexp.run.loop import Diverged
-    from nnexp.sweep.job import run_job
+    from nnexp.experiment.loop import Diverged
+    from nnexp.sweeps.job import run_job
 
     extra = {tags.REPRODUCED_FROM: record.run_id}
     if overrides:
@@ -173,7 +173,7 @@ def report_stopped(record: RunRecord, new: RunRecord, stopped: WeightsDiffer,
 
 def _recorded_stop(record: RunRecord) -> Any:
     """A pruned run stopped where its siblings stopped it; its reproduction stops there too."""
-    from nnexp.run.pruner import StopAtEpoch
+    from nnexp.experiment.pruner import StopAtEpoch
 
     epoch = record.tags.get(tags.PRUNED_EPOCH, "")
     if not epoch.isdigit():
@@ -234,7 +234,7 @@ def reproduce_sweep(client: Any, uri: str, parent: RunRecord, args: argparse.Nam
     """Reproduce every child of a sweep's parent run in turn; one verdict line per child, then
     the tally. Exit 0 when all are identical, 1 when any differs, 2 when any cannot be rerun."""
     from nnexp.cli import describe_user_error
-    from nnexp.sweep.summary import child_runs
+    from nnexp.sweeps.summary import child_runs
 
     children = child_runs(client, parent.run_id)
     if not children:

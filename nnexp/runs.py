@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from nnexp.cli import EXIT_USER_ERROR
+from nnexp.experiment.observer import FAILED, KILLED
 from nnexp.record import tags
 from nnexp.record.redact import redact
-from nnexp.run.observer import FAILED, KILLED
 from nnexp.tracking.liveness import same_process_alive, stale_reason
 from nnexp.tracking.store import StoreError, outbox_root, resolve_tracking_uri
 
@@ -106,7 +106,7 @@ def cleanup(uri: str, stale_minutes: float, dry_run: bool) -> tuple[list[str], l
 
 def _children_still_running(client: Any, parent_id: str, stale_ids: set[str]) -> bool:
     """Whether a child of `parent_id` is RUNNING and alive (not among the stale runs)."""
-    from nnexp.sweep.parent import running_children
+    from nnexp.sweeps.parent import running_children
 
     return any(child.info.run_id not in stale_ids
                for child in running_children(client, parent_id))
@@ -114,7 +114,7 @@ def _children_still_running(client: Any, parent_id: str, stale_ids: set[str]) ->
 
 def summarize(client: Any, parent_id: str, end_status: str | None = None) -> str:
     """Rebuild a sweep parent's summary from its children in the store; end it if asked."""
-    from nnexp.sweep.summary import write_summary
+    from nnexp.sweeps.summary import write_summary
 
     parent = client.get_run(parent_id)
     run_tags = parent.data.tags

@@ -21,8 +21,8 @@ from nnexp.cli import errors_exit, main_entry, run_cli
 from nnexp.config import register_configs
 from nnexp.config.paths import conf_dir
 from nnexp.record.redact import redact
-from nnexp.sweep.job import anchor_paths, hydra_job
-from nnexp.sweep.naming import PARENT_RUN_ENV, SWEPT_KEYS_ENV, child_run_name
+from nnexp.sweeps.job import anchor_paths, hydra_job
+from nnexp.sweeps.naming import PARENT_RUN_ENV, SWEPT_KEYS_ENV, child_run_name
 
 register_configs()
 PROG = "nnexp.train"

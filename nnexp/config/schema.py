@@ -106,7 +106,7 @@ class SweepConfig:
     direction: str = "minimize"
     skip_finished: bool = False
     diverged_objective: float | None = None  # null: the worst value for the direction
-    prune: str | None = None  # null, median or asha: stop hopeless children (nnexp/sweep/pruning_rules.py)
+    prune: str | None = None  # null, median or asha: stop hopeless children (pruning rules)
     prune_warmup_epochs: int = 5  # median: the first epochs are never pruned
     prune_startup_runs: int = 5  # median: finished siblings needed before any pruning
     prune_min_siblings: int = 1  # median: siblings with a value at the epoch

@@ -12,7 +12,7 @@ IMAGE_MODES = ("L", "RGB")
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".pbm", ".pgm", ".png", ".pnm", ".ppm",
                     ".tif", ".tiff", ".webp")
 SWEEP_DIRECTIONS = ("minimize", "maximize")
-PRUNE_RULES = ("median", "asha")  # sweep.prune (nnexp.sweep.pruning_rules)
+PRUNE_RULES = ("median", "asha")  # sweep.prune (nnexp.sweeps.pruning_rules)
 CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
 REGRESSION_LOSSES = ("mse", "mae")
 

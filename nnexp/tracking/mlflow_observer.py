@@ -17,9 +17,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from nnexp.experiment.observer import MetricChunk, RunObserver, RunOutcome, RunPlan, RunStart
 from nnexp.record import tags
 from nnexp.record.redact import redact, redacted_copy
-from nnexp.run.observer import MetricChunk, RunObserver, RunOutcome, RunPlan, RunStart
 from nnexp.tracking.budget import DEFAULT_BUDGET, SeriesBudget
 from nnexp.tracking.known_stores import remember
 from nnexp.tracking.liveness import process_start_time

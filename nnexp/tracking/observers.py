@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from nnexp.run.console import ConsoleObserver
-from nnexp.run.observer import Observers, RunObserver
+from nnexp.experiment.console import ConsoleObserver
+from nnexp.experiment.observer import Observers, RunObserver
 from nnexp.tracking.mlflow_observer import MlflowObserver
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from nnexp.run.observer import MetricChunk
+from nnexp.experiment.observer import MetricChunk
 
 RECORD = np.dtype([("key", "<u4"), ("per_step", "u1"), ("step", "<i8"), ("time", "<i8"),
                    ("value", "<f8")])

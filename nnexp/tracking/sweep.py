@@ -1,6 +1,6 @@
-"""Old dotted path of `nnexp.sweep.callback` (Hydra configs name its callback); kept for one
+"""Old dotted path of `nnexp.sweeps.callback` (Hydra configs name its callback); kept for one
 release."""
 
-from nnexp.sweep.callback import MlflowSweepCallback
+from nnexp.sweeps.callback import MlflowSweepCallback
 
 __all__ = ["MlflowSweepCallback"]

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from nnexp.experiment.observer import FAILED, RunPlan
 from nnexp.record import tags
-from nnexp.run.observer import FAILED, RunPlan
 from nnexp.tracking.budget import SeriesBudget
 from nnexp.tracking.outbox import Outbox
 from nnexp.tracking.writer import apply_op, send_metrics

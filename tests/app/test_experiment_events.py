@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnexp.run.interrupts import RunInterrupted
-from nnexp.run.loop import Diverged
-from nnexp.run.observer import FAILED, FINISHED, KILLED, RunObserver
-from nnexp.sweep.job import run_job
+from nnexp.experiment.interrupts import RunInterrupted
+from nnexp.experiment.loop import Diverged
+from nnexp.experiment.observer import FAILED, FINISHED, KILLED, RunObserver
+from nnexp.sweeps.job import run_job
 
 
 class Recorder(RunObserver):
@@ -89,7 +89,7 @@ def test_divergence_ends_the_run_failed_with_where_it_happened(make_cfg):
 
 
 def test_interruption_ends_the_run_killed_with_the_latest_weights(make_cfg, monkeypatch):
-    import nnexp.run.interrupts as interrupts
+    import nnexp.experiment.interrupts as interrupts
 
     observer = Recorder(records_files=True)
     checks = []
@@ -115,7 +115,7 @@ def test_experiment_runs_without_importing_mlflow(tmp_path):
 import sys
 from hydra import compose, initialize_config_dir
 from nnexp.config import register_configs
-from nnexp.sweep.job import run_job
+from nnexp.sweeps.job import run_job
 register_configs()
 with initialize_config_dir(config_dir={conf!r}, version_base="1.3"):
     cfg = compose("config", overrides=["train.epochs=1", "tracking.enabled=false"])

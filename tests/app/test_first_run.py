@@ -9,8 +9,8 @@ import pytest
 from helpers import all_runs
 
 from nnexp.config import run_metric_names
-from nnexp.run.loop import Diverged
-from nnexp.sweep.job import run_job
+from nnexp.experiment.loop import Diverged
+from nnexp.sweeps.job import run_job
 
 
 def _console(caplog: pytest.LogCaptureFixture) -> list[str]:

@@ -17,7 +17,7 @@ from helpers import all_runs, clean_env, run_cli
 
 from nnexp.config.paths import conf_dir
 from nnexp.data import make_image_folder
-from nnexp.sweep.job import run_job
+from nnexp.sweeps.job import run_job
 
 FAST = ["train.epochs=1", "model.hidden=[8]"]
 needs_optuna = pytest.mark.skipif(

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from nnexp import engine
-from nnexp.run.history import MetricHistory
-from nnexp.run.loop import Diverged, LoopSettings, train_loop
+from nnexp.experiment.history import MetricHistory
+from nnexp.experiment.loop import Diverged, LoopSettings, train_loop
 
 
 def _setup(seed: int = 0, activation: str = "tanh"):

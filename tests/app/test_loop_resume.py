@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from nnexp import engine
-from nnexp.run import checkpoint
-from nnexp.run.history import MetricHistory
-from nnexp.run.loop import LoopSettings, LoopState, train_loop
+from nnexp.experiment import checkpoint
+from nnexp.experiment.history import MetricHistory
+from nnexp.experiment.loop import LoopSettings, LoopState, train_loop
 
 
 class Stop(BaseException):

@@ -16,7 +16,7 @@ from helpers import clean_env, client_for
 import nnexp
 from nnexp.config import ConfigError
 from nnexp.data import DataError
-from nnexp.run.loop import Diverged
+from nnexp.experiment.loop import Diverged
 
 SMALL = ("train.epochs=2", "model.hidden=[8]", "tracking.plots=false")
 FAST = (*SMALL, "tracking.log_model=false")  # where the logged model is not the point

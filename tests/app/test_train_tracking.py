@@ -7,7 +7,7 @@ import pytest
 from helpers import all_runs, client_for
 
 from nnexp.engine import load_model
-from nnexp.sweep.job import run_job
+from nnexp.sweeps.job import run_job
 
 
 def test_default_run_records_params_metrics_artifacts(make_cfg, store_uri, tmp_path):

@@ -7,7 +7,7 @@ from helpers import run_cli
 from PIL import Image
 
 from nnexp.data.cat_pictures import write_cat_pictures
-from nnexp.sweep.job import run_job
+from nnexp.sweeps.job import run_job
 
 
 def test_the_command_writes_a_class_per_folder_set_and_says_what_next(tmp_path):

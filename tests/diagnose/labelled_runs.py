@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnexp.run.observer import MetricChunk, RunObserver, RunOutcome
-from nnexp.run.verdict import Verdict, diagnose
+from nnexp.experiment.observer import MetricChunk, RunObserver, RunOutcome
+from nnexp.experiment.verdict import Verdict, diagnose
 
 History = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -329,8 +329,8 @@ def compose_case(case: Case) -> object:
 
 def run_case(case: Case) -> Run:
     """Train the case in-process and diagnose it as the experiment does."""
-    from nnexp.run.experiment import run_experiment
-    from nnexp.run.loop import Diverged
+    from nnexp.experiment.loop import Diverged
+    from nnexp.experiment.run import run_experiment
 
     recorder = _Recorder()
     diverged = None

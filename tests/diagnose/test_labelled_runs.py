@@ -12,7 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from labelled_runs import CASES, agreement_table, run_case  # noqa: E402
 
-from nnexp.run.verdict import VERDICTS  # noqa: E402
+from nnexp.experiment.verdict import VERDICTS  # noqa: E402
 
 AGREEMENT = 0.95
 

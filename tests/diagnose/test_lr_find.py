@@ -14,7 +14,7 @@ from helpers import all_runs, client_for, run_cli
 
 from nnexp.config import ConfigError, validate
 from nnexp.lr_find import range_test
-from nnexp.sweep.job import run_job
+from nnexp.sweeps.job import run_job
 
 
 def test_lr_find_command_records_the_curve_and_prints_the_suggestion(tmp_path: Path):

@@ -9,10 +9,10 @@ import zlib
 import numpy as np
 
 from nnexp import engine
-from nnexp.run.history import MetricHistory
-from nnexp.run.loop import LoopSettings, train_loop
-from nnexp.run.probes import EpochMovement, dead_unit_layers, predict_counting_dead_units
-from nnexp.run.weight_hashes import WeightHashes
+from nnexp.experiment.history import MetricHistory
+from nnexp.experiment.loop import LoopSettings, train_loop
+from nnexp.experiment.probes import EpochMovement, dead_unit_layers, predict_counting_dead_units
+from nnexp.experiment.weight_hashes import WeightHashes
 
 
 def _setup(seed: int = 0):

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from helpers import all_runs
 
-from nnexp.run.loop import Diverged
-from nnexp.run.verdict import DEAD_FRACTION, OVERFIT_RISE, diagnose
-from nnexp.sweep.job import run_job
+from nnexp.experiment.loop import Diverged
+from nnexp.experiment.verdict import DEAD_FRACTION, OVERFIT_RISE, diagnose
+from nnexp.sweeps.job import run_job
 
 QUICK = ("tracking.plots=false", "tracking.log_model=false")
 SIGMOID_DEEP = "model.hidden=[32,32,32,32,32,32,32,32]"

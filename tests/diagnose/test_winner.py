@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from helpers import all_runs, client_for, run_cli
 
-from nnexp.sweep.summary import seed_statistics
-from nnexp.sweep.winner import (
+from nnexp.sweeps.summary import seed_statistics
+from nnexp.sweeps.winner import (
     MIN_SEEDS,
     MIN_UNPAIRED_SEEDS,
     NOT_DISTINGUISHABLE,

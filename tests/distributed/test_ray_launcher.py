@@ -24,7 +24,7 @@ import pytest
 from helpers import REPO, all_runs, clean_env
 from omegaconf import OmegaConf
 
-from nnexp.sweep.ray_handoff import (
+from nnexp.sweeps.ray_handoff import (
     LOCAL_OBJECT_STORE_BYTES,
     RAY_LAUNCHER,
     ray_init_arguments,

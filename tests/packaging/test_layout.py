@@ -33,9 +33,9 @@ def test_the_import_contracts_hold():
 
 
 @pytest.mark.parametrize(("module", "line", "broken"), [
-    # an import inside a function, from the run up into the sweep
-    ("nnexp/run/loop.py", "def _wrong():\n    from nnexp.sweep import job  # noqa\n",
-     "nnexp.run is not allowed to import nnexp.sweep"),
+    # an import inside a function, from the run up into the sweeps
+    ("nnexp/experiment/loop.py", "def _wrong():\n    from nnexp.sweeps import job  # noqa\n",
+     "nnexp.experiment is not allowed to import nnexp.sweeps"),
     # a circle inside one room
     ("nnexp/data/raw.py", "from nnexp.data import loader  # noqa\n",
      "no circles between the modules of a room BROKEN"),

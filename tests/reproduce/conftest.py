@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import pytest
 
-from nnexp.sweep.job import run_job
+from nnexp.sweeps.job import run_job
 
 QUICK = ("tracking.plots=false",)
 

@@ -7,10 +7,10 @@ import numpy as np
 from helpers import client_for
 
 from nnexp.engine.optimizers import SGD
+from nnexp.experiment.pruner import StopAtEpoch
+from nnexp.experiment.weight_hashes import HASHES_ARTIFACT, load_hashes
 from nnexp.reproduce import reproduce
-from nnexp.run.pruner import StopAtEpoch
-from nnexp.run.weight_hashes import HASHES_ARTIFACT, load_hashes
-from nnexp.sweep.job import run_job
+from nnexp.sweeps.job import run_job
 
 QUICK = ("tracking.plots=false", "tracking.log_model=false", "train.epochs=4",
          "sweep.checkpoint_every=1")

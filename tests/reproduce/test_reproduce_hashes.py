@@ -7,8 +7,8 @@ import pytest
 from helpers import client_for
 
 from nnexp.engine.optimizers import SGD
+from nnexp.experiment.weight_hashes import HASHES_ARTIFACT, load_hashes
 from nnexp.reproduce import reproduce
-from nnexp.run.weight_hashes import HASHES_ARTIFACT, load_hashes
 from nnexp.tracking.records import RecordError
 
 

@@ -10,7 +10,7 @@ from helpers import client_for
 from nnexp.diff import diff_main
 from nnexp.record.tags import REPRODUCED_FROM
 from nnexp.reproduce import reproduce
-from nnexp.sweep.job import run_job
+from nnexp.sweeps.job import run_job
 from nnexp.tracking.store import ensure_experiment
 
 

@@ -22,9 +22,9 @@ from nnexp.config import (
 )
 from nnexp.config.vocabulary import DATASETS, REGRESSION_DATASETS
 from nnexp.data import load_dataset
+from nnexp.experiment.build import build_network, build_optimizer
 from nnexp.reproduce import reproduce
-from nnexp.run.build import build_network, build_optimizer
-from nnexp.sweep.job import run_job
+from nnexp.sweeps.job import run_job
 from nnexp.tracking.store import _safe_name, describe_store_fault
 
 QUICK = ("train.epochs=1", "tracking.plots=false", "tracking.log_model=false")
@@ -125,13 +125,13 @@ def test_model_larger_than_available_memory_is_refused_with_its_size(make_cfg, m
     # (1000 + 1) x 1 = 3001 float32 parameters = 12004 B, as many for gradients and for sgd's
     # scratch buffer; activations and their gradients 2 x 10 rows x (1 + 2 x 1000 + 1) x 4 B.
     need = 3 * 12004 + 2 * 10 * 2002 * 4
-    monkeypatch.setattr("nnexp.config.available_memory", lambda: need - 1)
+    monkeypatch.setattr("nnexp.config.memory.available_memory", lambda: need - 1)
     with pytest.raises(ConfigError, match=r"^model.hidden: \[1000\] needs 191.6 KiB in float32 "
                                           r"\(parameters 11.7 KiB \+ gradients 11.7 KiB \+ sgd "
                                           r"state 11.7 KiB \+ activations 156.4 KiB for 10 "
                                           r"rows\); 191.6 KiB is available$"):
         validate(cfg)
-    monkeypatch.setattr("nnexp.config.available_memory", lambda: need)
+    monkeypatch.setattr("nnexp.config.memory.available_memory", lambda: need)
     validate(cfg)
 
 

@@ -88,7 +88,7 @@ def test_divergence_fails_run_with_where_and_keeps_metrics(tmp_path):
 
 CRASH = """
 import sys
-import nnexp.run.loop as loop
+import nnexp.experiment.loop as loop
 calls = []
 real = loop.evaluate
 def evaluate(*args, **kwargs):

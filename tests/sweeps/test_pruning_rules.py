@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from nnexp.sweep.pruning_rules import (
+from nnexp.sweeps.pruning_rules import (
     PruneSettings,
     StopAtEpoch,
     asha_decision,

@@ -8,7 +8,7 @@ import numpy as np
 from helpers import client_for
 
 from nnexp.record.history_comparison import compare_histories
-from nnexp.sweep.job import run_job
+from nnexp.sweeps.job import run_job
 from nnexp.tracking.records import load_run, metric_histories
 from nnexp.tracking.store import ensure_experiment
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from helpers import all_runs, client_for, run_cli
 
-from nnexp.sweep.configurations import TRAINED, configurations, duplicate_jobs
-from nnexp.sweep.summary import seed_groups, seed_statistics
-from nnexp.sweep.winner import rank_configurations, winner_test
+from nnexp.sweeps.configurations import TRAINED, configurations, duplicate_jobs
+from nnexp.sweeps.summary import seed_groups, seed_statistics
+from nnexp.sweeps.winner import rank_configurations, winner_test
 
 KEYS = ["lr", "seed"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 
-from nnexp.sweep.console_table import report_lines
-from nnexp.sweep.summary import SweepSummary
+from nnexp.sweeps.console_table import report_lines
+from nnexp.sweeps.summary import SweepSummary
 
 
 def _row(run_id: str, lr: str, seed: str, accuracy: float, status: str = "FINISHED",

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from helpers import all_runs, client_for, run_cli
 
-from nnexp.run.verdict import VERDICTS
+from nnexp.experiment.verdict import VERDICTS
 
 FAST = ["train.epochs=2", "model.hidden=[8]", "tracking.log_every_n_steps=5"]
 

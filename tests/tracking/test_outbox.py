@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnexp.run.observer import MetricChunk
+from nnexp.experiment.observer import MetricChunk
 from nnexp.tracking.outbox import METRICS, Outbox, outboxes
 
 

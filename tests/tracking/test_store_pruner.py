@@ -9,8 +9,8 @@ import pytest
 from helpers import client_for
 
 from nnexp.config import ConfigError, validate
-from nnexp.sweep.pruning_rules import PruneSettings
-from nnexp.sweep.store_pruner import StorePruner, rung_values
+from nnexp.sweeps.pruning_rules import PruneSettings
+from nnexp.sweeps.store_pruner import StorePruner, rung_values
 
 
 def _family(uri: str, finished: list[dict[int, float]], running: list[dict[int, float]]):

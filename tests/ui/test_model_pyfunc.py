@@ -17,8 +17,8 @@ import pandas as pd
 from helpers import all_runs, client_for, model_uri, store_of
 
 from nnexp import engine
-from nnexp.run.build import load_data
-from nnexp.sweep.job import run_job
+from nnexp.experiment.build import load_data
+from nnexp.sweeps.job import run_job
 
 FRESH = textwrap.dedent("""
     import json, sys, warnings, numpy as np, pandas as pd, mlflow

@@ -18,8 +18,8 @@ from helpers import client_for, model_uri
 
 from nnexp import predict as predict_cli
 from nnexp.config.paths import conf_dir
-from nnexp.run.build import load_data
-from nnexp.sweep.job import run_job
+from nnexp.experiment.build import load_data
+from nnexp.sweeps.job import run_job
 
 PAYLOAD = "import pathlib; pathlib.Path({target!r}).write_text('code from the store ran')\n"
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from nnexp.experiment.console import number
+from nnexp.experiment.logs import plain_logger
 from nnexp.record.redact import redact
-from nnexp.run.console import number
-from nnexp.run.logs import plain_logger
-from nnexp.sweep.summary import SweepSummary
+from nnexp.sweeps.summary import SweepSummary
 
 ACCURACY = "test/accuracy"  # shown beside the objective when the runs log it
 MAX_CELL = 40

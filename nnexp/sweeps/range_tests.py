@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from nnexp.record import tags
-from nnexp.sweep.reuse import finished_run
+from nnexp.sweeps.reuse import finished_run
 from nnexp.tracking.store import open_client
 
 

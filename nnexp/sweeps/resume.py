@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from nnexp.experiment.checkpoint import CHECKPOINT_DIR, Checkpoint, CheckpointError, epoch_of, load
+from nnexp.experiment.observer import FAILED
 from nnexp.record import tags
 from nnexp.record.redact import redact
-from nnexp.run.checkpoint import CHECKPOINT_DIR, Checkpoint, CheckpointError, epoch_of, load
-from nnexp.run.observer import FAILED
-from nnexp.sweep.reuse import runs_of_config
+from nnexp.sweeps.reuse import runs_of_config
 from nnexp.tracking.liveness import stale_reason
 from nnexp.tracking.records import download_artifact
 from nnexp.tracking.store import open_client, outbox_root

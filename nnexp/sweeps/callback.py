@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnexp.record import tags
 from nnexp.record.redact import redact, redact_logging
-from nnexp.sweep.naming import (
+from nnexp.sweeps.naming import (
     HANDOFF_ENV,
     LAUNCHER_PID_ENV,
     PARENT_EXPERIMENT_ENV,
@@ -27,8 +27,8 @@ from nnexp.sweep.naming import (
     SWEPT_KEYS_ENV,
     swept_keys,
 )
-from nnexp.sweep.parent import SweepParent, create_parent_run
-from nnexp.sweep.ray_handoff import uses_ray
+from nnexp.sweeps.parent import SweepParent, create_parent_run
+from nnexp.sweeps.ray_handoff import uses_ray
 from nnexp.tracking.known_stores import remember
 
 BASIC_SWEEPER = "hydra._internal.core_plugins.basic_sweeper.BasicSweeper"
@@ -143,11 +143,11 @@ class MlflowSweepCallback(Callback):
         os.environ[LAUNCHER_PID_ENV] = str(os.getpid())
         atexit.register(self.finish)  # Hydra skips on_multirun_end when a job raised
         if uses_ray(config):  # Ray's workers do not inherit this environment: hand it over
-            from nnexp.sweep.ray_handoff import connect_ray
+            from nnexp.sweeps.ray_handoff import connect_ray
 
             connect_ray(config, {key: os.environ[key] for key in HANDOFF_ENV})
         if "joblib" in str(config.hydra.launcher.get("_target_")):
-            from nnexp.sweep.parent import quiet_pool_helpers
+            from nnexp.sweeps.parent import quiet_pool_helpers
 
             quiet_pool_helpers(Path(sweep_dir) / "pool_helpers.log")
         print(f"sweep: parent run {run_id} ({name})", flush=True)
@@ -161,7 +161,7 @@ class MlflowSweepCallback(Callback):
         Called from atexit when a job raised (Hydra then skips on_multirun_end): the parent
         ends FAILED, or KILLED when a signal stopped a job, even if every child run finished.
         """
-        from nnexp.run.interrupts import received
+        from nnexp.experiment.interrupts import received
 
         if self.parent is None:
             return

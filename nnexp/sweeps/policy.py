@@ -13,12 +13,12 @@ from omegaconf import DictConfig
 
 from nnexp.config import diverged_objective
 from nnexp.data import Dataset
+from nnexp.experiment.console import say
+from nnexp.experiment.loop import LoopResult
+from nnexp.experiment.run import Continuation, ExperimentResult, prepared_data
 from nnexp.record import tags
 from nnexp.record.redact import redact
-from nnexp.run.console import say
-from nnexp.run.experiment import Continuation, ExperimentResult, prepared_data
-from nnexp.run.loop import LoopResult
-from nnexp.sweep.resume import ResumePoint
+from nnexp.sweeps.resume import ResumePoint
 
 
 @dataclass
@@ -42,8 +42,8 @@ def decide(cfg: DictConfig, identity: str, uri: str | None, *, parent_run_id: st
            run_name: str, verbose: bool, overrides: list[str],
            command: list[str] | None) -> JobPolicy:
     """The job's policy: reuse (skip_finished, resume), continue (resume), skip (skip_lr_above)."""
-    from nnexp.sweep.resume import find_resume_point
-    from nnexp.sweep.reuse import finished_run
+    from nnexp.sweeps.resume import find_resume_point
+    from nnexp.sweeps.reuse import finished_run
 
     s = cfg.sweep
     if uri is not None and (s.skip_finished or s.resume):
@@ -60,7 +60,7 @@ def decide(cfg: DictConfig, identity: str, uri: str | None, *, parent_run_id: st
     if s.skip_lr_above is None:
         return JobPolicy(resume=resume)
     from nnexp.config import to_container
-    from nnexp.sweep.lr_limit import learning_rate_limit
+    from nnexp.sweeps.lr_limit import learning_rate_limit
 
     dataset, _ = prepared_data(cfg)
     limit, source = learning_rate_limit(cfg, to_container(cfg), uri, dataset, parent_run_id,
@@ -75,7 +75,7 @@ def reuse(done: Any, cfg: DictConfig, uri: str, parent_run_id: str | None, verbo
           run_name: str, what: str = "FINISHED") -> ExperimentResult:
     """sweep.skip_finished, sweep.resume: answer with an earlier identical run (finished, or
     pruned or diverged: decisions and results that training again would repeat)."""
-    from nnexp.sweep.reuse import note_reuse
+    from nnexp.sweeps.reuse import note_reuse
 
     if parent_run_id:  # the sweep summary lists reused runs next to its children
         note_reuse(uri, parent_run_id, done.info.run_id, redact(run_name))
@@ -93,7 +93,7 @@ def skip(cfg: DictConfig, uri: str | None, parent_run_id: str | None, run_name: 
          verbose: bool, reason: str) -> ExperimentResult:
     """sweep.skip_lr_above: no run; the sweep's parent says which job and why."""
     if parent_run_id and uri is not None:
-        from nnexp.sweep.range_tests import note_skipped
+        from nnexp.sweeps.range_tests import note_skipped
 
         note_skipped(uri, parent_run_id, redact(run_name), reason)
     if verbose:

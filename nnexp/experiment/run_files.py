@@ -8,11 +8,11 @@ from typing import Any
 
 from nnexp import engine
 from nnexp.data import Dataset
+from nnexp.experiment.history import MetricHistory
+from nnexp.experiment.loop import predicted_classes
+from nnexp.experiment.observer import RunObserver
 from nnexp.record import plots
 from nnexp.record.model_files import META_ARTIFACT, WEIGHTS_ARTIFACT, write_model_meta
-from nnexp.run.history import MetricHistory
-from nnexp.run.loop import predicted_classes
-from nnexp.run.observer import RunObserver
 
 
 def save_network(observer: RunObserver, model: Any, dataset: Dataset, loss_name: str,

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnexp.run.observer import MetricChunk, RunObserver
+from nnexp.experiment.observer import MetricChunk, RunObserver
 
 HISTORY_ARTIFACT = "metrics/history.npz"
 

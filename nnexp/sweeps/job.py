@@ -14,16 +14,16 @@ from omegaconf import DictConfig
 from nnexp.config import ConfigError, config_hash, diverged_objective, to_container, validate
 from nnexp.config.paths import from_launch_dir
 from nnexp.config.user_errors import EXIT_RUN_FAILED
+from nnexp.experiment.history import MetricHistory
+from nnexp.experiment.interrupts import RunInterrupted
+from nnexp.experiment.loop import Diverged
+from nnexp.experiment.observer import RunObserver
+from nnexp.experiment.pruner import Pruner
+from nnexp.experiment.run import ExperimentResult, RunOptions, run_experiment
+from nnexp.experiment.weight_hashes import RecordedHashes
 from nnexp.record.redact import redact
-from nnexp.run.experiment import ExperimentResult, RunOptions, run_experiment
-from nnexp.run.history import MetricHistory
-from nnexp.run.interrupts import RunInterrupted
-from nnexp.run.loop import Diverged
-from nnexp.run.observer import RunObserver
-from nnexp.run.pruner import Pruner
-from nnexp.run.weight_hashes import RecordedHashes
-from nnexp.sweep.naming import LAUNCHER_PID_ENV, PARENT_EXPERIMENT_ENV, record_job_error
-from nnexp.sweep.policy import decide
+from nnexp.sweeps.naming import LAUNCHER_PID_ENV, PARENT_EXPERIMENT_ENV, record_job_error
+from nnexp.sweeps.policy import decide
 from nnexp.tracking.observers import make_observer, mlflow_observer_of
 from nnexp.tracking.store import absolute_store_uri, resolve_tracking_uri
 
@@ -77,7 +77,7 @@ def run_job(
 
 def _note_continuation(uri: str, continuation: object, run_id: str | None) -> None:
     """Tag the stopped run with the run that continues it (the sweep summary reads it)."""
-    from nnexp.sweep.resume import note_continuation
+    from nnexp.sweeps.resume import note_continuation
 
     if run_id is not None:
         note_continuation(uri, continuation.run_id, run_id)  # type: ignore[attr-defined]
@@ -86,8 +86,8 @@ def _note_continuation(uri: str, continuation: object, run_id: str | None) -> No
 def _store_pruner(cfg: DictConfig, observer: RunObserver, parent_run_id: str):
     """The pruner `sweep.prune` asks for, made once the run exists: its siblings meet in the
     store of the job's MLflow run (none when the job records nowhere)."""
-    from nnexp.sweep.pruning_rules import PruneSettings
-    from nnexp.sweep.store_pruner import StorePruner
+    from nnexp.sweeps.pruning_rules import PruneSettings
+    from nnexp.sweeps.store_pruner import StorePruner
     from nnexp.tracking.store import open_client
 
     s = cfg.sweep

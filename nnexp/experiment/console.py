@@ -10,10 +10,10 @@ import logging
 import math
 from collections.abc import Mapping
 
+from nnexp.experiment import logs  # noqa: F401 - prints nnexp's lines where nobody configured logging
+from nnexp.experiment.line_fit import LEARNED_A, LEARNED_B
+from nnexp.experiment.observer import FINISHED, RunObserver, RunOutcome, RunStart
 from nnexp.record import tags
-from nnexp.run import logs  # noqa: F401 - prints nnexp's lines where nobody configured logging
-from nnexp.run.line_fit import LEARNED_A, LEARNED_B
-from nnexp.run.observer import FINISHED, RunObserver, RunOutcome, RunStart
 
 log = logging.getLogger("nnexp.console")  # its name before the package had rooms
 TRUTH_PARAM = "dataset.true_"  # + a, b: what generated a synthetic set

@@ -20,13 +20,19 @@ from omegaconf import DictConfig, OmegaConf
 from nnexp import engine
 from nnexp.config import ConfigError, to_container, validate
 from nnexp.data import Dataset
+from nnexp.experiment.build import (
+    build_network,
+    build_optimizer,
+    choose_loss,
+    load_data,
+    targets_for,
+)
+from nnexp.experiment.history import MetricHistory
+from nnexp.experiment.observer import FAILED, FINISHED, RunObserver, RunOutcome, RunPlan, RunStart
 from nnexp.record import plots, tags
 from nnexp.record.params import flatten
 from nnexp.record.provenance import provenance_tags
 from nnexp.record.redact import redact
-from nnexp.run.build import build_network, build_optimizer, choose_loss, load_data, targets_for
-from nnexp.run.history import MetricHistory
-from nnexp.run.observer import FAILED, FINISHED, RunObserver, RunOutcome, RunPlan, RunStart
 
 PLOT_ARTIFACT = "lr_find/lr_range.png"
 METRICS = ("lr_find/lr", "lr_find/loss", "lr_find/smoothed_loss")

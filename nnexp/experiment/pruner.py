@@ -1,5 +1,5 @@
 """What the run asks at each epoch's end: should it stop here? The `Pruner` protocol and its
-answer `Pruned`; a sweep's rules and the store's siblings answer it (`nnexp.sweep`), the run
+answer `Pruned`; a sweep's rules and the store's siblings answer it (`nnexp.sweeps`), the run
 only asks."""
 
 from __future__ import annotations

@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from nnexp.run.history import MetricHistory
-from nnexp.run.loop import LoopState
-from nnexp.run.weight_hashes import RecordedHashes, WeightHashes
+from nnexp.experiment.history import MetricHistory
+from nnexp.experiment.loop import LoopState
+from nnexp.experiment.weight_hashes import RecordedHashes, WeightHashes
 
 CHECKPOINT_DIR = "checkpoints"
 FORMAT = 1

@@ -1,7 +1,7 @@
 """Pruning: stop a run at an epoch boundary when its siblings in a sweep show it is hopeless.
 
 The experiment asks a `Pruner` at each epoch's end (`should_stop`); where the siblings' values
-come from is the pruner's business (`nnexp.sweep.store_pruner` reads them from the tracking
+come from is the pruner's business (`nnexp.sweeps.store_pruner` reads them from the tracking
 store). The rules here are plain functions of numbers, after Optuna's pruners:
 
 - `median`: Optuna's MedianPruner. After `warmup_epochs` epochs, and once `startup_runs`
@@ -20,7 +20,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from nnexp.run.pruner import Pruned, Pruner, StopAtEpoch  # noqa: F401  (what the rules answer)
+from nnexp.experiment.pruner import Pruned, Pruner, StopAtEpoch  # noqa: F401  (what the rules answer)
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from nnexp.record import plots, tags
-from nnexp.sweep.configurations import (
+from nnexp.sweeps.configurations import (
     SEED_KEY,
     TRAINED,
     configurations,
     duplicate_jobs,
     trained_values,
 )
-from nnexp.sweep.winner import rank_configurations, winner_test
+from nnexp.sweeps.winner import rank_configurations, winner_test
 
 LOG_SCALE_KEYS = ("lr", "optimizer.lr", "optimizer.weight_decay")
 

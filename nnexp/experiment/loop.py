@@ -17,8 +17,8 @@ from typing import Any, Protocol
 import numpy as np
 
 from nnexp.engine import prepare_data, train_epoch
-from nnexp.run.probes import EpochMovement, dead_unit_layers, predict_counting_dead_units
-from nnexp.run.weight_hashes import WeightHashes
+from nnexp.experiment.probes import EpochMovement, dead_unit_layers, predict_counting_dead_units
+from nnexp.experiment.weight_hashes import WeightHashes
 
 
 class MetricSink(Protocol):

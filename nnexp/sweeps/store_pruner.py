@@ -21,7 +21,7 @@ from typing import Any
 
 from nnexp.record import tags
 from nnexp.record.redact import redact
-from nnexp.sweep.pruning_rules import (
+from nnexp.sweeps.pruning_rules import (
     Pruned,
     PruneSettings,
     asha_decision,

@@ -20,12 +20,8 @@ from omegaconf import DictConfig, OmegaConf
 from nnexp import engine
 from nnexp.config import config_hash, to_container, validate, validate_for_data
 from nnexp.data import Dataset
-from nnexp.record import tags
-from nnexp.record.model_files import model_meta
-from nnexp.record.params import flatten
-from nnexp.record.provenance import provenance_tags
-from nnexp.run import checkpoint as checkpoints
-from nnexp.run.build import (
+from nnexp.experiment import checkpoint as checkpoints
+from nnexp.experiment.build import (
     build_network,
     build_optimizer,
     build_schedule,
@@ -33,11 +29,11 @@ from nnexp.run.build import (
     load_data,
     targets_for,
 )
-from nnexp.run.console import say
-from nnexp.run.history import MetricHistory
-from nnexp.run.interrupts import RunInterrupted, RunStopped, interrupts_stop_run
-from nnexp.run.line_fit import learned_line
-from nnexp.run.loop import (
+from nnexp.experiment.console import say
+from nnexp.experiment.history import MetricHistory
+from nnexp.experiment.interrupts import RunInterrupted, RunStopped, interrupts_stop_run
+from nnexp.experiment.line_fit import learned_line
+from nnexp.experiment.loop import (
     Diverged,
     LoopResult,
     LoopSettings,
@@ -45,7 +41,7 @@ from nnexp.run.loop import (
     evaluate,
     train_loop,
 )
-from nnexp.run.observer import (
+from nnexp.experiment.observer import (
     FAILED,
     FINISHED,
     KILLED,
@@ -54,10 +50,14 @@ from nnexp.run.observer import (
     RunPlan,
     RunStart,
 )
-from nnexp.run.pruner import Pruned, Pruner
-from nnexp.run.run_files import draw_plots, save_network
-from nnexp.run.verdict import diagnose, history_of
-from nnexp.run.weight_hashes import HASHES_ARTIFACT, RecordedHashes, WeightHashes
+from nnexp.experiment.pruner import Pruned, Pruner
+from nnexp.experiment.run_files import draw_plots, save_network
+from nnexp.experiment.verdict import diagnose, history_of
+from nnexp.experiment.weight_hashes import HASHES_ARTIFACT, RecordedHashes, WeightHashes
+from nnexp.record import tags
+from nnexp.record.model_files import model_meta
+from nnexp.record.params import flatten
+from nnexp.record.provenance import provenance_tags
 
 
 @dataclass

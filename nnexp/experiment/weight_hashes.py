@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nnexp.run.interrupts import RunStopped
+from nnexp.experiment.interrupts import RunStopped
 
 HASHES_ARTIFACT = "metrics/weight_hashes.npz"
 

@@ -9,7 +9,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from nnexp.data import Dataset
-from nnexp.run.range_test import RangeTest, range_test_key, record_range_test
+from nnexp.experiment.range_test import RangeTest, range_test_key, record_range_test
 from nnexp.tracking.observers import make_observer
 from nnexp.tracking.store import resolve_tracking_uri
 
@@ -37,7 +37,7 @@ def learning_rate_limit(cfg: DictConfig, config: dict[str, Any], uri: str | None
     found = None
     key = range_test_key(config)
     if uri is not None:
-        from nnexp.sweep.range_tests import recorded_range_test
+        from nnexp.sweeps.range_tests import recorded_range_test
 
         found = recorded_range_test(uri, cfg.tracking.experiment, key)
     if found is None:

@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from nnexp.experiment.observer import FAILED, KILLED
 from nnexp.record import tags
 from nnexp.record.redact import redact
-from nnexp.run.observer import FAILED, KILLED
 from nnexp.tracking.liveness import descendants, process_alive, same_process_alive
 
 WORKER_GRACE_SECONDS = 20.0  # for workers to end their runs KILLED before they are killed
@@ -53,7 +53,7 @@ class SweepParent:
     def finish(self, *, job_raised: bool = False, interrupted: str | None = None) -> str:
         """Write the summary and end the parent: KILLED if interrupted, FAILED if a job raised
         or a child failed, else FINISHED. Returns the status; later calls do nothing."""
-        from nnexp.sweep.summary import write_summary
+        from nnexp.sweeps.summary import write_summary
 
         with self._lock:
             if self._finished:
@@ -87,7 +87,7 @@ class SweepParent:
 
     def _report(self, summary: Any, status: str) -> None:
         """The ranked table on the console; a failure to print it changes nothing recorded."""
-        from nnexp.sweep.console_table import print_report
+        from nnexp.sweeps.console_table import print_report
 
         try:
             print_report(self.client, summary, status)
