@@ -39,6 +39,9 @@ BEST_EPOCH = "nnexp.best_epoch"
 EPOCHS_RUN = "nnexp.epochs_run"
 TRAIN_SECONDS = "nnexp.train_seconds"
 STOPPED_EARLY = "nnexp.stopped_early"
+# the earlier epoch whose weights the run kept (train.patience): its final metrics, test/* and
+# model are those weights'; absent when the last epoch's weights are kept
+KEPT_EPOCH = "nnexp.kept_epoch"
 LAST_COMPLETED_EPOCH = "nnexp.last_completed_epoch"
 HEARTBEAT = "nnexp.heartbeat"  # unix seconds, refreshed while the process lives
 PID_START = "nnexp.pid_start"  # the process's start time, so a reused pid is not taken for it
