@@ -97,9 +97,14 @@ SWEEP_JOB_ERROR_PREFIX = "nnexp.sweep.job_error."  # + job name
 SWEEP_SKIPPED_PREFIX = "nnexp.sweep.skipped."  # + job name: why no run (sweep.skip_lr_above)
 SWEEP_WINNER = "nnexp.sweep.winner"  # real, not_distinguishable or undetermined (seeds swept)
 SWEEP_WINNER_EVIDENCE = "nnexp.sweep.winner.evidence"
-BEST_RUN_ID = "nnexp.best_run_id"
+BEST_RUN_ID = "nnexp.best_run_id"  # seeds swept: the best seed of the best configuration
 BEST_RUN_NAME = "nnexp.best_run_name"
-BEST_OBJECTIVE = "nnexp.best_objective"
+BEST_OBJECTIVE = "nnexp.best_objective"  # seeds swept: the best configuration's mean
+BEST_CONFIG = "nnexp.best_config"  # seeds swept: best by mean across seeds, as `lr=0.1`
+BEST_CONFIG_N_SEEDS = "nnexp.best_config.n_seeds"
+BEST_SINGLE_RUN_ID = "nnexp.best_single_run_id"  # seeds swept: the best run of all (a lucky seed)
+BEST_SINGLE_RUN_NAME = "nnexp.best_single_run_name"
+BEST_SINGLE_OBJECTIVE = "nnexp.best_single_objective"
 
 MAX_VALUE_CHARS = 5000  # long values (errors, lists of runs) are cut here, within MLflow's limit
 
