@@ -82,7 +82,9 @@ def _best_lines(summary: SweepSummary) -> list[str]:
     one = f"{_name(single, keys)}  {objective} {number(single[objective])}  run {single['run_id']}"
     if config is None:
         return [f"best: {one}"]
-    runs = configuration_runs(summary.rows, keys, objective, config.name)
+    sign = 1.0 if summary.direction == "minimize" else -1.0
+    runs = sorted(configuration_runs(summary.rows, keys, objective, config.name),
+                  key=lambda r: sign * r[objective])  # its best seed first
     seeds = f"{config.n} seed{'s' if config.n != 1 else ''}"
     return [f"best: {config.name} (mean {objective} {number(config.mean)} over {seeds})  "
             f"runs {', '.join(r['run_id'] for r in runs)}", f"best single run: {one}"]

@@ -33,7 +33,7 @@ def test_maximised_objective_ranks_highest_first_and_lists_what_failed():
     assert [line.split()[-1] for line in lines[2:8]] == ["b", "a", "d", "f", "c", "e"]
     assert lines[5].split()[-3:] == ["FINISHED", "(reused)", "f"]
     assert lines[7].split()[-2:] == ["DIVERGED", "e"] and lines[7].split()[3] == "-"
-    assert lines[8] == "best: lr=0.1 (mean val/accuracy 0.9200 over 2 seeds)  runs a, b"
+    assert lines[8] == "best: lr=0.1 (mean val/accuracy 0.9200 over 2 seeds)  runs b, a"
     assert lines[9] == "best single run: lr=0.1,seed=1  val/accuracy 0.9400  run b"
     assert lines[10] == "across seeds (val/accuracy, mean ± std, 95% bootstrap interval):"
     assert [line.split()[:5] for line in lines[12:14]] == [
@@ -107,3 +107,16 @@ def test_with_seeds_swept_the_parents_best_tags_name_the_best_mean_configuration
     assert (tags["nnexp.best_single_run_id"], tags["nnexp.best_single_objective"]) == (
         "b0", "0.1")
     assert summary.best["run_id"] == "a0"
+
+
+def test_a_run_that_kept_an_earlier_epoch_is_marked_in_the_table():
+    from nnexp.sweep.summary import _kept_epoch
+
+    kept = _kept_epoch({"nnexp.kept_epoch": "8", "nnexp.epochs_run": "12",
+                        "nnexp.stopped_early": "true"})
+    assert kept == "8 of 12, stopped early" and _kept_epoch({"nnexp.epochs_run": "12"}) == ""
+    rows = [{**_row("a", "0.1", "0", 0.9), "kept_epoch": kept}, _row("b", "0.01", "0", 0.8)]
+    summary = SweepSummary("P", ["lr"], "val/accuracy", "maximize", rows)
+    lines = report_lines(summary, "open: x", "/s", "FINISHED")
+    assert "FINISHED (kept epoch 8 of 12, stopped early)  a" in lines[2]
+    assert lines[3].split()[-2:] == ["FINISHED", "b"]
