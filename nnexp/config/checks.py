@@ -11,7 +11,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp.config.memory import check_memory
-from nnexp.config.metric_catalogue import metric_listing, run_metric_names
+from nnexp.config.metric_catalogue import LAST_EPOCH_SUFFIX, metric_listing, run_metric_names
 from nnexp.config.schema import (
     MAX_EXPERIMENT_NAME,
     MAX_PARAM_VALUE,
@@ -188,7 +188,8 @@ def _validate_pruning_and_resume(cfg: DictConfig, names: list[str]) -> None:
     if s.prune is not None:
         _allowed("sweep.prune", s.prune, PRUNE_RULES)
         per_epoch = [n for n in names if n not in ("train/loss_step", "lr", "epoch")
-                     and not n.startswith(("grad_norm/", "test/"))]
+                     and not n.startswith(("grad_norm/", "grad_norm_unclipped/", "test/"))
+                     and not n.endswith(LAST_EPOCH_SUFFIX)]
         if s.objective not in per_epoch:
             raise ConfigError(f"sweep.prune: needs a sweep.objective measured every epoch, got "
                               f"{s.objective!r}; allowed: {metric_listing(per_epoch)}")

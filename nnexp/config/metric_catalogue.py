@@ -12,6 +12,9 @@ from nnexp.engine import dense_layer_names
 
 LEARNED_A, LEARNED_B = "learned/a", "learned/b"
 LINE_DATASETS = ("line",)  # data sets generated from a known line (their Dataset.truth)
+# a run with train.patience ends with the kept (best) epoch's weights, and its final train/loss,
+# val/loss and val/accuracy are theirs; the last epoch's values stay under these names
+LAST_EPOCH_SUFFIX = "_last_epoch"
 
 
 def logs_a_line(data_name: str, hidden: list[int], activation: str) -> bool:
@@ -20,24 +23,37 @@ def logs_a_line(data_name: str, hidden: list[int], activation: str) -> bool:
 
 
 def metric_names(*, classify: bool, layer_names: list[str],
-                 dead_unit_layers: list[str] | tuple[str, ...] = ()) -> list[str]:
+                 dead_unit_layers: list[str] | tuple[str, ...] = (),
+                 early_stopping: bool = False, clipped: bool = False) -> list[str]:
     """Every metric key a run logs: per step (`train_loop`), per epoch, and on the test split at
     the end (`evaluate`, logged by the experiment). Checks such as `sweep.objective` read it.
-    `dead_unit_layers`: the layers followed by a ReLU (`probes.dead_unit_layers`)."""
+    `dead_unit_layers`: the layers followed by a ReLU (`probes.dead_unit_layers`);
+    `early_stopping` (train.patience > 0): the last epoch's values under `LAST_EPOCH_SUFFIX`;
+    `clipped` (optimizer.clip_norm set): the gradient norms before clipping too."""
     split = ["loss", "accuracy"] if classify else ["loss"]  # what `evaluate` returns
-    per_step = ["train/loss_step", "lr", *(f"grad_norm/{name}" for name in layer_names)]
+    per_step = ["train/loss_step", "lr", *(f"grad_norm/{name}" for name in layer_names),
+                *(f"grad_norm_unclipped/{name}" for name in (layer_names if clipped else []))]
     per_epoch = ["train/loss", *(f"val/{k}" for k in split),
                  *(f"weight_norm/{name}" for name in layer_names),
                  *(f"update_ratio/{name}" for name in layer_names),
                  *(f"dead_units/{name}" for name in dead_unit_layers), "epoch"]
-    return [*per_step, *per_epoch, *(f"test/{k}" for k in split)]
+    last_epoch = [f"{name}{LAST_EPOCH_SUFFIX}" for name in kept_metric_names(classify)]
+    return [*per_step, *per_epoch, *(f"test/{k}" for k in split),
+            *(last_epoch if early_stopping else [])]
+
+
+def kept_metric_names(classify: bool) -> list[str]:
+    """The final values a run with patience measures again on the weights it keeps."""
+    return ["train/loss", "val/loss", *(["val/accuracy"] if classify else [])]
 
 
 def run_metric_names(cfg: DictConfig) -> list[str]:
     """The metric keys a run of `cfg` logs (they depend on the task and the number of layers)."""
     layers = _layer_names(len(cfg.model.hidden))
     names = metric_names(classify=cfg.data.name not in REGRESSION_DATASETS, layer_names=layers,
-                         dead_unit_layers=layers[:-1] if cfg.model.activation == "relu" else [])
+                         dead_unit_layers=layers[:-1] if cfg.model.activation == "relu" else [],
+                         early_stopping=cfg.train.patience > 0,
+                         clipped=cfg.optimizer.clip_norm is not None)
     if logs_a_line(cfg.data.name, list(cfg.model.hidden), cfg.model.activation):
         names += [LEARNED_A, LEARNED_B]
     return names

@@ -1,9 +1,10 @@
 """Training: ``train_epoch`` owns the minibatch step and the epoch; ``fit`` loops over it.
 
-A step is: forward, loss, backward, optional gradient clipping, ``on_step`` hook, optimizer
-update. The hook sees this step's gradients before they are applied, which is where a caller
-logs gradient norms, checks for divergence or stops between steps; ``nnexp.loop`` trains
-through the same function, so what the benchmark times is what a run executes.
+A step is: forward, loss, backward, optional gradient clipping (a ``before_clip`` hook sees the
+gradients ahead of it), ``on_step`` hook, optimizer update. The hook sees this step's gradients
+before they are applied, which is where a caller logs gradient norms, checks for divergence or
+stops between steps; ``nnexp.loop`` trains through the same function, so what the benchmark
+times is what a run executes.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def train_epoch(
     clip_norm: float | None = None,
     step0: int = 0,
     on_step: StepHook | None = None,
+    before_clip: StepHook | None = None,
 ) -> float:
     """One pass over (X, y) in the order of one ``rng.permutation``; returns the mean loss.
 
@@ -85,6 +87,8 @@ def train_epoch(
     may be short). ``schedule(step)`` sets ``optimizer.lr`` before each step.
     ``on_step(step, loss, lr)`` runs after backward and clipping and before the update: it may
     read ``model.grads`` and may raise to stop training, leaving that step's update unapplied.
+    ``before_clip(step, loss, lr)`` runs, when ``clip_norm`` is given, after backward and before
+    clipping: it may read the gradients as backward left them.
     Batches are gathered into one buffer per epoch; pass data through ``prepare_data`` once
     so that nothing is cast per epoch.
     """
@@ -107,7 +111,12 @@ def train_epoch(
         np.take(y, idx, axis=0, out=yb, mode="clip")
         if schedule is not None:
             optimizer.lr = schedule(step)
-        loss = _gradients(model, loss_fn, xb, yb, clip_norm)
+        if before_clip is None or clip_norm is None:
+            loss = _gradients(model, loss_fn, xb, yb, clip_norm)
+        else:
+            loss = _gradients(model, loss_fn, xb, yb, None)
+            before_clip(step, loss, optimizer.lr)
+            clip_grad_norm(model, clip_norm)
         if on_step is not None:
             on_step(step, loss, optimizer.lr)
         optimizer.step()

@@ -10,6 +10,7 @@ import logging
 import math
 from collections.abc import Mapping
 
+from nnexp.config.metric_catalogue import LAST_EPOCH_SUFFIX
 from nnexp.experiment import logs  # noqa: F401 - prints nnexp's lines where nobody configured logging
 from nnexp.experiment.line_fit import LEARNED_A, LEARNED_B
 from nnexp.experiment.observer import FINISHED, RunObserver, RunOutcome, RunStart
@@ -38,11 +39,13 @@ class ConsoleObserver(RunObserver):
         self.store = store
         self._epochs = 0
         self._truth: dict[str, str] = {}
+        self._patience = "?"
 
     def started(self, start: RunStart) -> None:
         self._epochs = start.plan.epochs
         self._truth = {k[len(TRUTH_PARAM):]: v for k, v in start.params.items()
                        if k.startswith(TRUTH_PARAM)}
+        self._patience = start.params.get("train.patience", "?")
 
     def epoch_ended(self, epoch: int, step: int, values: Mapping[str, float]) -> None:
         width = len(str(self._epochs))
@@ -57,13 +60,29 @@ class ConsoleObserver(RunObserver):
             say(f"verdict: {verdict}: {outcome.tags.get(tags.VERDICT_EVIDENCE, '')}")
         if outcome.status == FINISHED:
             shown = "  ".join(f"{k} {number(v)}" for k, v in outcome.metrics.items()
-                              if k.startswith(("val/", "test/")))
+                              if k.startswith(("val/", "test/"))
+                              and not k.endswith(LAST_EPOCH_SUFFIX))
             say(f"done in {outcome.seconds:.2f} s ({outcome.epochs_run} epochs)  {shown}")
+            if tags.KEPT_EPOCH in outcome.tags:
+                say(self._kept(outcome))
             if LEARNED_A in outcome.metrics:
                 say(self._line(outcome.metrics[LEARNED_A], outcome.metrics[LEARNED_B]))
             where = where or "tracking off: nothing recorded"
         for line in (where or "").splitlines():
             say(line)
+
+    def _kept(self, outcome: RunOutcome) -> str:
+        """`stopped early at epoch 12 (patience 4): kept epoch 8's weights (val/loss 0.2627;
+        epoch 12's 0.2948)`: which weights the final values, test/* and the model are."""
+        kept, last = outcome.tags[tags.KEPT_EPOCH], outcome.epochs_run
+        how = (f"stopped early at epoch {last} (patience {self._patience})"
+               if outcome.tags.get(tags.STOPPED_EARLY) == "true"
+               else f"trained {last} epochs (patience {self._patience})")
+        values = outcome.metrics
+        loss = (f" (val/loss {number(values['val/loss'])}; epoch {last}'s "
+                f"{number(values['val/loss' + LAST_EPOCH_SUFFIX])})"
+                if {"val/loss", "val/loss" + LAST_EPOCH_SUFFIX} <= set(values) else "")
+        return f"{how}: kept epoch {kept}'s weights{loss}"
 
     def _line(self, a: float, b: float) -> str:
         """`y = a*x + b: learned a = 2.0262, b = -1.0016   true a = 2, b = -1`."""

@@ -22,9 +22,10 @@ class _Block:
     """Rows of metrics that share their keys and their steps, appended to plain lists (the
     cheapest thing Python does in a training step); turned into arrays when handed on."""
 
-    def __init__(self, keys: tuple[str, ...], per_step: bool) -> None:
+    def __init__(self, keys: tuple[str, ...], per_step: bool, final: bool = False) -> None:
         self.keys = keys
         self.per_step = per_step
+        self.final = final  # values measured once training is over (`add_final`)
         self.steps: list[int] = []
         self.times: list[int] = []
         self.rows: list[tuple[float, ...]] = []
@@ -57,7 +58,7 @@ class MetricHistory:
     def __init__(self, observer: RunObserver | None = None, flush_seconds: float = 1.0) -> None:
         self.observer = observer or RunObserver()
         self.flush_seconds = flush_seconds
-        self._blocks: dict[tuple[tuple[str, ...], bool], _Block] = {}
+        self._blocks: dict[tuple[tuple[str, ...], bool, bool], _Block] = {}
         self._next_flush = time.monotonic() + flush_seconds
 
     def recorder(self, keys: tuple[str, ...], per_step: bool = True
@@ -82,10 +83,22 @@ class MetricHistory:
         epoch's and the run's, since the store may thin them differently."""
         self.recorder(tuple(values), per_step)(step, tuple(float(v) for v in values.values()))
 
-    def _block(self, keys: tuple[str, ...], per_step: bool) -> _Block:
-        block = self._blocks.get((keys, per_step))
+    def add_final(self, values: Mapping[str, float], step: int) -> None:
+        """Record values measured once training is over (the kept weights' loss of a run with
+        patience) at `step`, timed after every earlier point of their keys: a store's latest
+        value (highest step, then latest time) is then this one, even at the last epoch's step.
+        `series` leaves them out (it is what training measured); `last` and `save` have them."""
+        earlier = [block.times[-1] for block in self._blocks.values()
+                   if block.times and set(block.keys) & set(values)]
+        block = self._block(tuple(values), False, final=True)
+        block.steps.append(step)
+        block.times.append(max(int(time.time() * 1000), max(earlier, default=0) + 1))
+        block.rows.append(tuple(float(v) for v in values.values()))
+
+    def _block(self, keys: tuple[str, ...], per_step: bool, final: bool = False) -> _Block:
+        block = self._blocks.get((keys, per_step, final))
         if block is None:
-            block = self._blocks[(keys, per_step)] = _Block(keys, per_step)
+            block = self._blocks[(keys, per_step, final)] = _Block(keys, per_step, final)
         return block
 
     def flush(self) -> None:
@@ -112,17 +125,30 @@ class MetricHistory:
             block.rows.extend(tuple(row) for row in values.tolist())
 
     def series(self, key: str) -> tuple[np.ndarray, np.ndarray]:
-        """(steps, values) of one metric; empty arrays if it was never recorded."""
+        """(steps, values) of one metric as training measured it (per step or per epoch; not
+        the values `add_final` logged at the end); empty arrays if it was never recorded."""
         for block in self._blocks.values():
-            if key in block.keys:
+            if key in block.keys and not block.final:
                 return block.column(key)
         return np.empty(0, np.int64), np.empty(0, np.float64)
 
+    def _final_points(self, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(steps, times, values) of `key` logged by `add_final`, in the order they came."""
+        found = [(steps, times, values[:, block.keys.index(key)])
+                 for block in self._blocks.values() if block.final and key in block.keys
+                 for steps, times, values in [block.arrays()]]
+        if not found:
+            return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float64)
+        return tuple(np.concatenate(parts) for parts in zip(*found, strict=True))  # type: ignore
+
     def keys(self) -> list[str]:
-        return [key for block in self._blocks.values() for key in block.keys]
+        return list(dict.fromkeys(key for block in self._blocks.values() for key in block.keys))
 
     def last(self, key: str) -> float | None:
-        """The latest value of `key`, or None."""
+        """The latest value of `key` (one `add_final` logged, if any), or None."""
+        _, _, final = self._final_points(key)
+        if final.size:
+            return float(final[-1])
         _, values = self.series(key)
         return float(values[-1]) if values.size else None
 
@@ -132,13 +158,22 @@ class MetricHistory:
         return list(zip(steps.tolist(), values.tolist(), strict=True))
 
     def save(self, path: Path) -> Path:
-        """Write every metric as `step/<key>`, `time/<key>`, `value/<key>` arrays in one .npz."""
+        """Write every metric as `step/<key>`, `time/<key>`, `value/<key>` arrays in one .npz
+        (what the store was sent: a series, then any values `add_final` logged)."""
         arrays: dict[str, np.ndarray] = {}
         for block in self._blocks.values():
+            if block.final:
+                continue
             steps, times, values = block.arrays()
             for j, key in enumerate(block.keys):
                 arrays[f"step/{key}"], arrays[f"time/{key}"] = steps, times
                 arrays[f"value/{key}"] = values[:, j]
+        for key in self.keys():  # the values logged at the end follow the key's series
+            steps, times, values = self._final_points(key)
+            if steps.size:
+                for name, part in (("step", steps), ("time", times), ("value", values)):
+                    earlier = arrays.get(f"{name}/{key}", part[:0])
+                    arrays[f"{name}/{key}"] = np.concatenate([earlier, part])
         with open(path, "wb") as handle:  # a handle: numpy would otherwise append ".npz"
             np.savez(handle, **arrays)
         return path

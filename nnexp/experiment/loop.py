@@ -56,6 +56,7 @@ class LoopResult:
     best_epoch: int | None = None
     best_val_loss: float = math.inf
     stopped_early: bool = False
+    kept_epoch: int | None = None  # the earlier epoch whose weights were restored (patience)
     stop_requested: bool = False  # `on_epoch` asked the loop to stop (a pruned run)
     seconds: float = 0.0
     last: dict[str, float] = field(default_factory=dict)
@@ -121,12 +122,14 @@ def train_loop(
 ) -> LoopResult:
     """Minibatch gradient descent for `settings.epochs` epochs with optional early stopping.
 
-    Logs `train/loss_step`, `lr` and `grad_norm/<layer>` every `log_every_n_steps` steps and,
+    Logs `train/loss_step`, `lr` and `grad_norm/<layer>` (after clipping; with `clip_norm`,
+    `grad_norm_unclipped/<layer>` before it too) every `log_every_n_steps` steps and,
     per epoch, `train/loss`, `val/loss`, `val/accuracy`, `weight_norm/<layer>`,
     `update_ratio/<layer>`, `dead_units/<layer>` (ReLU layers) and `epoch`, at the global step
     the epoch ended on (so every metric shares one x axis). `weight_hashes` hashes the weights
     when it is due and once more at the end. With `patience > 0` the weights of the best
-    validation epoch are restored at the end. `on_epoch(epoch, step, values)` runs after each
+    validation epoch are restored at the end (`LoopResult.kept_epoch` says which, when it is not
+    the last). `on_epoch(epoch, step, values)` runs after each
     epoch's bookkeeping; a true return stops training there. `state` is updated as the loop goes
     (a caller may checkpoint it); one saved after epoch k continues the run at epoch k + 1, as if
     it had never stopped.
@@ -151,27 +154,26 @@ def _loop(model: Any, loss_fn: Any, optimizer: Any, schedule: Callable[[int], fl
     movement, relu_layers = EpochMovement(model), dead_unit_layers(model)
     started = time.perf_counter()
     # a continued run whose patience ran out at its last saved epoch stops where it stood
-    stop = bool(settings.patience) and state.epochs_without_improvement >= settings.patience
-    result.stopped_early = stop
+    stop = result.stopped_early = (bool(settings.patience)
+                                   and state.epochs_without_improvement >= settings.patience)
     for epoch in range(state.epoch + 1, settings.epochs + 1):
         if stop:
             break
         step = state.step
         movement.begin()
+        on_step, before_clip = _step_hooks(model, metrics, settings, epoch, between_steps,
+                                           weight_hashes)
         train_loss = train_epoch(
             model, loss_fn, optimizer, X_train, y_train, batch_size=settings.batch_size,
             rng=rng, schedule=schedule, clip_norm=settings.clip_norm, step0=step,
-            on_step=_step_hook(model, metrics, settings.log_every_n_steps, epoch, between_steps,
-                               weight_hashes),
-        )
+            on_step=on_step, before_clip=before_clip)
         step += steps_per_epoch
         dead: dict[str, float] | None = {} if relu_layers else None
         val = evaluate(model, loss_fn, X_val, y_val, classify, dead_units=dead)
         if not math.isfinite(val["loss"]):
             raise Diverged("non-finite validation loss", {"epoch": str(epoch),
                                                           "step": str(step)})
-        epoch_values = {"train/loss": train_loss}
-        epoch_values.update({f"val/{k}": v for k, v in val.items()})
+        epoch_values = {"train/loss": train_loss, **{f"val/{k}": v for k, v in val.items()}}
         epoch_values.update({f"weight_norm/{k}": v for k, v in model.weight_norms().items()})
         epoch_values.update({f"update_ratio/{k}": v for k, v in movement.ratios().items()})
         epoch_values.update({f"dead_units/{k}": v for k, v in (dead or {}).items()})
@@ -194,27 +196,39 @@ def _loop(model: Any, loss_fn: Any, optimizer: Any, schedule: Callable[[int], fl
         weight_hashes.record(state.step)
     if state.best_state is not None and state.best_epoch != state.epoch:
         model.load_state_dict(state.best_state)
+        result.kept_epoch = state.best_epoch
     result.epochs_run, result.steps, result.last = state.epoch, state.step, state.last
     result.best_epoch, result.best_val_loss = state.best_epoch, state.best_val_loss
     result.seconds = time.perf_counter() - started
     return result
 
 
-def _step_hook(model: Any, metrics: MetricSink, log_every_n_steps: int, epoch: int,
-               between_steps: Callable[[], None] | None, weight_hashes: WeightHashes | None
-               ) -> Callable[[int, float, float], None]:
+def _step_hooks(model: Any, metrics: MetricSink, settings: LoopSettings, epoch: int,
+                between_steps: Callable[[], None] | None, weight_hashes: WeightHashes | None
+                ) -> tuple[Callable[[int, float, float], None],
+                           Callable[[int, float, float], None] | None]:
     """What the loop does at each step after backward, before the update: stop if asked,
     refuse a non-finite loss or gradient, hash the weights when due, log every
-    `log_every_n_steps` steps."""
+    `log_every_n_steps` steps; and, with `clip_norm`, what it does before clipping: measure the
+    gradient norms as backward left them (`grad_norm_unclipped/<layer>`) on the logged steps."""
+    every = settings.log_every_n_steps
+    clipped = settings.clip_norm is not None
     record = metrics.recorder(("train/loss_step", "lr",
-                               *(f"grad_norm/{name}" for name in model.layer_names)))
+                               *(f"grad_norm/{name}" for name in model.layer_names),
+                               *(f"grad_norm_unclipped/{name}"
+                                 for name in (model.layer_names if clipped else ()))))
+    unclipped: list[float] = []
+
+    def before_clip(step: int, loss: float, lr: float) -> None:
+        if step % every == 0:  # a non-finite gradient is refused after clipping, in on_step
+            unclipped[:] = model.grad_norms().values()
 
     def on_step(step: int, loss: float, lr: float) -> None:
         if between_steps is not None:  # the previous update is complete, this one not begun
             between_steps()
         if not math.isfinite(loss):
             raise Diverged("non-finite loss", {"epoch": str(epoch), "step": str(step)})
-        if step % log_every_n_steps:
+        if step % every:
             # one pass over the gradients: any nan or inf makes the sum of squares non-finite
             if not math.isfinite(float(np.dot(model.grads, model.grads))):
                 _refuse_non_finite(model.grad_norms(), step, epoch)
@@ -223,8 +237,8 @@ def _step_hook(model: Any, metrics: MetricSink, log_every_n_steps: int, epoch: i
         else:
             norms = model.grad_norms()
             _refuse_non_finite(norms, step, epoch)
-            record(step, (loss, lr, *norms.values()))
+            record(step, (loss, lr, *norms.values(), *unclipped))
         if weight_hashes is not None and weight_hashes.due(step):
             weight_hashes.record(step)  # after the step's metrics, which may show the difference
 
-    return on_step
+    return on_step, before_clip if clipped else None

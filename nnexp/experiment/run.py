@@ -30,6 +30,7 @@ from nnexp.experiment.build import (
     targets_for,
 )
 from nnexp.experiment.console import say
+from nnexp.experiment.final_values import final_metrics
 from nnexp.experiment.history import MetricHistory
 from nnexp.experiment.interrupts import RunInterrupted, RunStopped, interrupts_stop_run
 from nnexp.experiment.line_fit import learned_line
@@ -319,7 +320,9 @@ class _Training:
                 weight_hashes=self.hashes)
             interrupt.deferred = False
             interrupt.check()
-            final = {k: v for k, v in loop.last.items() if k != "epoch"}
+            final = final_metrics(loop, self.history, model, loss_fn,
+                                  (dataset.X_train, y_train), (dataset.X_val, y_val),
+                                  classify=classify, patience=cfg.train.patience)
             if dataset.X_test.shape[0] and self.pruned is None:
                 test = {f"test/{k}": v for k, v in
                         evaluate(model, loss_fn, dataset.X_test, y_test, classify).items()}
@@ -332,10 +335,11 @@ class _Training:
             self.history.flush()
             if observer.records_files:
                 self._record_files(observer, work, loop, classify)
-        objective = self.history.last(self.objective)
+        objective = self.history.last(self.objective)  # the kept weights' value
+        kept = {} if loop.kept_epoch is None else {tags.KEPT_EPOCH: str(loop.kept_epoch)}
         observer.ended(RunOutcome(KILLED if self.pruned else FINISHED, {
             tags.BEST_EPOCH: str(loop.best_epoch), tags.EPOCHS_RUN: str(loop.epochs_run),
-            tags.TRAIN_SECONDS: f"{loop.seconds:.4f}",
+            tags.TRAIN_SECONDS: f"{loop.seconds:.4f}", **kept,
             tags.STOPPED_EARLY: str(loop.stopped_early).lower(), **self._pruning_tags(),
             **diagnose(history_of(self.history)).tags()},
             metrics=final, seconds=loop.seconds, epochs_run=loop.epochs_run))

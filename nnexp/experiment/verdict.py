@@ -12,7 +12,8 @@ order, and names the first finding (others follow as "also: ..." in the evidence
   epoch in some layer, median over the last half of the epochs) while the loss got worse: the
   training loss ended 1.1x above where it started, or the validation loss 1.5x above its best.
 - `exploding_gradients`: some layer's gradient norm is more than 10x its weight norm (median
-  over the logged steps).
+  over the logged steps), the norm before clipping when the run clips (`optimizer.clip_norm`:
+  clipping hides the explosion, it does not cure it).
 - `dead_units`: at least half of a ReLU layer's units never fire on the validation set at the
   last epoch.
 - `vanishing_gradients`: the first layer's gradient, relative to its weights, is below 1/100 of
@@ -74,7 +75,8 @@ DEAD_FRACTION = 0.5
 EXPLODING_GRADIENT = 10.0  # ‖g‖ / ‖w‖ of a layer, median over the logged steps
 VANISHING_GRADIENT = 1e-2  # (‖g‖/‖w‖ of the first layer) / (‖g‖/‖w‖ of the last layer)
 
-LAYER_SERIES = ("grad_norm/", "weight_norm/", "update_ratio/", "dead_units/")
+LAYER_SERIES = ("grad_norm/", "grad_norm_unclipped/", "weight_norm/", "update_ratio/",
+                "dead_units/")
 VERDICTS = ("diverged", "lr_too_high", "exploding_gradients", "dead_units",
             "vanishing_gradients", "lr_too_low", "plateau", "overfitting", "healthy",
             "undetermined", "uncertain")
@@ -113,7 +115,14 @@ class _Run:
         self.initial = float(steps[0]) if steps.size else math.nan
 
     def values(self, key: str) -> np.ndarray:
-        return np.asarray(self.history.get(key, ((), ()))[1], np.float64)
+        """The values of `key` as training measured them: a last value at the same step as the
+        one before it (the kept weights' loss of a run with patience, logged after the last
+        epoch's, as `metrics/history.npz` holds it) is left out."""
+        steps, values = self.history.get(key, ((), ()))
+        values = np.asarray(values, np.float64)
+        if len(steps) > 1 and steps[-1] == steps[-2]:
+            return values[:-1]
+        return values
 
     def per_layer(self, prefix: str) -> dict[str, np.ndarray]:
         return {name: v for name in self.layers if (v := self.values(f"{prefix}/{name}")).size}
@@ -126,10 +135,12 @@ class _Run:
 
     def relative_gradients(self) -> dict[str, float]:
         """Median over the logged steps of ‖g‖/‖w‖ for each layer, the weight norm taken at
-        the end of the epoch the step belongs to (layers with zero weights are left out)."""
+        the end of the epoch the step belongs to (layers with zero weights are left out); ‖g‖
+        before clipping when the run clipped (`grad_norm_unclipped/`), as backward left it."""
         result = {}
         for name in self.layers:
-            g_steps, grads = self.history.get(f"grad_norm/{name}", ((), ()))
+            g_steps, grads = self.history.get(f"grad_norm_unclipped/{name}",
+                                              self.history.get(f"grad_norm/{name}", ((), ())))
             w_steps, weights = self.history.get(f"weight_norm/{name}", ((), ()))
             if len(grads) == 0 or len(weights) == 0:
                 continue

@@ -44,6 +44,9 @@ BEST_EPOCH = "nnexp.best_epoch"
 EPOCHS_RUN = "nnexp.epochs_run"
 TRAIN_SECONDS = "nnexp.train_seconds"
 STOPPED_EARLY = "nnexp.stopped_early"
+# the earlier epoch whose weights the run kept (train.patience): its final metrics, test/* and
+# model are those weights'; absent when the last epoch's weights are kept
+KEPT_EPOCH = "nnexp.kept_epoch"
 LAST_COMPLETED_EPOCH = "nnexp.last_completed_epoch"
 HEARTBEAT = "nnexp.heartbeat"  # unix seconds, refreshed while the process lives
 PID_START = "nnexp.pid_start"  # the process's start time, so a reused pid is not taken for it
@@ -100,9 +103,14 @@ SWEEP_SKIPPED_PREFIX = "nnexp.sweep.skipped."  # + job name: why no run (sweep.s
 SWEEP_WINNER = "nnexp.sweep.winner"  # real, not_distinguishable or undetermined (seeds swept)
 SWEEP_WINNER_EVIDENCE = "nnexp.sweep.winner.evidence"
 SWEEP_DUPLICATES = "nnexp.sweep.duplicates"  # jobs that trained the same values and seed
-BEST_RUN_ID = "nnexp.best_run_id"
+BEST_RUN_ID = "nnexp.best_run_id"  # seeds swept: the best seed of the best configuration
 BEST_RUN_NAME = "nnexp.best_run_name"
-BEST_OBJECTIVE = "nnexp.best_objective"
+BEST_OBJECTIVE = "nnexp.best_objective"  # seeds swept: the best configuration's mean
+BEST_CONFIG = "nnexp.best_config"  # seeds swept: best by mean across seeds, as `lr=0.1`
+BEST_CONFIG_N_SEEDS = "nnexp.best_config.n_seeds"
+BEST_SINGLE_RUN_ID = "nnexp.best_single_run_id"  # seeds swept: the best run of all (a lucky seed)
+BEST_SINGLE_RUN_NAME = "nnexp.best_single_run_name"
+BEST_SINGLE_OBJECTIVE = "nnexp.best_single_objective"
 
 MAX_VALUE_CHARS = 5000  # long values (errors, lists of runs) are cut here, within MLflow's limit
 

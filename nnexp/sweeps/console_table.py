@@ -12,7 +12,7 @@ from typing import Any
 from nnexp.experiment.console import number
 from nnexp.experiment.logs import plain_logger
 from nnexp.record.redact import redact
-from nnexp.sweeps.summary import SweepSummary
+from nnexp.sweeps.summary import SweepSummary, configuration_runs
 
 ACCURACY = "test/accuracy"  # shown beside the objective when the runs log it
 MAX_CELL = 40
@@ -34,7 +34,8 @@ def _status(row: dict[str, Any]) -> str:
         return "DIVERGED"
     if row.get("pruned") and row["status"] != "FINISHED":
         return f"PRUNED at epoch {row['pruned']}"
-    return row["status"] + (" (reused)" if row["run_name"].endswith(" (reused)") else "")
+    kept = f" (kept epoch {row['kept_epoch']})" if row.get("kept_epoch") else ""
+    return row["status"] + (" (reused)" if row["run_name"].endswith(" (reused)") else "") + kept
 
 
 def _cell(value: Any) -> str:
@@ -71,6 +72,24 @@ def _name(row: dict[str, Any], keys: list[str]) -> str:
     return ",".join(f"{k}={row[k]}" for k in keys if str(row.get(k, ""))) or row["run_name"]
 
 
+def _best_lines(summary: SweepSummary) -> list[str]:
+    """`best: lr=0.1  val/loss 0.1264  run ...`; with seeds swept, the best configuration by its
+    mean across seeds, and the best single run (perhaps a lucky seed) on a line of its own."""
+    objective, keys = summary.objective, summary.keys
+    single, config = summary.best_single, summary.best_configuration
+    if single is None:
+        return []
+    one = f"{_name(single, keys)}  {objective} {number(single[objective])}  run {single['run_id']}"
+    if config is None:
+        return [f"best: {one}"]
+    sign = 1.0 if summary.direction == "minimize" else -1.0
+    runs = sorted(configuration_runs(summary.rows, keys, objective, config.name),
+                  key=lambda r: sign * r[objective])  # its best seed first
+    seeds = f"{config.n} seed{'s' if config.n != 1 else ''}"
+    return [f"best: {config.name} (mean {objective} {number(config.mean)} over {seeds})  "
+            f"runs {', '.join(r['run_id'] for r in runs)}", f"best single run: {one}"]
+
+
 def report_lines(summary: SweepSummary, how_to_open: str, store: str, parent_status: str
                  ) -> list[str]:
     """The lines the console shows when a sweep ends (`how_to_open`: `open: ...`)."""
@@ -91,10 +110,7 @@ def report_lines(summary: SweepSummary, how_to_open: str, store: str, parent_sta
                      *([row.get("verdict") or "-"] if verdicts else []), row["run_id"]])
     lines = [f"sweep {summary.parent_id}: {len(summary.rows)} runs ranked by {objective} "
              f"({order} first)", *_table(header, body)]
-    if summary.best is not None:
-        best = summary.best
-        lines.append(f"best: {_name(best, keys)}  {objective} {number(best[objective])}  "
-                     f"run {best['run_id']}")
+    lines += _best_lines(summary)
     stats = summary.seed_statistics
     if stats:
         others = [k for k in keys if k != "seed"]

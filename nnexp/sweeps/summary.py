@@ -19,7 +19,7 @@ from nnexp.sweeps.configurations import (
     duplicate_jobs,
     trained_values,
 )
-from nnexp.sweeps.winner import rank_configurations, winner_test
+from nnexp.sweeps.winner import RankedConfig, rank_configurations, winner_test
 
 LOG_SCALE_KEYS = ("lr", "optimizer.lr", "optimizer.weight_decay")
 
@@ -49,6 +49,17 @@ class SweepSummary:
     def pruned(self) -> list[dict[str, Any]]:
         """Children the pruner stopped: results cut short by a decision, not failures."""
         return [r for r in self.rows if r["status"] != "FINISHED" and r.get("pruned")]
+
+    @property
+    def best_configuration(self) -> RankedConfig | None:
+        """With `seed` swept, the configuration with the best mean objective across its seeds
+        (what the `best:` line and the parent's best tags name), else None."""
+        return best_configuration(self.rows, self.keys, self.objective, self.direction)
+
+    @property
+    def best_single(self) -> dict[str, Any] | None:
+        """The finished child with the best objective of all (with seeds swept: the luckiest)."""
+        return best_single(self.rows, self.objective, self.direction)
 
     @property
     def seed_statistics(self) -> list[dict[str, Any]] | None:
@@ -90,6 +101,7 @@ def _row(run: Any, keys: list[str], objective: str) -> dict[str, Any]:
                            "diverged_where": _divergence(run.data.tags),
                            "pruned": run.data.tags.get(tags.PRUNED_EPOCH, ""),
                            "verdict": run.data.tags.get(tags.VERDICT, ""),
+                           "kept_epoch": _kept_epoch(run.data.tags),
                            "error": run.data.tags.get(tags.ERROR, ""), TRAINED: trained}
     for key in keys:
         row[key] = swept.get(key, "")  # as typed; configurations compare the TRAINED values
@@ -98,6 +110,16 @@ def _row(run: Any, keys: list[str], objective: str) -> dict[str, Any]:
             row[name] = value
     row.setdefault(objective, math.nan)
     return row
+
+
+def _kept_epoch(run_tags: dict[str, str]) -> str:
+    """`8 of 12, stopped early`: the earlier epoch whose weights a run with patience kept (its
+    final values, test/* and model are theirs), "" when it kept the last epoch's."""
+    kept = run_tags.get(tags.KEPT_EPOCH)
+    if not kept:
+        return ""
+    stopped = ", stopped early" if run_tags.get(tags.STOPPED_EARLY) == "true" else ""
+    return f"{kept} of {run_tags.get(tags.EPOCHS_RUN, '?')}{stopped}"
 
 
 def _divergence(run_tags: dict[str, str]) -> str:
@@ -126,6 +148,11 @@ def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return buffer.getvalue()
 
 
+def _usable(row: dict[str, Any], objective: str) -> bool:
+    value = row.get(objective, math.nan)
+    return row["status"] == "FINISHED" and isinstance(value, float) and math.isfinite(value)
+
+
 def seed_groups(rows: list[dict[str, Any]], keys: list[str], objective: str
                 ) -> dict[str, dict[str, float]]:
     """The finished children's objective per configuration (its swept values but the seed, as
@@ -133,6 +160,32 @@ def seed_groups(rows: list[dict[str, Any]], keys: list[str], objective: str
     seed run twice counts once, as the mean of its runs."""
     return {config.name: config.objective_by_seed(objective)
             for config in configurations(rows, keys, objective)}
+
+
+def best_single(rows: list[dict[str, Any]], objective: str, direction: str
+                ) -> dict[str, Any] | None:
+    """The finished child with the best finite objective, or None."""
+    usable = [r for r in rows if _usable(r, objective)]
+    pick = min if direction == "minimize" else max
+    return pick(usable, key=lambda r: r[objective]) if usable else None
+
+
+def best_configuration(rows: list[dict[str, Any]], keys: list[str], objective: str,
+                       direction: str) -> RankedConfig | None:
+    """With `seed` swept, the configuration with the best mean objective across seeds."""
+    if SEED_KEY not in keys:
+        return None
+    ranked = rank_configurations(seed_groups(rows, keys, objective), direction)
+    return ranked[0] if ranked else None
+
+
+def configuration_runs(rows: list[dict[str, Any]], keys: list[str], objective: str,
+                       name: str) -> list[dict[str, Any]]:
+    """The finished children of configuration `name` with a finite objective."""
+    for config in configurations(rows, keys, objective):
+        if config.name == name:
+            return [run for runs in config.runs_by_seed.values() for run in runs]
+    return []
 
 
 def seed_statistics(rows: list[dict[str, Any]], keys: list[str], objective: str,
@@ -160,16 +213,12 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
     rows = _summary_rows(client, runs, parent_tags, keys, objective)
     pruned = [r for r in rows if r["pruned"]]  # stopped by a decision: a result, not a failure
     failed = [r for r in rows if r["status"] != "FINISHED" and not r["pruned"]]
-    usable = [r for r in rows if r["status"] == "FINISHED" and math.isfinite(r[objective])]
     summary: dict[str, str] = {tags.SWEEP_N_CHILDREN: str(len(rows)),
                                tags.SWEEP_OBJECTIVE: objective, tags.SWEEP_DIRECTION: direction}
-    best = None
-    if usable:
-        pick = min if direction == "minimize" else max
-        best = pick(usable, key=lambda r: r[objective])
-        summary.update({tags.BEST_RUN_ID: best["run_id"], tags.BEST_RUN_NAME: best["run_name"],
-                        tags.BEST_OBJECTIVE: repr(best[objective])})
-        client.log_metric(parent_id, f"best/{objective}", best[objective])
+    best, best_tags = _best(rows, keys, objective, direction)
+    summary.update(best_tags)
+    if best is not None:
+        client.log_metric(parent_id, f"best/{objective}", float(best_tags[tags.BEST_OBJECTIVE]))
     if SEED_KEY in keys:
         winner = winner_test(rank_configurations(seed_groups(rows, keys, objective), direction),
                              objective, direction)
@@ -198,6 +247,29 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
                         "FAILED" if failed or job_errors else "FINISHED", winner, duplicates)
 
 
+def _best(rows: list[dict[str, Any]], keys: list[str], objective: str, direction: str
+          ) -> tuple[dict[str, Any] | None, dict[str, str]]:
+    """The best child and the parent's best tags. With `seed` swept the best is the
+    configuration with the best mean across seeds (`nnexp.best_config`, its mean as
+    `nnexp.best_objective`, its best seed's run as `nnexp.best_run_id`), and the best single run
+    of all, maybe a lucky seed of another configuration, is `nnexp.best_single_run_id`."""
+    single = best_single(rows, objective, direction)
+    if single is None:
+        return None, {}
+    config = best_configuration(rows, keys, objective, direction)
+    if config is None:
+        return single, {tags.BEST_RUN_ID: single["run_id"], tags.BEST_RUN_NAME: single["run_name"],
+                        tags.BEST_OBJECTIVE: repr(single[objective])}
+    best = best_single(configuration_runs(rows, keys, objective, config.name), objective,
+                       direction)
+    assert best is not None  # the configuration has at least one usable run
+    return best, {tags.BEST_CONFIG: config.name, tags.BEST_CONFIG_N_SEEDS: str(config.n),
+                  tags.BEST_OBJECTIVE: repr(config.mean), tags.BEST_RUN_ID: best["run_id"],
+                  tags.BEST_RUN_NAME: best["run_name"], tags.BEST_SINGLE_RUN_ID: single["run_id"],
+                  tags.BEST_SINGLE_RUN_NAME: single["run_name"],
+                  tags.BEST_SINGLE_OBJECTIVE: repr(single[objective])}
+
+
 def _summary_rows(client: Any, runs: list[Any], parent_tags: dict[str, str], keys: list[str],
                   objective: str) -> list[dict[str, Any]]:
     """A row per job: its latest continuation's values, then the runs reused for jobs."""
@@ -222,8 +294,8 @@ def _log_summary_files(client: Any, parent_id: str, rows: list[dict[str, Any]], 
                        range_tests: list[Any]) -> None:
     """summary/children.csv, children.md, seed statistics and objective plots on the parent."""
     metric_columns = sorted({k for r in rows for k in r if "/" in k})
-    columns = ["run_name", *keys, "status", "diverged", "pruned", "verdict", *metric_columns,
-               "run_id"]
+    columns = ["run_name", *keys, "status", "diverged", "pruned", "kept_epoch", "verdict",
+               *metric_columns, "run_id"]
     with tempfile.TemporaryDirectory(prefix="nnexp-sweep-") as tmp:
         folder = Path(tmp) / "summary"
         folder.mkdir()

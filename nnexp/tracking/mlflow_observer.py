@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from nnexp.config.metric_catalogue import LAST_EPOCH_SUFFIX
 from nnexp.experiment.observer import MetricChunk, RunObserver, RunOutcome, RunPlan, RunStart
 from nnexp.record import tags
 from nnexp.record.redact import redact, redacted_copy
@@ -135,8 +136,10 @@ class MlflowObserver(RunObserver):
 
         assert self._outbox is not None and self._writer is not None
         self._finish_budgets()  # training is over: the store gets every last value first
+        # the model's metrics are its weights': not the last epoch's of a run that kept another
         linked = [(key, value, time_ms, *self._splits.get(split_of(key) or "", ()))
-                  for key, (value, time_ms, at) in self._last_sent.items() if at == step]
+                  for key, (value, time_ms, at) in self._last_sent.items()
+                  if at == step and not key.endswith(LAST_EPOCH_SUFFIX)]
         example = input_example(dataset).tolist()
         kept = self._outbox.keep_file(weights, "model/weights.npz")
         self._writer.op({"op": "model", "weights": kept, "meta": meta, "example": example,

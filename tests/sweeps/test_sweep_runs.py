@@ -45,8 +45,15 @@ def test_lr_and_seed_sweep_parent_children_summary_then_resume(tmp_path):
         "lr=0.01,seed=0", "lr=0.01,seed=1", "lr=0.1,seed=0", "lr=0.1,seed=1"]
     assert all(c.info.status == "FINISHED" for c in children)
     assert sorted(c.data.params["lr"] for c in children) == ["0.01", "0.01", "0.1", "0.1"]
-    best = min(children, key=lambda c: c.data.metrics["val/loss"])
-    assert parent.data.tags["nnexp.best_run_id"] == best.info.run_id
+    best = min(children, key=lambda c: c.data.metrics["val/loss"])  # the luckiest seed
+    means = {lr: sum(c.data.metrics["val/loss"] for c in children if c.data.params["lr"] == lr)
+             / 2 for lr in ("0.1", "0.01")}
+    best_lr = min(means, key=means.__getitem__)  # the best configuration, by its mean
+    best_of_config = min((c for c in children if c.data.params["lr"] == best_lr),
+                         key=lambda c: c.data.metrics["val/loss"])
+    assert parent.data.tags["nnexp.best_config"] == f"lr={best_lr}"
+    assert parent.data.tags["nnexp.best_run_id"] == best_of_config.info.run_id
+    assert parent.data.tags["nnexp.best_single_run_id"] == best.info.run_id
 
     client = client_for(uri)
     summary = {a.path for a in client.list_artifacts(parent.info.run_id, "summary")}
@@ -76,11 +83,14 @@ def test_lr_and_seed_sweep_parent_children_summary_then_resume(tmp_path):
                                 f"{child.data.metrics['val/loss']:.4f}",
                                 f"{child.data.metrics['test/accuracy']:.4f}", "FINISHED",
                                 child.data.tags["nnexp.verdict"], child.info.run_id]
-    assert table[5] == (f"best: lr={best.data.params['lr']},seed={best.data.params['seed']}  "
-                        f"val/loss {best.data.metrics['val/loss']:.4f}  run {best.info.run_id}")
-    assert table[6] == "across seeds (val/loss, mean ± std, 95% bootstrap interval):"
+    assert table[5].startswith(f"best: lr={best_lr} (mean val/loss {means[best_lr]:.4f} over "
+                               "2 seeds)  runs ")
+    assert table[6] == (f"best single run: lr={best.data.params['lr']},"
+                        f"seed={best.data.params['seed']}  val/loss "
+                        f"{best.data.metrics['val/loss']:.4f}  run {best.info.run_id}")
+    assert table[7] == "across seeds (val/loss, mean ± std, 95% bootstrap interval):"
     by_lr = {s["lr"]: s for s in stats}
-    seeds = [line.split()[:5] for line in table[8:10]]
+    seeds = [line.split()[:5] for line in table[9:11]]
     assert sorted(seeds) == sorted([lr, "2", f"{float(by_lr[lr]['val/loss mean']):.4f}", "±",
                                     f"{float(by_lr[lr]['val/loss std']):.4f}"] for lr in by_lr)
     (winner,) = [line for line in table if line.startswith("winner: ")]
