@@ -13,7 +13,7 @@ import pytest
 from helpers import all_runs, client_for, run_cli
 
 from nnexp.config import ConfigError, validate
-from nnexp.lr_find import range_test
+from nnexp.experiment.range_test import range_test
 from nnexp.sweeps.job import run_job
 
 
