@@ -217,10 +217,16 @@ def load_config(client: Any, run_id: str, links: dict[str, str] | None = None) -
 
 
 def missing_artifact_folder(client: Any, run_id: str) -> str | None:
-    """The run's local artifact folder when it does not exist (a store moved without it)."""
+    """The run's local artifact folder when it cannot be there: the store folder it was
+    recorded under is missing (a store moved without it). A run that logged no file has no
+    folder of its own, in a store folder that exists."""
     location = client.get_run(run_id).info.artifact_uri or ""
     path = location[len("file://"):] if location.startswith("file://") else location
-    return path if path.startswith("/") and not Path(path).is_dir() else None
+    if not path.startswith("/") or Path(path).is_dir():
+        return None
+    parts = Path(path).parents  # <store>/artifacts/<experiment>/<run id>/artifacts
+    store_folder = parts[3] if len(parts) > 3 else parts[-1]
+    return None if store_folder.is_dir() else path
 
 
 def load_overrides(client: Any, run_id: str) -> list[str]:

@@ -108,8 +108,8 @@ def test_wheel_carries_every_module_and_config(installed):
 
 def test_fresh_venv_trains_from_an_empty_folder(installed, tmp_path):
     python = str(installed / "venv" / "bin" / "python")
-    where = _run([python, "-c", "import nnexp, nnexp.paths; print(nnexp.__file__); "
-                  "print(nnexp.paths.conf_dir())"], tmp_path)
+    where = _run([python, "-c", "import nnexp, nnexp.config.paths; print(nnexp.__file__); "
+                  "print(nnexp.config.paths.conf_dir())"], tmp_path)
     assert where.returncode == 0, where.stderr
     site = installed / "venv" / "lib"
     package, conf = (Path(line) for line in where.stdout.splitlines())

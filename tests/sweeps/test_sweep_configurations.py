@@ -37,7 +37,7 @@ def test_equal_numbers_written_differently_are_one_configuration_and_duplicates_
     assert sorted(groups) == ["lr=0.1", "lr=0.1000001", "lr=1"]  # the winner test sees the same
     ranked = rank_configurations(groups, "minimize")
     assert [(r.name, r.n) for r in ranked] == [("lr=1", 3), ("lr=0.1", 3), ("lr=0.1000001", 3)]
-    assert winner_test(ranked, "val/loss", "minimize").evidence.startswith("lr=1 (mean 0.3")
+    assert "lr=1 (mean 0.3" in winner_test(ranked, "val/loss", "minimize").evidence
     duplicates = duplicate_jobs(configurations(rows, KEYS, "val/loss"))
     assert len(duplicates) == 6
     assert duplicates[0] == ("lr=0.1, seed 0: 2 runs trained the same values (0.1-0-None, "

@@ -89,6 +89,7 @@ def test_with_seeds_swept_the_parents_best_tags_name_the_best_mean_configuration
             info=SimpleNamespace(run_id=row["run_id"], run_name=row["run_name"],
                                  status="FINISHED", experiment_id="1"),
             data=SimpleNamespace(tags={"nnexp.overrides": f"lr={row['lr']} seed={row['seed']}"},
+                                 params={"lr": str(row["lr"]), "seed": str(row["seed"])},
                                  metrics={"val/loss": row["val/loss"]}))
 
     children = [run(row) for row in _seed_rows()]
