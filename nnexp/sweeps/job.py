@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 from pathlib import Path
+from typing import NoReturn
 
 from omegaconf import DictConfig
 
@@ -133,6 +134,10 @@ def hydra_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | No
               hydra_dir: Path, multirun: bool, command: list[str]) -> float:
     """A Hydra job: one run; in a sweep a diverged run is a result (the objective the
     sweeper gets), and a pool's worker interrupted ends its process."""
+    worker = _in_pool_worker()
+    if worker:
+        _PoolWorkerSignals.install()
+    _PoolWorkerSignals.in_job = True
     try:
         if parent:
             check_sweep_experiment(cfg)
@@ -143,18 +148,54 @@ def hydra_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | No
             raise
         log.warning(redact(f"[{name}] {exc}"))
         return diverged_objective(cfg)
-    except RunInterrupted as exc:
-        if os.environ.get(LAUNCHER_PID_ENV, str(os.getpid())) != str(os.getpid()):
-            # a pool's worker: its run ended KILLED; it must not take the sweep's next job
-            logging.shutdown()
-            os._exit(128 + signal.Signals[exc.signame].value)
+    except (RunInterrupted, KeyboardInterrupt) as exc:
+        if worker:  # its run ended KILLED; it must not take the sweep's next job
+            _exit_quietly(getattr(exc, "signame", "SIGINT"))
         raise
     except Exception as exc:
         if parent:  # the job may have failed before its run existed: tell the sweep's parent
             record_job_error(parent, name, exc)
         raise
+    finally:
+        _PoolWorkerSignals.in_job = False
     _report(cfg, name, result, multirun)
     return result.objective
+
+
+def _in_pool_worker() -> bool:
+    """A job in a process other than the launcher's: a worker of a pool (joblib's loky)."""
+    return os.environ.get(LAUNCHER_PID_ENV, str(os.getpid())) != str(os.getpid())
+
+
+def _exit_quietly(signame: str) -> NoReturn:
+    logging.shutdown()
+    os._exit(128 + signal.Signals[signame].value)
+
+
+class _PoolWorkerSignals:
+    """Ctrl-C reaches every process of the terminal's group, a pool's workers too, at any
+    moment: inside a run the run's own handler ends it KILLED; in a job before its run exists
+    the signal becomes RunInterrupted (the job ends it quietly); between jobs the worker exits
+    at once. Python's default would raise KeyboardInterrupt inside the pool's code and print a
+    traceback of joblib's worker loop."""
+
+    in_job = False
+    installed = False
+
+    @classmethod
+    def install(cls) -> None:
+        if cls.installed:
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, cls.handle)
+        cls.installed = True
+
+    @classmethod
+    def handle(cls, signum: int, _frame: object) -> None:
+        name = signal.Signals(signum).name
+        if cls.in_job:
+            raise RunInterrupted(name)
+        _exit_quietly(name)
 
 
 def _report(cfg: DictConfig, name: str, result: ExperimentResult, multirun: bool) -> None:

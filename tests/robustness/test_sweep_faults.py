@@ -3,6 +3,7 @@ stops its workers; a killed one is found by cleanup (pid on this host, heartbeat
 
 from __future__ import annotations
 
+import os
 import platform
 import signal
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from helpers import all_runs, clean_env, client_for, run_cli
 
 from nnexp.tracking.liveness import descendants, process_alive
@@ -78,6 +80,29 @@ def test_sigterm_to_a_joblib_launcher_stops_workers_and_ends_the_parent_killed(t
     assert parent.data.tags["nnexp.sweep.n_children"] == str(len(children))
     summary = {a.path for a in client_for(uri).list_artifacts(parent.info.run_id, "summary")}
     assert "summary/children.md" in summary
+
+
+@pytest.mark.parametrize("moment", ["first_run", "training"])
+def test_ctrl_c_to_a_joblib_sweep_prints_no_traceback_and_ends_it_killed(tmp_path, moment):
+    """Ctrl-C signals the terminal's whole process group: the launcher and every pool worker,
+    whatever each is doing (starting, setting up its run, training)."""
+    proc = subprocess.Popen([sys.executable, "-m", "nnexp.train", "-m", "hydra/launcher=joblib",
+                             "hydra.launcher.n_jobs=2", "lr=0.1,0.05,0.01,0.005", *LONG],
+                            cwd=tmp_path, env=clean_env(), text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    uri = _store(tmp_path)
+    # first_run: one worker trains while the other is still setting up its run
+    _wait_for_running_children(uri, 2 if moment == "training" else 1, proc)
+    workers = descendants(proc.pid)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    assert not _alive_after(workers, 10)
+    if Path(uri[len("sqlite:///"):]).exists():
+        runs = all_runs(uri)
+        assert "RUNNING" not in {r.info.status for r in runs}, [
+            (r.info.run_name, r.info.status) for r in runs]
 
 
 def test_a_launcher_killed_outright_is_ended_by_cleanup_with_its_summary(tmp_path):
