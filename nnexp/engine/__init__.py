@@ -1,4 +1,4 @@
-"""nnexp's numpy backpropagation engine: MLPs trained with flat preallocated buffers.
+"""nnexp's numpy backpropagation engine: networks trained with flat preallocated buffers.
 
 Pure numpy. Quick start::
 
@@ -8,10 +8,21 @@ Pure numpy. Quick start::
     losses = fit(model, make_loss("cross_entropy"), opt, X, y, epochs=5, batch_size=128, rng=rng)
 """
 
-from .activations import ACTIVATIONS, Identity, LeakyReLU, ReLU, Sigmoid, Tanh, make_activation
+from .activations import (
+    ACTIVATIONS,
+    Activation,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Tanh,
+    make_activation,
+)
+from .batchnorm import BatchNorm1d
+from .dropout import Dropout
 from .gradcheck import GradientCheck, gradient_check
 from .initialisers import INITIALISERS, initialise
-from .layers import Dense
+from .layers import Dense, ParameterLayer
 from .losses import (
     LOSSES,
     BCEWithLogitsLoss,
@@ -21,7 +32,14 @@ from .losses import (
     make_loss,
     softmax,
 )
-from .network import BUILD_KEYS, DTYPES, Sequential, build_mlp, dense_layer_names
+from .network import (
+    BUILD_KEYS,
+    DTYPES,
+    Sequential,
+    build_mlp,
+    dense_layer_names,
+    parameter_layer_names,
+)
 from .optimizers import (
     OPTIMIZERS,
     SGD,
@@ -40,6 +58,7 @@ from .training import fit, prepare_data, train_epoch, train_step
 
 __all__ = [
     "ACTIVATIONS",
+    "Activation",
     "BUILD_KEYS",
     "DTYPES",
     "INITIALISERS",
@@ -49,7 +68,9 @@ __all__ = [
     "Adam",
     "AdamW",
     "BCEWithLogitsLoss",
+    "BatchNorm1d",
     "Dense",
+    "Dropout",
     "GradientCheck",
     "Identity",
     "LeakyReLU",
@@ -57,6 +78,7 @@ __all__ = [
     "MSELoss",
     "Momentum",
     "Nesterov",
+    "ParameterLayer",
     "RMSProp",
     "ReLU",
     "SGD",
@@ -66,6 +88,7 @@ __all__ = [
     "Tanh",
     "build_mlp",
     "dense_layer_names",
+    "parameter_layer_names",
     "clip_grad_norm",
     "fit",
     "gradient_check",

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks import check_choice, check_positive
+from .dropout import Dropout
 from .losses import Loss
 from .network import Sequential
 
@@ -100,6 +101,7 @@ def gradient_check(
     checked = model.copy(dtype=precision)  # the code path whose backward is checked
     reference = checked.copy(dtype="float64")  # the same (possibly float32-rounded) parameters
     X_checked = checked._check_input(X)
+    _hold_dropout_masks(checked, reference, X_checked)
     y_checked = loss_fn.prepare_targets(y, checked.dtype)
     X64 = X_checked.astype(np.float64)
     y64 = loss_fn.prepare_targets(y_checked, np.dtype(np.float64))
@@ -134,6 +136,20 @@ def gradient_check(
             kink=bool(kink[i]),
         )
     return GradientCheck(errors, worst, kinks, precision, eps, int(X64.shape[0]))
+
+
+def _hold_dropout_masks(checked: Sequential, reference: Sequential, X: np.ndarray) -> None:
+    """Dropout draws a new mask each forward; a derivative needs one function: draw the masks
+    once and make every later forward of both copies reuse them."""
+    pairs = [(a, b) for a, b in zip(checked.layers, reference.layers, strict=True)
+             if isinstance(a, Dropout)]
+    if not pairs:
+        return
+    checked.forward(X)
+    for ours, theirs in pairs:
+        ours.hold_mask = theirs.hold_mask = True
+        if ours.mask is not None:
+            theirs._mask = ours.mask.astype(np.float64)
 
 
 def _finite_differences(net: Sequential, loss_fn: Loss, X: np.ndarray, y: np.ndarray,

@@ -1,10 +1,11 @@
-"""Dense (fully connected) layer: the only layer with parameters.
+"""Layers with parameters: the interface they share (``ParameterLayer``) and Dense.
 
-    forward:   Z = X W + b                 X (n, fan_in), W (fan_in, fan_out), b (fan_out,)
-    backward:  dL/dW = Xᵀ G,  dL/db = Σ_rows G,  dL/dX = G Wᵀ      with G = dL/dZ
+    Dense forward:   Z = X W + b                 X (n, fan_in), W (fan_in, fan_out), b (fan_out,)
+    Dense backward:  dL/dW = Xᵀ G,  dL/db = Σ_rows G,  dL/dX = G Wᵀ      with G = dL/dZ
 
-Inside a ``Sequential`` the arrays W, b, dW, db are views into the model's flat ``params`` and
-``grads`` buffers; outputs and input-gradients live in buffers reused per batch size.
+Inside a ``Sequential`` every parameter array (Dense's W and b) and its gradient (dW, db) is a
+view into the model's flat ``params`` and ``grads`` buffers; outputs and input-gradients live in
+buffers reused per batch size.
 """
 
 from __future__ import annotations
@@ -17,7 +18,74 @@ from ._checks import BufferCache, check_int, resolve_dtype
 from .initialisers import initialise
 
 
-class Dense:
+class ParameterLayer:
+    """Base class of a layer with trained parameters (Dense, BatchNorm1d, a user's own).
+
+    A subclass sets ``n_inputs`` and ``n_outputs``, lists its parameter attributes in
+    ``param_names`` (each an array, with its gradient in the attribute ``grad_<name>``) and any
+    arrays it keeps that training does not follow by gradient (running statistics) in
+    ``state_names``; it implements ``forward(x, inplace)``, ``backward(grad, need_input_grad)``
+    (fill every ``grad_<name>``, return dL/dX when asked) and ``predict(x)`` (evaluation: a fresh
+    array, no cache). ``label`` names it in metrics (``layer1``, ``bn1``); ``keeps_output``
+    says that backward reads the array forward returned, so no later layer may overwrite it.
+    """
+
+    kind = "parameters"  # the layer's type in the saved architecture
+    label = "param"  # metric names: label + position among the layers of this label
+    keeps_output = False  # backward reads the array forward returned (none may overwrite it)
+    param_names: tuple[str, ...] = ()
+    state_names: tuple[str, ...] = ()
+    n_inputs: int
+    n_outputs: int
+    _owner: weakref.ref | None = None  # the Sequential using this layer (set by Sequential)
+    _cache: BufferCache
+
+    @property
+    def n_params(self) -> int:
+        return sum(int(getattr(self, name).size) for name in self.param_names)
+
+    def bind(self, params: np.ndarray, grads: np.ndarray) -> None:
+        """Copy the current values into the 1-D slices ``params``/``grads`` (length n_params)
+        and make every parameter and its gradient views into them, in ``param_names`` order."""
+        offset = 0
+        for name in self.param_names:
+            value = np.asarray(getattr(self, name))
+            part = slice(offset, offset + value.size)
+            params[part] = value.ravel()
+            setattr(self, name, params[part].reshape(value.shape))
+            setattr(self, f"grad_{name}", grads[part].reshape(value.shape))
+            offset += value.size
+        cache = getattr(self, "_cache", None)
+        if cache is not None:
+            cache.clear()
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """{"weight": W, ...}: the layer's parameters by name."""
+        return {name: getattr(self, name) for name in self.param_names}
+
+    def gradients(self) -> dict[str, np.ndarray]:
+        """Same keys as ``parameters``: the gradients backward wrote."""
+        return {name: getattr(self, f"grad_{name}") for name in self.param_names}
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Arrays besides the parameters that evaluation reads (saved with the weights)."""
+        return {name: getattr(self, name) for name in self.state_names}
+
+    def config(self) -> dict:
+        """JSON-able description used by ``Sequential.architecture``."""
+        return {"type": self.kind, "n_inputs": self.n_inputs, "n_outputs": self.n_outputs}
+
+    def forward(self, x: np.ndarray, inplace: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def backward(self, grad: np.ndarray, need_input_grad: bool = True) -> np.ndarray | None:
+        raise NotImplementedError
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class Dense(ParameterLayer):
     """Fully connected layer ``Z = X @ W + b`` with W of shape (n_inputs, n_outputs).
 
     W is drawn by ``init`` and b starts at zero. ``torch.nn.Linear`` differs on purpose: it
@@ -25,7 +93,9 @@ class Dense:
     ``layer.weight.T`` and the bias over to compare the two.
     """
 
-    _owner: weakref.ref | None = None  # the Sequential using this layer (set by Sequential)
+    kind = "dense"
+    label = "layer"
+    param_names = ("weight", "bias")
 
     def __init__(
         self,
@@ -46,26 +116,6 @@ class Dense:
         self.grad_bias = np.zeros_like(self.bias)
         self._cache = BufferCache()
         self._x: np.ndarray | None = None
-
-    @property
-    def n_params(self) -> int:
-        return self.n_inputs * self.n_outputs + self.n_outputs
-
-    def bind(self, params: np.ndarray, grads: np.ndarray) -> None:
-        """Copy the current values into the 1-D slices ``params``/``grads`` (length n_params)
-        and make W, b, dW, db views into them."""
-        n_w = self.n_inputs * self.n_outputs
-        shape = (self.n_inputs, self.n_outputs)
-        params[:n_w] = self.weight.ravel()
-        params[n_w:] = self.bias
-        self.weight = params[:n_w].reshape(shape)
-        self.bias = params[n_w:]
-        self.grad_weight = grads[:n_w].reshape(shape)
-        self.grad_bias = grads[n_w:]
-        self._cache.clear()
-
-    def config(self) -> dict:
-        return {"type": "dense", "n_inputs": self.n_inputs, "n_outputs": self.n_outputs}
 
     def forward(self, x: np.ndarray, inplace: bool = False) -> np.ndarray:
         """Z = X W + b into a reused buffer; keeps a reference to X for backward."""

@@ -1,8 +1,10 @@
 """Sequential container and ``build_mlp``.
 
 All parameters live in one contiguous 1-D buffer ``params`` and all gradients in ``grads``
-(each Dense's W, b, dW, db are views), so optimizers update the whole model with a few
-in-place vector operations, and norms/clipping are single dot products.
+(each Dense's W, b, dW, db, each BatchNorm1d's γ, β and their gradients are views), so
+optimizers update the whole model with a few in-place vector operations, and norms/clipping are
+single dot products. ``forward``/``backward`` train (dropout draws masks, batch normalisation
+uses the batch's statistics); ``predict`` evaluates (dropout off, running statistics).
 
 Input dtype policy: ``forward``/``predict`` accept any real-valued array of width ``n_inputs``
 and cast it ONCE at the model boundary to the model dtype (a copy only when the dtype
@@ -20,10 +22,11 @@ from numbers import Integral
 import numpy as np
 
 from ._checks import DTYPES, check_int, resolve_dtype
-from .activations import Activation, Identity, make_activation
-from .layers import Dense
+from .activations import ACTIVATIONS, Activation, Identity, make_activation
+from .architecture import layer_config, layer_from_config
+from .layers import Dense, ParameterLayer
 
-Layer = Dense | Activation
+Layer = ParameterLayer | Activation
 
 
 def _inplace_plan(layers: Sequence[Layer]) -> tuple[bool, ...]:
@@ -38,8 +41,10 @@ def _inplace_plan(layers: Sequence[Layer]) -> tuple[bool, ...]:
     protected = True  # the array entering the next layer: the caller's X at first
     for layer in layers:
         plan.append(not protected)
-        if isinstance(layer, Dense):
-            protected = False  # its own output buffer; Dense backward reads only its input
+        if isinstance(layer, ParameterLayer):
+            # Dense and BatchNorm1d write their own output buffer and read only their input
+            # (or their own cache) in backward
+            protected = layer.keeps_output
         elif not isinstance(layer, Identity):
             protected = layer.keeps_output
     return tuple(plan)
@@ -54,24 +59,24 @@ class Sequential:
         if not layers:
             raise ValueError("layers must be a non-empty list of Dense/activation layers, got []")
         for i, layer in enumerate(layers):
-            if not isinstance(layer, Dense | Activation):
+            if not isinstance(layer, ParameterLayer | Activation):
                 raise ValueError(
-                    f"layers[{i}] must be a Dense or an activation layer, "
-                    f"got {type(layer).__name__}"
+                    f"layers[{i}] must be a layer (a Dense, an activation, or a subclass of "
+                    f"Activation or ParameterLayer), got {type(layer).__name__}"
                 )
         layers = self._own(layers)
-        dense = [layer for layer in layers if isinstance(layer, Dense)]
-        if not dense:
+        dense = [layer for layer in layers if isinstance(layer, ParameterLayer)]
+        if not any(isinstance(layer, Dense) for layer in dense):
             raise ValueError("layers must contain at least one Dense layer")
         for prev, nxt in zip(dense, dense[1:], strict=False):
             if prev.n_outputs != nxt.n_inputs:
                 raise ValueError(
-                    f"layers: Dense widths do not chain, {prev.n_outputs} outputs feed "
-                    f"a Dense with {nxt.n_inputs} inputs"
+                    f"layers: widths do not chain, {prev!r} has {prev.n_outputs} outputs and "
+                    f"feeds {nxt!r} with {nxt.n_inputs} inputs"
                 )
         self.layers = layers
-        self._dense = dense
-        self.layer_names = dense_layer_names(len(dense))
+        self._dense = dense  # every layer with parameters, in order
+        self.layer_names = parameter_layer_names(dense)
         self.n_inputs = dense[0].n_inputs
         self.n_outputs = dense[-1].n_outputs
         sizes = [d.n_params for d in dense]
@@ -82,7 +87,8 @@ class Sequential:
         for name, layer, lo, hi in zip(self.layer_names, dense, bounds, bounds[1:], strict=False):
             layer.bind(self.params[lo:hi], self.grads[lo:hi])
             self._slices[name] = slice(int(lo), int(hi))
-        self._first_dense = next(i for i, layer in enumerate(layers) if isinstance(layer, Dense))
+        self._first_dense = next(i for i, layer in enumerate(layers)
+                                 if isinstance(layer, ParameterLayer))
         self._inplace = _inplace_plan(layers)
         for layer in layers:  # claimed last: a refused model leaves its layers free
             layer._owner = weakref.ref(self)
@@ -103,12 +109,13 @@ class Sequential:
             first = seen.setdefault(id(layer), i)
             other = layer._owner() if layer._owner is not None else None
             if first != i or (other is not None and other is not self):
-                if isinstance(layer, Dense):
+                if isinstance(layer, ParameterLayer):
+                    kind = type(layer).__name__
                     where = (f"the same object as layers[{first}]" if first != i
                              else "already part of another Sequential")
                     raise ValueError(
-                        f"layers[{i}] ({layer!r}) is {where}; a Dense layer can be used only "
-                        f"once: create a new Dense for each position (or model.copy())"
+                        f"layers[{i}] ({layer!r}) is {where}; a {kind} layer can be used only "
+                        f"once: create a new {kind} for each position (or model.copy())"
                     )
                 layer = copy.deepcopy(layer)
             owned.append(layer)
@@ -154,7 +161,7 @@ class Sequential:
             grad = grad.astype(self.dtype)
         for i in range(len(self.layers) - 1, self._first_dense - 1, -1):
             layer = self.layers[i]
-            if isinstance(layer, Dense):
+            if isinstance(layer, ParameterLayer):
                 grad = layer.backward(grad, need_input_grad=i > self._first_dense)
             else:
                 grad = layer.backward(grad, inplace=grad is not grad_output)
@@ -170,20 +177,23 @@ class Sequential:
 
     # ------------------------------------------------------------------ introspection
     def named_parameters(self) -> dict[str, np.ndarray]:
-        """{"layer1.weight": W1, "layer1.bias": b1, ...} as views into ``params``."""
-        out: dict[str, np.ndarray] = {}
-        for name, layer in zip(self.layer_names, self._dense, strict=True):
-            out[f"{name}.weight"] = layer.weight
-            out[f"{name}.bias"] = layer.bias
-        return out
+        """{"layer1.weight": W1, "layer1.bias": b1, "bn1.weight": γ1, ...} as views into
+        ``params``, in the order they lie there."""
+        return {f"{name}.{key}": value for name, layer in zip(self.layer_names, self._dense,
+                                                              strict=True)
+                for key, value in layer.parameters().items()}
 
     def named_gradients(self) -> dict[str, np.ndarray]:
         """Same keys as ``named_parameters``; views into ``grads``."""
-        out: dict[str, np.ndarray] = {}
-        for name, layer in zip(self.layer_names, self._dense, strict=True):
-            out[f"{name}.weight"] = layer.grad_weight
-            out[f"{name}.bias"] = layer.grad_bias
-        return out
+        return {f"{name}.{key}": value for name, layer in zip(self.layer_names, self._dense,
+                                                              strict=True)
+                for key, value in layer.gradients().items()}
+
+    def named_state(self) -> dict[str, np.ndarray]:
+        """State besides the parameters that evaluation reads ({"bn1.running_mean": ...}), live."""
+        return {f"{name}.{key}": value for name, layer in zip(self.layer_names, self._dense,
+                                                              strict=True)
+                for key, value in layer.state().items()}
 
     def _norms(self, flat: np.ndarray) -> dict[str, float]:
         return {name: float(np.sqrt(np.dot(flat[s], flat[s]))) for name, s in self._slices.items()}
@@ -197,12 +207,13 @@ class Sequential:
         return self._norms(self.params)
 
     def state_dict(self) -> dict[str, np.ndarray]:
-        """Copies of the parameters keyed like ``named_parameters``."""
-        return {k: v.copy() for k, v in self.named_parameters().items()}
+        """Copies of the parameters and the state, keyed like ``named_parameters`` and
+        ``named_state``."""
+        return {k: v.copy() for k, v in {**self.named_parameters(), **self.named_state()}.items()}
 
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        """Copy ``state`` into the parameters. Keys, shapes and dtypes must match exactly."""
-        own = self.named_parameters()
+        """Copy ``state`` into the parameters and state. Keys, shapes and dtypes must match."""
+        own = {**self.named_parameters(), **self.named_state()}
         missing = sorted(set(own) - set(state))
         unexpected = sorted(set(state) - set(own))
         if missing or unexpected:
@@ -236,12 +247,12 @@ class Sequential:
         slopes = [a.negative_slope for a in acts if a.name == "leaky_relu"]
         return {
             "n_inputs": self.n_inputs,
-            "hidden": [d.n_outputs for d in self._dense[:-1]],
+            "hidden": [d.n_outputs for d in self._dense[:-1] if isinstance(d, Dense)],
             "n_outputs": self.n_outputs,
             "activation": activation if is_mlp and len(names) <= 1 else None,
             "negative_slope": slopes[0] if slopes else 0.01,
             "dtype": self.dtype.name,
-            "layers": [layer.config() for layer in self.layers],
+            "layers": [layer_config(layer) for layer in self.layers],
         }
 
     def _is_mlp(self) -> bool:
@@ -251,6 +262,8 @@ class Sequential:
             return False
         for i, layer in enumerate(layers):
             if isinstance(layer, Dense) != (i % 2 == 0):
+                return False
+            if i % 2 and (not isinstance(layer, Activation) or layer.name not in ACTIVATIONS):
                 return False
         return len({layer.name for layer in layers[1::2]}) <= 1
 
@@ -262,10 +275,7 @@ class Sequential:
         dtype = resolve_dtype(arch["dtype"])
         layers: list[Layer] = []
         for cfg in arch["layers"]:
-            if cfg.get("type") == "dense":
-                layers.append(Dense(cfg["n_inputs"], cfg["n_outputs"], init="zeros", dtype=dtype))
-            else:
-                layers.append(make_activation(cfg.get("type"), cfg.get("negative_slope", 0.01)))
+            layers.append(layer_from_config(cfg, dtype))
         model = cls(layers, dtype=dtype)
         model.build_activation = arch.get("activation")
         return model
@@ -276,6 +286,8 @@ class Sequential:
         arch["dtype"] = resolve_dtype(dtype).name if dtype is not None else self.dtype.name
         other = Sequential.from_architecture(arch)
         other.params[...] = self.params
+        for key, value in other.named_state().items():
+            value[...] = self.named_state()[key]
         return other
 
     @property
@@ -293,6 +305,17 @@ BUILD_KEYS = ("n_inputs", "hidden", "n_outputs", "activation", "dtype", "negativ
 def dense_layer_names(n_dense: int) -> list[str]:
     """The names of a network's Dense layers, first to last: layer1, layer2, ..."""
     return [f"layer{i + 1}" for i in range(n_dense)]
+
+
+def parameter_layer_names(layers: Sequence[ParameterLayer]) -> list[str]:
+    """Each layer's label numbered among the layers of that label: layer1, bn1, layer2, ...
+    (an MLP's Dense layers keep the names ``dense_layer_names`` gives them)."""
+    counts: dict[str, int] = {}
+    names = []
+    for layer in layers:
+        counts[layer.label] = counts.get(layer.label, 0) + 1
+        names.append(f"{layer.label}{counts[layer.label]}")
+    return names
 
 
 def build_mlp(
