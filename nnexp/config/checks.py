@@ -10,6 +10,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from nnexp.config.layer_list import configured_layers
 from nnexp.config.memory import check_memory
 from nnexp.config.metric_catalogue import LAST_EPOCH_SUFFIX, metric_listing, run_metric_names
 from nnexp.config.schema import (
@@ -45,13 +46,13 @@ def validate(cfg: DictConfig) -> None:
     _positive("lr", cfg.lr)
     if cfg.seed < 0:
         raise ConfigError(f"seed: must be >= 0, got {cfg.seed}")
+    for key in ("eps", "tol"):
+        _positive(f"gradcheck.{key}", cfg.gradcheck[key])
     _validate_model(cfg)
     _validate_optimizer(cfg)
     _validate_schedule(cfg)
     _validate_data_and_train(cfg)
     _validate_tracking_and_sweep(cfg)
-    for key in ("eps", "tol"):
-        _positive(f"gradcheck.{key}", cfg.gradcheck[key])
     _validate_lr_find(cfg)
     if cfg.gradcheck.batch < 1:
         raise ConfigError(f"gradcheck.batch: must be >= 1, got {cfg.gradcheck.batch}")
@@ -121,9 +122,37 @@ def _validate_model(cfg: DictConfig) -> None:
         if width < 1:
             raise ConfigError(f"model.hidden: every width must be >= 1, got {hidden}")
     _allowed("model.activation", cfg.model.activation, ACTIVATIONS)
+    _validate_layer_list(cfg)
     _allowed("model.init", cfg.model.init, INITIALISERS)
     _allowed("model.dtype", cfg.model.dtype, DTYPES)
     _positive("model.negative_slope", cfg.model.negative_slope, allow_zero=True)
+
+
+def _validate_layer_list(cfg: DictConfig) -> None:
+    """model.layers: every entry's spelling, the MLP keys it replaces left alone, batches
+    that have statistics for batchnorm, and every user layer imported and gradient-checked."""
+    specs = configured_layers(cfg)
+    if specs is None:
+        return
+    defaults = _schema_model()
+    for key in ("hidden", "activation"):
+        if cfg.model[key] != defaults[key]:
+            raise ConfigError(f"model.{key}: not read when model.layers is set (model="
+                              f"sequential); put the widths and activations in model.layers")
+    if any(s.kind == "batchnorm" for s in specs) and cfg.train.batch_size < 2:
+        raise ConfigError(f"train.batch_size: must be >= 2 with batchnorm in model.layers (a "
+                          f"batch of one row has no statistics), got {cfg.train.batch_size}")
+    if any(s.kind == "class" for s in specs):
+        from nnexp.config.user_layers import add_user_folders, check_user_layers
+
+        add_user_folders(cfg)
+        check_user_layers(specs, cfg.gradcheck.tol)
+
+
+@functools.cache
+def _schema_model() -> dict[str, Any]:
+    """The schema's model defaults (what model.hidden and model.activation are when unset)."""
+    return OmegaConf.to_container(OmegaConf.structured(Config).model)
 
 
 def _validate_optimizer(cfg: DictConfig) -> None:

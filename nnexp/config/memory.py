@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
+from nnexp.config.layer_list import configured_layers, dense_widths
 from nnexp.config.user_errors import ConfigError
 from nnexp.engine import optimizer_buffers
 
@@ -25,8 +26,10 @@ def check_memory(cfg: DictConfig, *, n_inputs: int = 1, n_outputs: int = 1,
     if available is None or need["total"] <= available:
         return
     rows = max(cfg.train.batch_size, n_eval)
+    key, value = (("model.hidden", list(cfg.model.hidden)) if cfg.model.get("layers") is None
+                  else ("model.layers", f"{len(cfg.model.layers)} layers"))
     raise ConfigError(
-        f"model.hidden: {list(cfg.model.hidden)} needs {_size(need['total'])} in "
+        f"{key}: {value} needs {_size(need['total'])} in "
         f"{cfg.model.dtype} (parameters {_size(need['parameters'])} + gradients "
         f"{_size(need['gradients'])} + {cfg.optimizer.name} state {_size(need['optimizer'])} + "
         f"activations {_size(need['activations'])} for {rows} rows); "
@@ -38,7 +41,8 @@ def memory_needed(cfg: DictConfig, n_inputs: int, n_outputs: int, n_eval: int = 
     """Bytes training needs, in the model's dtype: parameters, gradients, the optimizer's
     buffers (counted on the engine's own optimizer) and a batch's activations with their
     gradients (the larger of a training batch and an evaluation split)."""
-    hidden = [int(w) for w in cfg.model.hidden]
+    specs = configured_layers(cfg)
+    hidden = [int(w) for w in (cfg.model.hidden if specs is None else dense_widths(specs))]
     widths = [n_inputs, *hidden, n_outputs]
     n_params = sum((fan_in + 1) * fan_out for fan_in, fan_out in
                    zip(widths[:-1], widths[1:], strict=True))

@@ -4,11 +4,13 @@ read them before anything is built)."""
 from __future__ import annotations
 
 import functools
+from types import SimpleNamespace
 
 from omegaconf import DictConfig
 
+from nnexp.config.layer_list import LayerSpec, configured_layers
 from nnexp.config.vocabulary import REGRESSION_DATASETS
-from nnexp.engine import dense_layer_names
+from nnexp.engine import ParameterLayer, dense_layer_names, parameter_layer_names
 
 LEARNED_A, LEARNED_B = "learned/a", "learned/b"
 LINE_DATASETS = ("line",)  # data sets generated from a known line (their Dataset.truth)
@@ -48,15 +50,47 @@ def kept_metric_names(classify: bool) -> list[str]:
 
 
 def run_metric_names(cfg: DictConfig) -> list[str]:
-    """The metric keys a run of `cfg` logs (they depend on the task and the number of layers)."""
-    layers = _layer_names(len(cfg.model.hidden))
+    """The metric keys a run of `cfg` logs (they depend on the task and the layers)."""
+    specs = configured_layers(cfg)
+    if specs is None:
+        layers = _layer_names(len(cfg.model.hidden))
+        dead = layers[:-1] if cfg.model.activation == "relu" else []
+        line = logs_a_line(cfg.data.name, list(cfg.model.hidden), cfg.model.activation)
+    else:
+        layers, dead, affine = layer_list_names(specs)
+        line = cfg.data.name in LINE_DATASETS and affine
     names = metric_names(classify=cfg.data.name not in REGRESSION_DATASETS, layer_names=layers,
-                         dead_unit_layers=layers[:-1] if cfg.model.activation == "relu" else [],
-                         early_stopping=cfg.train.patience > 0,
+                         dead_unit_layers=dead, early_stopping=cfg.train.patience > 0,
                          clipped=cfg.optimizer.clip_norm is not None)
-    if logs_a_line(cfg.data.name, list(cfg.model.hidden), cfg.model.activation):
+    if line:
         names += [LEARNED_A, LEARNED_B]
     return names
+
+
+def layer_list_names(specs: list[LayerSpec]) -> tuple[list[str], list[str], bool]:
+    """For a layer list with its output Dense: the parameter layers' names as the engine gives
+    them (`parameter_layer_names`: layer1, bn1, ...), those whose units a ReLU follows
+    (`probes.dead_unit_layers`), and whether no activation bends it (`line_fit.is_affine`)."""
+    labels, dead_after, affine = [], [], True
+    for spec in specs:
+        if spec.kind in ("dense", "batchnorm"):
+            labels.append("layer" if spec.kind == "dense" else "bn")
+        elif spec.kind == "class":
+            from nnexp.config.user_layers import layer_class
+
+            cls = layer_class(spec)
+            if issubclass(cls, ParameterLayer):
+                labels.append(cls.label)
+            else:
+                affine = False
+        else:
+            affine = affine and spec.kind == "identity"
+            if spec.kind == "relu" and labels:
+                dead_after.append(len(labels) - 1)
+    labels.append("layer")  # the output layer
+    names = parameter_layer_names([SimpleNamespace(label=label) for label in labels])
+    dead = list(dict.fromkeys(names[i] for i in dead_after))
+    return names, dead, affine
 
 
 @functools.cache

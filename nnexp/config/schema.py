@@ -33,6 +33,7 @@ MOVED_KEYS = {"optimizer.lr": ("lr", "the learning rate")}
 class ModelConfig:
     hidden: list[int] = field(default_factory=lambda: [64])
     activation: str = "relu"
+    layers: list[Any] | None = None  # model=sequential: a layer list, used instead of hidden
     init: str = "he_normal"
     negative_slope: float = 0.01
     dtype: str = "float32"
@@ -190,6 +191,10 @@ def to_container(cfg: DictConfig) -> dict[str, Any]:
     data = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
     assert isinstance(data, dict)
     data.pop("hydra", None)
+    model = data.get("model")
+    if isinstance(model, dict) and model.get("layers", 0) is None:
+        # an MLP: its record, params and identity stay as before layer lists existed
+        del model["layers"]
     return data
 
 

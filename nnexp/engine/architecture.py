@@ -69,3 +69,23 @@ def layer_from_config(cfg: dict[str, Any], dtype: np.dtype) -> Activation | Para
         layer.init_kwargs = kwargs
         return layer
     return make_activation(kind, cfg.get("negative_slope", 0.01))
+
+
+def layer_summary(layer: Activation | ParameterLayer) -> str:
+    """`dense 128`, `dropout 0.2`, `batchnorm`, `relu`, or a user's layer's class name."""
+    if isinstance(layer, Dense):
+        return f"dense {layer.n_outputs}"
+    if isinstance(layer, Dropout):
+        return f"dropout {layer.p:g}"
+    if isinstance(layer, BatchNorm1d):
+        return "batchnorm"
+    if type(layer).__module__.startswith("nnexp.engine."):
+        return layer.name
+    return type(layer).__name__
+
+
+def summary(layers: list[Any], n_inputs: int, n_params: int) -> str:
+    """`64 -> dense 128 -> relu -> dropout 0.2 -> dense 10 (9,610 parameters)`: a network in
+    one line."""
+    return " -> ".join([str(n_inputs), *(layer_summary(layer) for layer in layers)]) + (
+        f" ({n_params:,} parameters)")

@@ -27,12 +27,15 @@ error is float32 rounding: about 1e-7 to 1e-5 where float64 gives about 1e-10.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from ._checks import check_choice, check_positive
+from .activations import Activation
 from .dropout import Dropout
+from .layers import ParameterLayer
 from .losses import Loss
 from .network import Sequential
 
@@ -171,3 +174,64 @@ def _finite_differences(net: Sequential, loss_fn: Loss, X: np.ndarray, y: np.nda
     right = 2 * (half_plus - base) / (eps / 2) - (plus - base) / eps
     left = 2 * (base - half_minus) / (eps / 2) - (base - minus) / eps
     return central, left, right
+
+
+def layer_gradient_check(layer: Activation | ParameterLayer, X: np.ndarray,
+                         rng: np.random.Generator, eps: float = 1e-6) -> dict[str, float]:
+    """One layer's backward against central differences of L = Σ W · forward(X) for a random
+    W (float64): the error of dL/dX under "input" and of each parameter under its name, each
+    judged as in ``gradient_check`` (against the size of its tensor's gradient). A layer with
+    parameters gets flat buffers of its own (``bind``), as a Sequential gives it."""
+    X = np.array(X, dtype=np.float64)
+    if isinstance(layer, ParameterLayer):
+        params, grads = np.empty(layer.n_params), np.zeros(layer.n_params)
+        layer.bind(params, grads)
+    else:
+        params = grads = np.empty(0)
+    W = rng.normal(size=np.shape(layer.forward(X.copy())))
+
+    def loss(x: np.ndarray) -> float:
+        return float(np.sum(W * layer.forward(x.copy())))
+
+    loss(X)
+    if isinstance(layer, ParameterLayer):
+        analytic_x = layer.backward(W.copy(), need_input_grad=True)
+    else:
+        analytic_x = layer.backward(W.copy())
+    analytic = {"input": np.array(analytic_x, dtype=np.float64).ravel(), "": grads.copy()}
+    numeric_x, numeric_p = np.empty(X.size), np.empty(params.size)
+    flat_x = X.reshape(-1)
+    for flat, out in ((flat_x, numeric_x), (params, numeric_p)):
+        for i in range(flat.size):
+            original = flat[i]
+            flat[i] = original + eps
+            plus = loss(X)
+            flat[i] = original - eps
+            minus = loss(X)
+            flat[i] = original
+            out[i] = (plus - minus) / (2 * eps)
+    pairs = {"input": (analytic["input"], numeric_x)}
+    offset = 0
+    for name in getattr(layer, "param_names", ()):
+        size = int(np.size(getattr(layer, name)))
+        part = slice(offset, offset + size)
+        pairs[name] = (analytic[""][part], numeric_p[part])
+        offset += size
+    return _judged(pairs)
+
+
+def _judged(pairs: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """max |analytic - numeric| over each tensor's scale (floored as in ``gradient_check``);
+    a shape mismatch or a non-finite value counts as an infinite error."""
+    largest = max((float(np.nanmax(np.abs(n))) for _, n in pairs.values() if n.size),
+                  default=0.0)
+    errors = {}
+    for name, (a, n) in pairs.items():
+        if a.shape != n.shape or not np.isfinite(a).all():
+            errors[name] = math.inf
+            continue
+        if not n.size:
+            continue
+        scale = max(float(np.abs(a).max()), float(np.abs(n).max()), SCALE_FLOOR * largest, TINY)
+        errors[name] = float(np.abs(a - n).max()) / scale
+    return errors

@@ -23,7 +23,7 @@ import numpy as np
 
 from ._checks import DTYPES, check_int, resolve_dtype
 from .activations import ACTIVATIONS, Activation, Identity, make_activation
-from .architecture import layer_config, layer_from_config
+from .architecture import layer_config, layer_from_config, summary
 from .layers import Dense, ParameterLayer
 
 Layer = ParameterLayer | Activation
@@ -293,6 +293,10 @@ class Sequential:
     @property
     def n_params(self) -> int:
         return int(self.params.size)
+
+    def summary(self) -> str:
+        """The network in one line: `64 -> dense 128 -> relu -> dense 10 (9,610 parameters)`."""
+        return summary(self.layers, self.n_inputs, self.n_params)
 
     def __repr__(self) -> str:
         inner = ", ".join(repr(layer) for layer in self.layers)

@@ -13,6 +13,8 @@ from omegaconf import DictConfig
 
 from nnexp import engine
 from nnexp.config import ConfigError
+from nnexp.config.layer_list import LayerSpec, configured_layers
+from nnexp.config.user_layers import make_user_layer
 from nnexp.config.vocabulary import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 from nnexp.data import Dataset, load_dataset
 
@@ -49,13 +51,43 @@ def targets_for(loss_name: str, y: np.ndarray, dtype: str) -> np.ndarray:
 
 def build_network(cfg: DictConfig, dataset: Dataset, loss_name: str,
                   rng: np.random.Generator) -> Any:
-    """The MLP the config describes, sized to the data; initialised from `rng`."""
+    """The network the config describes (an MLP, or `model.layers` and an output Dense layer),
+    sized to the data; initialised from `rng`, which also draws dropout's masks."""
     n_outputs = 1 if loss_name == "bce" else dataset.n_outputs
-    return engine.build_mlp(
-        dataset.n_features, list(cfg.model.hidden), n_outputs, activation=cfg.model.activation,
-        init=cfg.model.init, dtype=cfg.model.dtype, rng=rng,
-        negative_slope=cfg.model.negative_slope,
-    )
+    specs = configured_layers(cfg)
+    if specs is None:
+        return engine.build_mlp(
+            dataset.n_features, list(cfg.model.hidden), n_outputs,
+            activation=cfg.model.activation, init=cfg.model.init, dtype=cfg.model.dtype,
+            rng=rng, negative_slope=cfg.model.negative_slope,
+        )
+    return build_layers(cfg, specs, dataset.n_features, n_outputs, rng)
+
+
+def build_layers(cfg: DictConfig, specs: list[LayerSpec], n_inputs: int, n_outputs: int,
+                 rng: np.random.Generator) -> Any:
+    """The layer list in order, each sized by the width reaching it, then the output Dense."""
+    m = cfg.model
+    layers: list[Any] = []
+    width = n_inputs
+    for spec in specs:
+        if spec.kind == "dense":
+            layer = engine.Dense(width, spec.width, init=m.init, rng=rng, dtype=m.dtype)
+        elif spec.kind == "dropout":
+            layer = engine.Dropout(spec.p, rng)
+        elif spec.kind == "batchnorm":
+            layer = engine.BatchNorm1d(width, dtype=m.dtype, **spec.options)
+        elif spec.kind == "class":
+            layer = make_user_layer(spec, width, m.dtype, rng)
+        else:
+            layer = engine.make_activation(spec.kind, m.negative_slope)
+        width = getattr(layer, "n_outputs", width)
+        layers.append(layer)
+    layers.append(engine.Dense(width, n_outputs, init=m.init, rng=rng, dtype=m.dtype))
+    try:
+        return engine.Sequential(layers, dtype=m.dtype)
+    except ValueError as exc:  # a user's layer whose widths do not chain
+        raise ConfigError(f"model.layers: {exc}") from None
 
 
 def build_optimizer(cfg: DictConfig, model: Any) -> Any:

@@ -1,6 +1,7 @@
 """Checkpoints: everything a run needs to continue exactly where it stood after an epoch.
 
-A checkpoint holds the weights, the optimizer's state (step count and every moment buffer), the
+A checkpoint holds the weights and the network's state besides them (batch normalisation's
+running statistics), the optimizer's state (step count and every moment buffer), the
 loop's state (epoch, global step, which is the schedule's position, and early stopping), the
 numpy Generator's bit-generator state (the next shuffle), the run's full-resolution metric
 history so far and its weight hashes so far (a continuation's hashes then start at step 0, so
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +57,7 @@ class Checkpoint:
     rng_state: dict[str, Any]
     history: list[tuple[tuple[str, ...], bool, np.ndarray, np.ndarray, np.ndarray]]
     hashes: RecordedHashes | None = None  # the weight hashes so far (none: not hashed)
+    model_state: dict[str, np.ndarray] = field(default_factory=dict)  # running statistics
 
     @property
     def epoch(self) -> int:
@@ -68,7 +70,8 @@ def capture(identity: str, model: Any, optimizer: Any, rng: np.random.Generator,
     """The run's state now (between two epochs), copied."""
     return Checkpoint(identity, model.params.copy(), optimizer.state_dict(),
                       _copy_state(state), rng.bit_generator.state, history.blocks(),
-                      None if hashes is None else hashes.recorded())
+                      None if hashes is None else hashes.recorded(),
+                      {k: v.copy() for k, v in model.named_state().items()})
 
 
 def _copy_state(state: LoopState) -> LoopState:
@@ -89,6 +92,7 @@ def save(checkpoint: Checkpoint, path: Path) -> Path:
                  if state.best_state is not None else None},
         "optimizer": {k: v for k, v in checkpoint.optimizer.items() if k != "buffers"},
         "optimizer_buffers": sorted(checkpoint.optimizer["buffers"]),
+        "model_state": sorted(checkpoint.model_state),
         "rng": checkpoint.rng_state,
         "history": [[list(keys), per_step] for keys, per_step, *_ in checkpoint.history],
         "hashes": None if checkpoint.hashes is None else {
@@ -98,6 +102,8 @@ def save(checkpoint: Checkpoint, path: Path) -> Path:
                                      "params": checkpoint.params}
     for key, value in checkpoint.optimizer["buffers"].items():
         arrays[f"optimizer/{key}"] = value
+    for key, value in checkpoint.model_state.items():
+        arrays[f"model_state/{key}"] = value
     for key, value in (state.best_state or {}).items():
         arrays[f"best/{key}"] = value
     for i, (_, _, steps, times, values) in enumerate(checkpoint.history):
@@ -131,8 +137,10 @@ def load(path: Path) -> Checkpoint:
             history = [(tuple(keys), bool(per_step), data[f"history/{i}/steps"],
                         data[f"history/{i}/times"], data[f"history/{i}/values"])
                        for i, (keys, per_step) in enumerate(meta["history"])]
+            model_state = {k: data[f"model_state/{k}"] for k in meta.get("model_state", [])}
             return Checkpoint(str(meta["identity"]), data["params"], optimizer, state,
-                              meta["rng"], history, _hashes(meta.get("hashes"), data))
+                              meta["rng"], history, _hashes(meta.get("hashes"), data),
+                              model_state)
     except CheckpointError:
         raise
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile) as exc:
@@ -163,6 +171,12 @@ def restore(checkpoint: Checkpoint, identity: str, model: Any, optimizer: Any,
     if params.shape != model.params.shape or params.dtype != model.params.dtype:
         raise CheckpointError(f"checkpoint weights are {params.dtype}{list(params.shape)}, the "
                               f"network's {model.params.dtype}{list(model.params.shape)}")
+    own_state = model.named_state()
+    if set(own_state) != set(checkpoint.model_state) or any(
+            v.shape != own_state[k].shape or v.dtype != own_state[k].dtype
+            for k, v in checkpoint.model_state.items()):
+        raise CheckpointError(f"checkpoint network state {sorted(checkpoint.model_state)} does "
+                              f"not fit the network's {sorted(own_state)}")
     probe = np.random.default_rng()
     try:
         probe.bit_generator.state = checkpoint.rng_state
@@ -176,5 +190,7 @@ def restore(checkpoint: Checkpoint, identity: str, model: Any, optimizer: Any,
     except (ValueError, TypeError, KeyError) as exc:
         raise CheckpointError(f"checkpoint optimizer state unusable: {exc}") from None
     np.copyto(model.params, params)
+    for key, value in checkpoint.model_state.items():
+        np.copyto(own_state[key], value)
     rng.bit_generator.state = checkpoint.rng_state
     return state

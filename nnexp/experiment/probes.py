@@ -10,19 +10,20 @@ from typing import Any
 
 import numpy as np
 
-from nnexp.engine import Dense, ReLU
+from nnexp.engine import ParameterLayer, ReLU
 
 
 def dead_unit_layers(model: Any) -> list[str]:
-    """Names of the Dense layers whose outputs go through a ReLU (their units can die)."""
+    """Names of the layers with parameters (Dense, BatchNorm1d, ...) whose outputs go through a
+    ReLU, with nothing but parameter-free layers between (their units can die)."""
     names, current = [], None
     dense_names = iter(model.layer_names)
     for layer in model.layers:
         if isinstance(layer, ReLU) and current is not None:
             names.append(current)
-        elif isinstance(layer, Dense):
+        elif isinstance(layer, ParameterLayer):
             current = next(dense_names)
-    return names
+    return list(dict.fromkeys(names))
 
 
 def predict_counting_dead_units(model: Any, X: np.ndarray, into: dict[str, float]
@@ -38,13 +39,13 @@ def predict_counting_dead_units(model: Any, X: np.ndarray, into: dict[str, float
         x = layer.predict(x)
         if isinstance(layer, ReLU) and current is not None:
             into[current] = float(np.mean(~(x > 0).any(axis=0)))
-        elif isinstance(layer, Dense):
+        elif isinstance(layer, ParameterLayer):
             current = next(dense_names)
     return x
 
 
 class EpochMovement:
-    """‖w_end − w_start‖ / ‖w_start‖ per layer over one epoch (weight and bias together): the
+    """‖w_end − w_start‖ / ‖w_start‖ per layer over one epoch (all its parameters together): the
     update-to-weight ratio at the scale of an epoch. A layer that starts at zero is measured
     against its size at the end instead."""
 
@@ -62,7 +63,7 @@ class EpochMovement:
         result = {}
         for name in self.model.layer_names:
             moved = size_start = size_end = 0.0
-            for part in (f"{name}.weight", f"{name}.bias"):
+            for part in (key for key in params if key.rpartition(".")[0] == name):
                 start = self._start[part].astype(np.float64).ravel()
                 end = params[part].astype(np.float64).ravel()
                 delta = end - start

@@ -167,6 +167,8 @@ def run_experiment(
         tags.RESUMED_AT_EPOCH: str(state.epoch)}
     start = _run_start(cfg, config, run_name, plan, dataset, loss_name, model, overrides,
                        parent_run_id, hydra_dir, extra_tags, command)
+    if verbose:
+        say(f"model: {start.params['model.summary']}")
     for note in dataset.notes if verbose else []:
         if "convert" in note:  # the user should know their images were changed
             say(f"note: {note}", error=True)
@@ -218,6 +220,7 @@ def _run_start(cfg: DictConfig, config: dict[str, Any], run_name: str, plan: Run
     params = flatten({**config, "dataset": dataset.summary()})
     params["train.loss_resolved"] = loss_name
     params["model.n_parameters"] = str(model.params.size)
+    params["model.summary"] = model.summary()
     texts = {"config.yaml": OmegaConf.to_yaml(OmegaConf.create(config)),
              "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(list(overrides or [])))}
     if git_diff:

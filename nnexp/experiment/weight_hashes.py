@@ -66,7 +66,8 @@ class WeightHashes:
                  total_steps: int | None = None) -> None:
         params = model.named_parameters()
         self.layers = tuple(model.layer_names)
-        self._parts = [(params[f"{name}.weight"], params[f"{name}.bias"]) for name in self.layers]
+        self._parts = [tuple(value for key, value in params.items()
+                             if key.rpartition(".")[0] == name) for name in self.layers]
         self.every = every
         self.expected = expected
         self.total_steps = total_steps
@@ -78,7 +79,7 @@ class WeightHashes:
 
     def record(self, step: int) -> None:
         """Hash every layer now, as the weights are when step `step` begins."""
-        row = tuple(zlib.crc32(bias, zlib.crc32(weight)) for weight, bias in self._parts)
+        row = tuple(_crc(parts) for parts in self._parts)
         self.steps.append(step)
         self.rows.append(row)
         if self.expected is not None:
@@ -167,3 +168,11 @@ def compare_hashes(recorded: RecordedHashes, reproduced: RecordedHashes) -> Hash
             return HashComparison(n_equal, step, tuple(differ), equal_at)
         n_equal, equal_at = n_equal + 1, step
     return HashComparison(n_equal)
+
+
+def _crc(arrays: tuple[np.ndarray, ...]) -> int:
+    """CRC-32 of a layer's parameters in order (a Dense: its weight, then its bias)."""
+    crc = 0
+    for array in arrays:
+        crc = zlib.crc32(array, crc)
+    return crc

@@ -194,9 +194,15 @@ def _parameter_bytes(arch: Any, what: str) -> int:
             if not all(_positive_int(n) for n in sizes):
                 raise RecordError(f"{what}: layer {i}: sizes {sizes} are not positive integers")
             n_params += sizes[0] * sizes[1] + sizes[1]
+        elif kind == "batchnorm":
+            if not _positive_int(layer.get("n_features")):
+                raise RecordError(f"{what}: layer {i}: n_features is not a positive integer")
+            n_params += 4 * layer["n_features"]  # weight, bias and the running statistics
+        elif kind in ("dropout", "class"):
+            continue  # dropout holds no arrays; a user's layer is checked when imported
         elif kind not in ACTIVATIONS:
-            raise RecordError(f"{what}: layer {i}: type {kind!r}; allowed: dense, "
-                              + ", ".join(ACTIVATIONS))
+            raise RecordError(f"{what}: layer {i}: type {kind!r}; allowed: dense, batchnorm, "
+                              "dropout, class, " + ", ".join(ACTIVATIONS))
         elif not _finite(layer.get("negative_slope", 0.01)):
             raise RecordError(f"{what}: layer {i}: negative_slope is not a finite number")
     return n_params * np.dtype(dtype).itemsize

@@ -1,11 +1,14 @@
 """MLflow models-from-code file: an nnexp network as a pyfunc model, needing only numpy.
 
 MLflow copies this file into the logged model, so it must not import nnexp: it rebuilds the
-forward pass from the `.npz` architecture and applies the training-time standardisation.
+forward pass from the `.npz` architecture (dropout off, batch normalisation with its running
+statistics) and applies the training-time standardisation. A user's own layer is imported by
+the class path the architecture records (never unpickled); its module must be importable.
 Input: a table whose columns are the data set's feature names (a DataFrame, CSV, JSON records),
 or rows of raw values in that order (a numpy array, a list of lists).
 """
 
+import importlib
 import json
 from typing import Any
 
@@ -32,6 +35,25 @@ ACTIVATIONS = {
 }
 
 
+def _user_layer(config: dict[str, Any], arrays_of: Any) -> Any:
+    """A user's layer from its recorded class path and arguments, its arrays set back."""
+    path = str(config.get("class", ""))
+    module_name, _, name = path.rpartition(".")
+    try:
+        cls = importlib.import_module(module_name)
+        for part in name.split("."):
+            cls = getattr(cls, part)
+    except Exception as exc:
+        raise ValueError(f"layer class {path!r} cannot be imported ({type(exc).__name__}: "
+                         f"{exc}); install the module that defines it") from None
+    layer = cls(**(config.get("kwargs") or {}))
+    names = (*getattr(cls, "param_names", ()), *getattr(cls, "state_names", ()))
+    if names:
+        for key, value in arrays_of(cls.label, names).items():
+            setattr(layer, key, value)
+    return layer
+
+
 class NnexpNetwork(mlflow.pyfunc.PythonModel):
     """Raw feature rows in; class probabilities (classification) or values (regression) out."""
 
@@ -41,13 +63,27 @@ class NnexpNetwork(mlflow.pyfunc.PythonModel):
         arch = json.loads(str(arrays.pop("__architecture__")))
         self.dtype = np.dtype(arch["dtype"])
         self.layers: list[tuple[str, Any]] = []
-        dense = 0
+        counts: dict[str, int] = {}
+
+        def arrays_of(label: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+            counts[label] = counts.get(label, 0) + 1
+            return {name: arrays[f"{label}{counts[label]}.{name}"] for name in names}
+
         for config in arch["layers"]:
             kind = config["type"]
             if kind == "dense":
-                dense += 1
-                self.layers.append(("dense", (arrays[f"layer{dense}.weight"],
-                                              arrays[f"layer{dense}.bias"])))
+                w = arrays_of("layer", ("weight", "bias"))
+                self.layers.append(("dense", (w["weight"], w["bias"])))
+            elif kind == "batchnorm":
+                b = arrays_of("bn", ("weight", "bias", "running_mean", "running_var"))
+                var = b["running_var"]
+                inv_std = 1 / np.sqrt(var + var.dtype.type(config.get("eps", 1e-5)))
+                self.layers.append(("affine", (b["running_mean"], inv_std * b["weight"],
+                                               b["bias"])))
+            elif kind == "dropout":
+                continue  # evaluation: the identity
+            elif kind == "class":
+                self.layers.append(("class", _user_layer(config, arrays_of)))
             elif kind in ACTIVATIONS:
                 self.layers.append((kind, config))
             else:
@@ -77,7 +113,14 @@ class NnexpNetwork(mlflow.pyfunc.PythonModel):
             X = (X - self.mean) / self.std
         x = X.astype(self.dtype)
         for kind, spec in self.layers:
-            x = x @ spec[0] + spec[1] if kind == "dense" else ACTIVATIONS[kind](x, spec)
+            if kind == "dense":
+                x = x @ spec[0] + spec[1]
+            elif kind == "affine":  # a batchnorm in evaluation, as BatchNorm1d.predict
+                x = (x - spec[0]) * spec[1] + spec[2]
+            elif kind == "class":
+                x = spec.predict(x)
+            else:
+                x = ACTIVATIONS[kind](x, spec)
         loss = self.meta["loss"]
         if loss == "cross_entropy":
             return _softmax(x)
