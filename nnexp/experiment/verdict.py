@@ -232,9 +232,10 @@ def _dead_units(run: _Run) -> str | None:
 
 def _vanishing(run: _Run) -> str | None:
     relative = run.relative_gradients()
-    if len(relative) < 2 or len(run.layers) < 2:
+    dense = [name for name in run.layers if re.fullmatch(r"layer\d+", name)]  # not bn1, ...
+    if len(relative) < 2 or len(dense) < 2:
         return None
-    first, last = run.layers[0], run.layers[-1]
+    first, last = dense[0], dense[-1]
     if first not in relative or last not in relative or relative[last] <= 0:
         return None
     ratio = relative[first] / relative[last]

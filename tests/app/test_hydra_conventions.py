@@ -85,7 +85,8 @@ def test_chdir_run_resolves_relative_paths_where_it_started_and_records_them(tmp
 
     (log,) = (tmp_path / "outputs").rglob("train.log")
     printed = proc.stdout.splitlines()
-    assert printed[0].startswith("epoch 1/1  ") and printed[-3].startswith("done in ")
+    assert printed[0].startswith("model: 64 -> dense 8 -> relu -> dense 2 ")
+    assert printed[1].startswith("epoch 1/1  ") and printed[-3].startswith("done in ")
     assert printed[-2] == f"run {run.info.run_id} recorded in {tmp_path / 'rel' / 'store.db'}"
     assert printed[-1] == (f"open: python -m nnexp.ui --run {run.info.run_id} "
                            f"--tracking-uri {uri}")  # not the default store: named

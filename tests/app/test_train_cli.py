@@ -14,7 +14,8 @@ def test_train_command_line_records_run_with_hydra_folder(tmp_path):
     proc = run_cli(["nnexp.train", "train.epochs=2", "model.hidden=[16]"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
-    assert lines[0].startswith("epoch 1/2  train/loss ")
+    assert lines[0] == "model: 64 -> dense 16 -> relu -> dense 10 (1,210 parameters)"
+    assert lines[1].startswith("epoch 1/2  train/loss ")
     assert lines[-3].startswith("done in ") and "test/accuracy" in lines[-3]
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     (run,) = all_runs(uri)

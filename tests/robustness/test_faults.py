@@ -208,7 +208,7 @@ def test_a_closed_pipe_does_not_fail_the_run(tmp_path):
     proc = _start(["-m", "nnexp.train", "train.epochs=40", "model.hidden=[16]"], tmp_path)
     assert proc.stdout is not None
     head = [proc.stdout.readline() for _ in range(2)]
-    assert head[0].startswith("epoch  1/40")
+    assert head[0].startswith("model: ") and head[1].startswith("epoch  1/40")
     proc.stdout.close()
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
