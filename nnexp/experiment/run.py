@@ -168,10 +168,7 @@ def run_experiment(
     start = _run_start(cfg, config, run_name, plan, dataset, loss_name, model, overrides,
                        parent_run_id, hydra_dir, extra_tags, command)
     if verbose:
-        say(f"model: {start.params['model.summary']}")
-    for note in dataset.notes if verbose else []:
-        if "convert" in note:  # the user should know their images were changed
-            say(f"note: {note}", error=True)
+        _say_start(start, dataset)
     history = MetricHistory(observer)
     if resumed_from is not None and options.continuation is not None:
         history.restore(options.continuation.checkpoint.history)
@@ -184,6 +181,14 @@ def run_experiment(
     training.objective, training.checkpoint_every = options.objective, options.checkpoint_every
     training.run_start = start
     return training.start(observer, options)
+
+
+def _say_start(start: RunStart, dataset: Dataset) -> None:
+    """The network in one line, and what the user should know about their data."""
+    say(f"model: {start.params['model.summary']}")
+    for note in dataset.notes:
+        if "convert" in note:  # the user should know their images were changed
+            say(f"note: {note}", error=True)
 
 
 def _hashes(cfg: DictConfig, model: Any, observer: RunObserver, options: RunOptions,
