@@ -22,10 +22,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from nnexp.cli import run_cli
-from nnexp.config import ConfigError
+from nnexp.config import ConfigError, to_container
 from nnexp.config.from_record import rebuild_config, schema_links
 from nnexp.experiment.weight_hashes import (
     HASHES_ARTIFACT,
@@ -307,7 +307,7 @@ def reproduce_run(client: Any, uri: str, record: RunRecord, args: argparse.Names
         return report_stopped(record, new, stopped, recorded, reproduced)
     new_hashes = load_recorded_hashes(client, new_id) if hashes is not None else None
     weights = compare_hashes(hashes, new_hashes) if hashes and new_hashes else None
-    rebuilt = flatten(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+    rebuilt = flatten(to_container(cfg))  # as a run records its config
     return report(record, new, compare_histories(recorded, reproduced), args.overrides,
                   flatten(logged), rebuilt, weights)
 
