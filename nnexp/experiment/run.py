@@ -168,7 +168,7 @@ def run_experiment(
     start = _run_start(cfg, config, run_name, plan, dataset, loss_name, model, overrides,
                        parent_run_id, hydra_dir, extra_tags, command)
     for note in dataset.notes if verbose else []:
-        if "convert" in note:  # the user should know their images were changed
+        if "convert" in note or note.startswith("data.task:"):  # what the user should know
             say(f"note: {note}", error=True)
     history = MetricHistory(observer)
     if resumed_from is not None and options.continuation is not None:
@@ -210,6 +210,8 @@ def _run_start(cfg: DictConfig, config: dict[str, Any], run_name: str, plan: Run
         tags.CONFIG_HASH: config_hash(config),
         tags.DTYPE: cfg.model.dtype,
         tags.DATA: dataset.name,
+        **({tags.DATA_DIGEST: dataset.digest} if dataset.digest else {}),
+        **({tags.DATA_SOURCE: dataset.source[:tags.MAX_VALUE_CHARS]} if dataset.source else {}),
         tags.OVERRIDES: " ".join(overrides or []) or "(none)",
         **(extra_tags or {}),
     }
