@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import DataError
 from .raw import RawData, TableInfo
-from .targets import encode_target, encoded_names, one_hot
+from .targets import category_codes, encode_target, encoded_names, one_hot
 
 CHUNK_ROWS = 1 << 16
 MAX_LISTED = 10
@@ -63,8 +63,10 @@ def choose_columns(columns: list[str], spec: TableSpec, what: str) -> list[str]:
     return features
 
 
-def first_problem(chunk: Any, numeric: list[str], offset: int, where: Where) -> DataError | None:
-    """The first cell of `chunk` (rows first) that is missing, or text in a number column."""
+def first_problem(chunk: Any, numeric: list[str], offset: int, where: Where,
+                  training: bool = True) -> DataError | None:
+    """The first cell of `chunk` (rows first) that is missing, or text in a number column;
+    `training`: say how the config can take it (new rows for a trained model cannot)."""
     import pandas as pd
 
     found: tuple[int, int, str, bool] | None = None
@@ -83,11 +85,38 @@ def first_problem(chunk: Any, numeric: list[str], offset: int, where: Where) -> 
     at = f"{where(offset + row)}, column '{column}'"
     if not is_text:
         return DataError(f"{at}: missing value; nnexp does not fill in missing values: fill or "
-                         "drop that row, or leave the column out of data.features")
+                         "drop that row" + (", or leave the column out of data.features"
+                                            if training else ""))
     value = chunk[column].iloc[row]
+    if not training:
+        return DataError(f"{at}: {value!r} is not a number")
     return DataError(f"{at}: {value!r} is not a number; a text column is one-hot encoded when "
                      f"listed in data.categorical (data.categorical=[{column}]), or left out "
                      "with data.features=[...]")
+
+
+def encode_table(frame: Any, columns: list[str], categories: dict[str, list[str]],
+                 where: Where) -> np.ndarray:
+    """New rows of a table (a DataFrame holding `columns`) encoded as the run's features were:
+    numbers as float64, categorical columns one-hot with the recorded categories."""
+    numeric = [c for c in columns if c not in categories]
+    problem = first_problem(frame[columns], numeric, 0, where, training=False)
+    if problem is not None:
+        raise problem
+    widths = [len(categories[c]) if c in categories else 1 for c in columns]
+    X = np.empty((len(frame), sum(widths)), dtype=np.float64)
+    start = 0
+    for column, width in zip(columns, widths, strict=True):
+        if column in categories:
+            codes = category_codes(frame[column].astype(str).tolist(), categories[column],
+                                   lambda i, c=column: f"{where(i)}, column '{c}'")
+            one_hot(codes, width, X[:, start:start + width])
+        else:
+            import pandas as pd
+
+            X[:, start] = pd.to_numeric(frame[column]).to_numpy(dtype=np.float64)
+        start += width
+    return X
 
 
 class TableAssembler:

@@ -3,6 +3,8 @@ one-hot encoding of text columns (shared by training and `predict`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from nnexp.config.vocabulary import TASKS
@@ -70,7 +72,8 @@ def one_hot(codes: np.ndarray, n_categories: int, out: np.ndarray) -> None:
     out[np.arange(codes.shape[0]), codes] = 1
 
 
-def category_codes(values: list[str] | np.ndarray, categories: list[str], where: str) -> np.ndarray:
+def category_codes(values: list[str] | np.ndarray, categories: list[str],
+                   where: Callable[[int], str]) -> np.ndarray:
     """Indices of `values` in `categories`; DataError naming the first unknown one."""
     index = {name: i for i, name in enumerate(categories)}
     codes = np.empty(len(values), dtype=np.int64)
