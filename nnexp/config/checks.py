@@ -25,6 +25,7 @@ from nnexp.config.user_errors import ConfigError
 from nnexp.config.vocabulary import (
     ACTIVATIONS,
     DATASETS,
+    DELIMITER_ALIASES,
     DELIMITERS,
     DTYPES,
     FILE_DATASETS,
@@ -311,7 +312,9 @@ def _validate_user_data(d: DictConfig) -> None:
                               f"'{Path(str(d.path)).expanduser().resolve()}')")
     if d.name in TABLE_DATASETS and (not d.target or not str(d.target).strip()):
         raise ConfigError(f"data.target: required for data={d.name} (the column to predict)")
-    _allowed("data.delimiter", d.delimiter, list(DELIMITERS))
+    if DELIMITER_ALIASES.get(d.delimiter, d.delimiter) not in DELIMITERS:
+        raise ConfigError(f"data.delimiter: got {d.delimiter!r}; allowed: "
+                          + ", ".join(f"'{k}'" for k in DELIMITERS))
     if d.task is not None:
         _allowed("data.task", d.task, TASKS)
     for key in ("features", "categorical"):

@@ -12,7 +12,9 @@ IN_MEMORY_DATASETS = ("arrays", "dataframe")  # given from Python: nnexp.run(cfg
 DATASETS = ("digits", "iris", "wine", "breast_cancer", "moons", "circles", "xor", "line", "images",
             *FILE_DATASETS, *IN_MEMORY_DATASETS)
 TASKS = ("classification", "regression")
-DELIMITERS = {",": ",", ";": ";", "tab": "\t", "\\t": "\t", "\t": "\t", "|": "|"}  # as written
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "|": "|"}  # data.delimiter -> character
+# other spellings: a tab character, \t as typed, and words (Hydra's parser refuses a bare ;)
+DELIMITER_ALIASES = {"\t": "tab", "\\t": "tab", "semicolon": ";", "comma": ",", "pipe": "|"}
 REGRESSION_DATASETS = ("line",)  # the others are classification sets
 IMAGE_MODES = ("L", "RGB")
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".pbm", ".pgm", ".png", ".pnm", ".ppm",
@@ -22,7 +24,8 @@ PRUNE_RULES = ("median", "asha")  # sweep.prune (nnexp.sweeps.pruning_rules)
 CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
 REGRESSION_LOSSES = ("mse", "mae")
 
-__all__ = ["ACTIVATIONS", "CLASSIFICATION_LOSSES", "DATASETS", "DELIMITERS", "DTYPES",
+__all__ = ["ACTIVATIONS", "CLASSIFICATION_LOSSES", "DATASETS", "DELIMITER_ALIASES", "DELIMITERS",
+           "DTYPES",
            "FILE_DATASETS", "IMAGE_EXTENSIONS", "IMAGE_MODES", "INITIALISERS",
            "IN_MEMORY_DATASETS", "LOSSES", "OPTIMIZERS", "PRUNE_RULES", "REGRESSION_DATASETS",
            "REGRESSION_LOSSES", "SCHEDULES", "SWEEP_DIRECTIONS", "TABLE_DATASETS", "TASKS"]

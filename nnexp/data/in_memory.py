@@ -75,6 +75,6 @@ def arrays_raw(X: np.ndarray, y: np.ndarray, task: str | None, digest: str, what
     if y.dtype.kind not in "OUS" and not np.isfinite(y.astype(np.float64)).all():
         raise DataError(f"data: y holds NaN or inf (first at row "
                         f"{int(np.flatnonzero(~np.isfinite(y.astype(np.float64)))[0])})")
-    labels, task, names, said = encode_target(y, task, "y")
+    labels, task, names, said = encode_target(y, task, "y", "data")
     return RawData(X64, labels, task, names, [*said, f"given from Python: {what}"],
                    source=what, digest=digest)

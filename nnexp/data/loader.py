@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from nnexp.config.vocabulary import DATASETS, DELIMITERS, IN_MEMORY_DATASETS
+from nnexp.config.vocabulary import DATASETS, DELIMITER_ALIASES, DELIMITERS, IN_MEMORY_DATASETS
 
 from .checks import check_bool, check_dtype, check_fractions, check_int, check_real
 from .dataset import RAW_HEAD_ROWS, Dataset, default_feature_names
@@ -16,7 +16,7 @@ from .digest import array_digest, file_digest, folder_digest
 from .errors import DataError
 from .images import load_image_folder
 from .raw import RawData
-from .scaling import apply_scaler, fit_scaler
+from .scaling import apply_scaler, fit_scaler_rows
 from .sklearn_sets import SKLEARN_LOADERS, load_sklearn_set
 from .splits import split_indices
 from .synthetic import SYNTHETIC_NAMES, load_synthetic_set
@@ -176,9 +176,10 @@ def _user_raw(name: str, *, path: str | None, target: str | None, delimiter: str
         return read_parquet_table(path, spec, now)
     from .table_sources import read_csv_table
 
+    delimiter = DELIMITER_ALIASES.get(delimiter, delimiter)
     if delimiter not in DELIMITERS:
         raise DataError(f"data.delimiter={delimiter!r} is not allowed; allowed: "
-                        f"{', '.join(DELIMITERS)}")
+                        + ", ".join(f"'{k}'" for k in DELIMITERS))
     return read_csv_table(path, spec, DELIMITERS[delimiter], now)
 
 
@@ -216,7 +217,7 @@ def split_and_scale(raw: RawData, name: str, *, val_fraction: float, test_fracti
         if standardize:
             notes.append("standardize ignored for images (pixels are scaled to [0, 1])")
     elif standardize:
-        mean, std, n_const = fit_scaler(raw.X[idx.train])
+        mean, std, n_const = fit_scaler_rows(raw.X, idx.train)
         notes.append("standardized features with mean/std fitted on the training split only")
         if n_const:
             notes.append(f"{n_const} feature(s) constant in the training split; left unscaled")

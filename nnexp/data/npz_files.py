@@ -79,6 +79,7 @@ def load_npz(path: str, task: str | None, digest: str | None = None) -> RawData:
                        source=str(file), digest=digest or file_digest(file))
     X, values = validate_arrays(X, y, "regression") if y.dtype.kind not in "OUS" else (
         validate_arrays(X, np.zeros(len(y)), "regression")[0], y)
-    labels, task, names, said = encode_target(values.reshape(-1), task, f"'{file}' array y")
+    labels, task, names, said = encode_target(values.reshape(-1), task, f"'{file}' array y",
+                                          "data.path")
     return RawData(X, labels, task, names, [*said, *notes], feature_names=features,
                    source=str(file), digest=digest or file_digest(file))

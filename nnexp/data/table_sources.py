@@ -51,6 +51,12 @@ def csv_header(path: Path, delimiter: str) -> list[str]:
                         f"({getattr(exc, 'strerror', None) or exc})") from None
     if not header or not any(cell.strip() for cell in header):
         raise DataError(f"data.path: '{path}' is empty; expected a header row naming the columns")
+    if len(header) == 1:
+        other = next((d for d in (",", ";", "\t", "|") if d != delimiter and d in header[0]), None)
+        if other is not None:
+            word = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}[other]
+            raise DataError(f"data.path: '{path}' line 1 is one column '{header[0][:40]}'; "
+                            f"separated by {word}s? set data.delimiter={word}")
     if all(_is_number(cell) for cell in header):
         shown = "tab" if delimiter == "\t" else delimiter
         hint = "" if len(header) > 1 else f" (or not separated by {shown!r}: see data.delimiter)"
@@ -104,7 +110,7 @@ def read_csv_table(path: str, spec: TableSpec, delimiter: str, digest: str | Non
     def chunks(types: dict[str, Any]) -> Iterator[Any]:
         yield from pd.read_csv(file, sep=delimiter, usecols=[*features, spec.target],
                                dtype=types, chunksize=CHUNK_ROWS, engine="c",
-                               float_precision="round_trip", encoding="utf-8")
+                               encoding="utf-8")
 
     try:
         table = assemble(chunks(dtypes), features, spec, _csv_rows_hint(file), where)
@@ -168,7 +174,7 @@ def frame_table(frame: Any, spec: TableSpec, digest: str) -> RawData:
         twice = next(n for n in names if names.count(n) > 1)
         raise DataError(f"data: the DataFrame has two columns named '{twice}'; rename one")
     what = f"the DataFrame ({len(frame)} rows, columns: {listing(list(labels))})"
-    features = choose_columns(list(labels), spec, "the DataFrame")
+    features = choose_columns(list(labels), spec, "the DataFrame", "data")
     picked = [labels[c] for c in [*features, spec.target]]
 
     def where(row: int) -> str:

@@ -37,11 +37,12 @@ def listing(names: list[str]) -> str:
     return ", ".join(names[:MAX_LISTED]) + (", ..." if len(names) > MAX_LISTED else "")
 
 
-def choose_columns(columns: list[str], spec: TableSpec, what: str) -> list[str]:
+def choose_columns(columns: list[str], spec: TableSpec, what: str, key: str = "data.path"
+                   ) -> list[str]:
     """The feature columns, after checking that every named column is in the table once."""
     for i, name in enumerate(columns):
         if name in columns[:i]:
-            raise DataError(f"{what}: column '{name}' is named twice (columns "
+            raise DataError(f"{key}: {what} line 1: column '{name}' is named twice (columns "
                             f"{columns.index(name) + 1} and {i + 1}); rename one")
     known = f"(its columns: {listing(columns)})"
     if spec.target not in columns:
@@ -175,7 +176,7 @@ class TableAssembler:
         text = any(p.dtype == object for p in parts)
         values = np.concatenate([p.astype(str).astype(object) if text else p for p in parts])
         y, task, class_names, said = encode_target(values, self.spec.task,
-                                                   f"target column '{self.spec.target}'")
+                                                   f"column '{self.spec.target}'")
         table = TableInfo(list(self.features), categories, self.spec.target, delimiter)
         names = encoded_names(self.features, categories)
         note = (f"read {what}: {self.n} rows, {len(self.features)} feature column(s)"

@@ -34,10 +34,11 @@ def class_name(value: object) -> str:
     return str(value)
 
 
-def encode_target(values: np.ndarray, task: str | None, what: str
+def encode_target(values: np.ndarray, task: str | None, what: str, key: str = "data.target"
                   ) -> tuple[np.ndarray, str, list[str], list[str]]:
     """(y, task, class names, notes) from a target column without missing values: labels
-    0..k-1 in the sorted order of the values, or float64 values (n, 1) for regression."""
+    0..k-1 in the sorted order of the values, or float64 values (n, 1) for regression. `key`
+    and `what` say where it is: `data.target`, `column 'price'`."""
     notes = []
     if task is None:
         task, why = infer_task(values)
@@ -47,12 +48,13 @@ def encode_target(values: np.ndarray, task: str | None, what: str
     if task == "regression":
         if values.dtype.kind in "OUS":
             first = _first_text(values)
-            raise DataError(f"{what}: {values[first]!r} (row {first + 1}) is not a number; "
+            raise DataError(f"{key}: {what}: {values[first]!r} (row {first + 1}) is not a number; "
                             "regression needs numbers (or set data.task=classification)")
         return values.astype(np.float64).reshape(-1, 1), task, [], notes
     classes, labels = np.unique(values, return_inverse=True)
     if len(classes) < 2:
-        raise DataError(f"{what}: one value ({class_name(classes[0])!r}) in all {len(values)} "
+        raise DataError(f"{key}: {what} has one value ({class_name(classes[0])!r}) in all "
+                        f"{len(values)} "
                         "rows; classification needs at least 2 classes")
     return labels.astype(np.int64), task, [class_name(c) for c in classes], notes
 
