@@ -39,7 +39,12 @@ def give(data: Any) -> tuple[str, str, str]:
     X, y = (np.asarray(a) for a in data)
     digest = array_digest(X, y)
     _GIVEN[digest] = (X, y)
-    return "arrays", digest, f"numpy X {X.shape} {X.dtype}, y {y.shape} {y.dtype}"
+    return "arrays", digest, describe_arrays(X, y)
+
+
+def describe_arrays(X: np.ndarray, y: np.ndarray) -> str:
+    """`numpy X (150, 4) float64, y (150,) int64`: what a run was given, as its source."""
+    return f"numpy X {X.shape} {X.dtype}, y {y.shape} {y.dtype}"
 
 
 def forget(digest: str) -> None:

@@ -144,14 +144,13 @@ def _user_raw(name: str, *, path: str | None, target: str | None, delimiter: str
               task: str | None, features: list[str] | None, categorical: list[str],
               digest: str | None) -> RawData:
     """A user's own data: a file (csv, parquet, npz), or what was given from Python."""
-    from .in_memory import arrays_raw, given
+    from .in_memory import arrays_raw, describe_arrays, given
 
     if name in IN_MEMORY_DATASETS:
         data = given(name, digest)
         assert digest is not None
         if name == "arrays":
-            return arrays_raw(data[0], data[1], task, digest, f"numpy X {np.shape(data[0])}, "
-                              f"y {np.shape(data[1])}")
+            return arrays_raw(data[0], data[1], task, digest, describe_arrays(*data))
         from .table_sources import frame_table
 
         if not target:
