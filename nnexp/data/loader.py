@@ -196,6 +196,19 @@ def _with_origin(raw: RawData, name: str, image_dir: object, digest: str | None)
     return dataclasses.replace(raw, source=source, digest=array_digest(raw.X, raw.y))
 
 
+def _scaled_rows(X: np.ndarray, rows: np.ndarray, mean: np.ndarray | None,
+                 std: np.ndarray | None, dtype: str) -> np.ndarray:
+    """X[rows] standardised and cast to `dtype`, a block of rows at a time: no temporary of the
+    whole split (elementwise, so the same numbers as at once)."""
+    out = np.empty((rows.shape[0], X.shape[1]), dtype=dtype)
+    for start in range(0, rows.shape[0], SCALE_BLOCK_ROWS):
+        block = rows[start:start + SCALE_BLOCK_ROWS]
+        out[start:start + block.shape[0]] = (
+            X[block].astype(dtype) if mean is None or std is None
+            else apply_scaler(X[block], mean, std, dtype))
+    return out
+
+
 def split_and_scale(raw: RawData, name: str, *, val_fraction: float, test_fraction: float,
                     standardize: bool, dtype: str, rng: np.random.Generator) -> Dataset:
     """One source's arrays split (stratified for classes, seeded by `rng`) and scaled with
@@ -222,13 +235,7 @@ def split_and_scale(raw: RawData, name: str, *, val_fraction: float, test_fracti
             notes.append(f"{n_const} feature(s) constant in the training split; left unscaled")
 
     def xs(rows: np.ndarray) -> np.ndarray:
-        out = np.empty((rows.shape[0], raw.X.shape[1]), dtype=dtype)
-        for start in range(0, rows.shape[0], SCALE_BLOCK_ROWS):  # no full-size temporaries
-            block = rows[start:start + SCALE_BLOCK_ROWS]
-            out[start:start + block.shape[0]] = (
-                raw.X[block].astype(dtype) if mean is None or std is None
-                else apply_scaler(raw.X[block], mean, std, dtype))
-        return out
+        return _scaled_rows(raw.X, rows, mean, std, dtype)
 
     def ys(rows: np.ndarray) -> np.ndarray:
         return raw.y[rows].astype(np.int64 if is_clf else dtype)
