@@ -128,10 +128,29 @@ def current_digest(name: str, path: str | None, image_dir: str | None) -> str | 
         file = Path(path).expanduser()
         if not file.is_file():
             raise DataError(f"data.path: file '{file}' does not exist")
+        _refuse_if_too_large(name, file)  # before its bytes are hashed, let alone read
         return file_digest(file)
     if name == "images" and image_dir and Path(image_dir).expanduser().is_dir():
         return folder_digest(Path(image_dir).expanduser())
     return None
+
+
+def _refuse_if_too_large(name: str, file: Path) -> None:
+    """DataError with the file's size when its values would not fit in memory."""
+    from .table_sources import check_fits, csv_values_estimate
+
+    if name == "csv":
+        check_fits(file, csv_values_estimate(file), f"'{file}'")
+    elif name == "npz":
+        from .npz_files import n_values
+
+        check_fits(file, n_values(file), f"'{file}'")
+    else:
+        from .table_sources import parquet_values
+
+        found = parquet_values(file)
+        if found is not None:
+            check_fits(file, found, f"'{file}'")
 
 
 def changed_message(what: str, now: str, recorded: str) -> str:

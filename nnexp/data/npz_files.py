@@ -19,7 +19,7 @@ ARRAYS = ("X", "y")
 OPTIONAL = ("feature_names", "class_names")
 
 
-def _n_values(file: Path) -> int:
+def n_values(file: Path) -> int:
     """Values X and y hold, from their .npy headers (nothing is loaded)."""
     total = 0
     try:
@@ -51,7 +51,7 @@ def _names(data: np.lib.npyio.NpzFile, key: str, length: int | None, file: Path
 def load_npz(path: str, task: str | None, digest: str | None = None) -> RawData:
     """The arrays of an .npz file as RawData; class names from class_names or y's values."""
     file = Path(path).expanduser()
-    check_fits(file, _n_values(file), f"'{file}'")
+    check_fits(file, n_values(file), f"'{file}'")
     try:
         with np.load(file, allow_pickle=False) as data:
             missing = [name for name in ARRAYS if name not in data.files]

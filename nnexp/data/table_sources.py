@@ -83,11 +83,24 @@ def _csv_rows_hint(path: Path) -> int:
     return lines + (last != b"\n") - 1
 
 
-def _csv_values_estimate(path: Path, delimiter: str) -> float:
+def csv_values_estimate(path: Path) -> float:
+    """Values a CSV holds, estimated from its first MiB: one a separator or line break."""
     with open(path, "rb") as handle:
         sample = handle.read(_SAMPLE_BYTES)
-    cells = sample.count(delimiter.encode()) + sample.count(b"\n")
+    cells = sum(sample.count(d) for d in (b",", b";", b"\t", b"|", b"\n"))
     return path.stat().st_size * max(cells, 1) / max(len(sample), 1)
+
+
+def parquet_values(path: Path) -> int | None:
+    """Values a Parquet file holds (rows x columns, from its footer); None without pyarrow or
+    for a file that is not Parquet (reading it says why)."""
+    try:
+        import pyarrow.parquet as pq
+
+        meta = pq.ParquetFile(path).metadata
+    except Exception:
+        return None
+    return int(meta.num_rows) * max(int(meta.num_columns), 1)
 
 
 def read_csv_table(path: str, spec: TableSpec, delimiter: str, digest: str | None = None
@@ -97,7 +110,7 @@ def read_csv_table(path: str, spec: TableSpec, delimiter: str, digest: str | Non
 
     file = Path(path).expanduser()
     what = f"'{file}'"
-    check_fits(file, _csv_values_estimate(file, delimiter), what)
+    check_fits(file, csv_values_estimate(file), what)
     columns = csv_header(file, delimiter)
     features = choose_columns(columns, spec, what)
     numeric = [c for c in features if c not in spec.categorical]

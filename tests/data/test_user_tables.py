@@ -172,11 +172,13 @@ def test_a_bad_table_is_one_line_naming_column_and_row(tmp_path, text, kwargs, e
 def test_a_file_over_the_memory_check_is_refused_with_its_size_before_reading(tmp_path,
                                                                               monkeypatch):
     import nnexp.config.memory as memory
+    import nnexp.data.loader as loader
 
     path = _table(tmp_path, "a,b,y\n" + "1.5,2.5,0\n3.5,4.5,1\n" * 5000)
     monkeypatch.setattr(memory, "available_memory", lambda: 100_000)
     reads = []
     monkeypatch.setattr(pd, "read_csv", lambda *a, **k: reads.append(a))
+    monkeypatch.setattr(loader, "file_digest", lambda *a: reads.append(a))  # nor hashed
     with pytest.raises(DataError, match=r"data.path: '.*t.csv' is 97.7 KiB \(about 3e\+04 "
                                         r"values\); reading it needs about .* and 97.7 KiB is "
                                         r"available"):
