@@ -4,6 +4,8 @@
     cfg = nnexp.compose("lr=0.1", "model.hidden=[32]")  # Hydra override syntax, checked
     result = nnexp.run(cfg)                              # one MLflow run: run_id, metrics, ...
     sweep = nnexp.sweep("lr=0.1,0.01", "train.epochs=5") # a parent run with a child per job
+    nnexp.run(cfg, data=(X, y))                          # your arrays, or a DataFrame:
+    nnexp.run(cfg, data=frame, target="price")           # (docs/your-data.md)
 
 A run records where MLflow's own clients would: `tracking.uri` if set, else the store of
 `mlflow.set_tracking_uri()` or MLFLOW_TRACKING_URI, else ./mlruns/mlflow.db; into
@@ -246,13 +248,15 @@ def _experiment_mlflow_chose(uri: str) -> str | None:
 # ---- running -----------------------------------------------------------------------------------
 
 def run(config: DictConfig | str | None = None, *overrides: str, run_name: str | None = None,
-        verbose: bool = True) -> RunResult:
+        verbose: bool = True, data: Any = None, target: str | None = None) -> RunResult:
     """Train one experiment and record it as one MLflow run; its result.
 
     `config` is a composed config (`compose(...)`, possibly edited) or, like the overrides after
-    it, an override (`run("lr=0.1", "train.epochs=5")`). With `verbose`, a line per epoch and
-    the results are logged. A diverged run ends FAILED and raises Diverged (its `run_id` says
-    which run); Ctrl-C ends the run KILLED and raises KeyboardInterrupt.
+    it, an override (`run("lr=0.1", "train.epochs=5")`). `data`: your own (X, y) numpy arrays or
+    a pandas DataFrame with the column `target` to predict, instead of the config's data set.
+    With `verbose`, a line per epoch and the results are logged. A diverged run ends FAILED and
+    raises Diverged (its `run_id` says which run); Ctrl-C ends the run KILLED and raises
+    KeyboardInterrupt.
     """
     if isinstance(config, DictConfig):
         if overrides:
@@ -266,10 +270,37 @@ def run(config: DictConfig | str | None = None, *overrides: str, run_name: str |
                         f"{type(config).__name__}")
     recorded = recorded_overrides(cfg)
     cfg = copy.deepcopy(cfg)  # the caller's config stays as it was
-    _anchor(cfg)
-    parent = _record_where(cfg)
-    name = run_name or cfg.tracking.run_name or _run_name(recorded, None)
-    return _run_one(cfg, name, recorded, parent, verbose=verbose, in_sweep=False)
+    with _given_data([cfg], data, target):
+        _anchor(cfg)
+        parent = _record_where(cfg)
+        name = run_name or cfg.tracking.run_name or _run_name(recorded, None)
+        return _run_one(cfg, name, recorded, parent, verbose=verbose, in_sweep=False)
+
+
+@contextmanager
+def _given_data(configs: list[DictConfig], data: Any, target: str | None) -> Iterator[None]:
+    """The configs train on `data` given from Python (kept in this process, under its digest,
+    while they run): data.name arrays or dataframe, data.digest its content's sha256."""
+    if data is None:
+        if target is not None:
+            raise ConfigError("target: names the column to predict of data=<a DataFrame>; "
+                              "give data= too (or set data.target for data=csv)")
+        yield
+        return
+    from nnexp.data.in_memory import forget, give
+
+    name, digest, _ = give(data)
+    try:
+        if name == "arrays" and target is not None:
+            raise ConfigError("target: applies to a DataFrame; with data=(X, y) the target is y")
+        for cfg in configs:
+            with open_dict(cfg):
+                cfg.data.name, cfg.data.digest, cfg.data.path = name, digest, None
+                if target is not None:
+                    cfg.data.target = target
+        yield
+    finally:
+        forget(digest)
 
 
 def _anchor(cfg: DictConfig) -> None:
@@ -331,21 +362,29 @@ def _model_uri(cfg: DictConfig, result: Any) -> str | None:
 
 # ---- sweeping ----------------------------------------------------------------------------------
 
-def sweep(*overrides: str, verbose: bool = True) -> SweepResult:
+def sweep(*overrides: str, verbose: bool = True, data: Any = None,
+          target: str | None = None) -> SweepResult:
     """Run every job of a sweep written as on the command line (`"lr=0.1,0.01"`, `"seed=range(3)"`,
     `"optimizer=glob(*)"`), one after another in this process, as one MLflow parent run with a
-    child per job and the summary `python -m nnexp.train -m` writes.
+    child per job and the summary `python -m nnexp.train -m` writes. `data` and `target`: as
+    for `run`, the same data for every job (kept in memory: the jobs run in this process).
 
     Every job is composed and checked before anything runs. A diverged job is a FAILED result
     and the sweep goes on; another error ends the parent FAILED and is raised; Ctrl-C ends the
     running job and the parent KILLED and raises KeyboardInterrupt.
     """
-    from nnexp.sweeps.naming import swept_keys
-
     with _hydra():
         _check_overrides(list(overrides), sweeps=True)
         jobs = _expand(list(overrides))
         configs = [_compose(job, CONFIG_NAME) for job in jobs]
+    with _given_data(configs, data, target):
+        return _sweep(configs, jobs, list(overrides), verbose)
+
+
+def _sweep(configs: list[DictConfig], jobs: list[list[str]], overrides: list[str],
+           verbose: bool) -> SweepResult:
+    from nnexp.sweeps.naming import swept_keys
+
     keys = swept_keys(list(overrides), None)
     parents = []
     for cfg in configs:

@@ -4,6 +4,9 @@
     python -m nnexp.predict 3f2a... pictures/       # every picture in the folder, one per line
     python -m nnexp.predict 3f2a... rows.csv        # one line per row (raw, unscaled features)
 
+A run trained on a table (data=csv, parquet, a DataFrame) reads rows.csv by column name: a
+header row, the columns in any order, extra columns ignored with a note.
+
 It computes with the run's weights.npz and model_meta.json, read as data: no code from the
 artifact store runs (loading the logged MLflow model would run its Python code).
 """
@@ -46,6 +49,44 @@ def shown(path: Path) -> str:
 
 
 # ---- inputs ------------------------------------------------------------------------------------
+
+def read_named_rows(path: Path, meta: ModelMeta) -> tuple[np.ndarray, list[str]]:
+    """A table's rows by column name (a header row; any order; extra columns ignored with a
+    note), encoded as the run's features were; each row named `file: line N`."""
+    import pandas as pd
+
+    from nnexp.data.tables import encode_table, listing
+
+    assert meta.input_columns is not None
+    try:
+        frame = pd.read_csv(path, sep=meta.delimiter, dtype=str, encoding="utf-8")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        text = (str(getattr(exc, "strerror", None) or exc).strip().splitlines() or ["?"])[-1]
+        raise UserAbort(f"cannot read '{shown(path)}': {text}") from None
+    names = [str(c) for c in frame.columns]
+    twice = [n for i, n in enumerate(names) if n in names[:i]]
+    missing = [c for c in meta.input_columns if c not in names]
+    if missing or twice or frame.columns.duplicated().any():
+        problem = (f"column '{missing[0]}' is missing" if missing
+                   else f"column '{(twice or names)[0]}' is named twice")
+        raise UserAbort(f"{shown(path)}: {problem}; this run was trained on the columns "
+                        f"{listing(meta.input_columns)} (a header row names them, in any order)")
+    extra = [n for n in names if n not in meta.input_columns]
+    if extra:
+        print(f"note: ignored {len(extra)} column(s) the run did not train on: {listing(extra)}",
+              file=sys.stderr)
+    if frame.empty:
+        raise UserAbort(f"{shown(path)}: no rows below the header")
+
+    def where(row: int) -> str:
+        return f"{shown(path)}: line {row + 2}"
+
+    try:
+        rows = encode_table(frame, meta.input_columns, meta.categories or {}, where)
+    except DataError as exc:
+        raise UserAbort(str(exc)) from None
+    return rows, [where(i) for i in range(len(frame))]
+
 
 def read_csv(path: Path, n_features: int) -> tuple[np.ndarray, list[str]]:
     """Rows of a CSV (an optional header), each named `file:line`; every value must be finite."""
@@ -203,6 +244,8 @@ def predict(argv: list[str] | None = None) -> int:
     if args.input.suffix.lower() in IMAGE_EXTENSIONS:
         _require_images(model.meta, shown(args.input))
         rows, names = read_picture(args.input, model.meta)[None, :], [shown(args.input)]
+    elif model.meta.input_columns is not None:
+        rows, names = read_named_rows(args.input, model.meta)
     else:
         rows, names = read_csv(args.input, model.meta.n_features)
     for line in predict_rows(model, rows, names):

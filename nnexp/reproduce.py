@@ -289,10 +289,13 @@ def reproduce_run(client: Any, uri: str, record: RunRecord, args: argparse.Names
         raise RecordError(f"run '{record.run_id}': {describe_disagreements(found)}; refused "
                           "(which one the run trained with is unknown: nnexp.diff shows both)")
     cfg = rebuild_config(logged, args.overrides, uri, record.experiment)
+    changed = _data_changed(cfg, args)
+    if changed and not (args.overrides or args.check_only):
+        return EXIT_DIFFERENT
     with recorded_blas_threads(record) as note:
         if note:
             print(f"note: {note}")
-        n_warnings = warn_provenance(record, command)
+        n_warnings = warn_provenance(record, command) + bool(changed)
         if args.check_only:
             print(f"provenance: {n_warnings} difference(s)" if n_warnings
                   else "provenance: matches the recorded one")
@@ -310,6 +313,25 @@ def reproduce_run(client: Any, uri: str, record: RunRecord, args: argparse.Names
     rebuilt = flatten(to_container(cfg))  # as a run records its config
     return report(record, new, compare_histories(recorded, reproduced), args.overrides,
                   flatten(logged), rebuilt, weights)
+
+
+def _data_changed(cfg: DictConfig, args: argparse.Namespace) -> bool:
+    """Checked before anything else: is the data the run read still what it recorded? One line
+    if not; with --overrides the rerun reads the data as it is now."""
+    from nnexp.experiment.data_source import data_change
+
+    changed = data_change(cfg)
+    if changed is None:
+        return False
+    if args.overrides:
+        print(f"note: {changed}; the rerun reads the data as it is now")
+        cfg.data.digest = None
+    elif args.check_only:
+        print(f"warning: {changed}")
+    else:
+        print(f"different: {changed}; not retrained, as the numbers could not match (restore "
+              "the data to reproduce the run, or retrain on the new data with --overrides)")
+    return True
 
 
 def main() -> None:

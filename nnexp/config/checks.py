@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import functools
 import math
+import re
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -24,7 +26,10 @@ from nnexp.config.user_errors import ConfigError
 from nnexp.config.vocabulary import (
     ACTIVATIONS,
     DATASETS,
+    DELIMITER_ALIASES,
+    DELIMITERS,
     DTYPES,
+    FILE_DATASETS,
     IMAGE_MODES,
     INITIALISERS,
     LOSSES,
@@ -32,6 +37,8 @@ from nnexp.config.vocabulary import (
     PRUNE_RULES,
     SCHEDULES,
     SWEEP_DIRECTIONS,
+    TABLE_DATASETS,
+    TASKS,
 )
 
 
@@ -304,6 +311,7 @@ def _validate_data_and_train(cfg: DictConfig) -> None:
         raise ConfigError(
             "data.image_dir: required for data=images (a folder with one sub-folder per class)"
         )
+    _validate_user_data(cfg.data)
     if cfg.train.epochs < 1:
         raise ConfigError(f"train.epochs: must be >= 1, got {cfg.train.epochs}")
     if cfg.train.batch_size < 1:
@@ -321,3 +329,34 @@ def _validate_data_and_train(cfg: DictConfig) -> None:
         )
     if cfg.train.loss is not None:
         _allowed("train.loss", cfg.train.loss, LOSSES)
+
+
+def _validate_user_data(d: DictConfig) -> None:
+    """The keys of a user's own data (data=csv, parquet, npz, or arrays given from Python)."""
+    if d.name in FILE_DATASETS:
+        if not d.path or not str(d.path).strip():
+            raise ConfigError(f"data.path: required for data={d.name} (the file to read)")
+        if not Path(str(d.path)).expanduser().is_file():
+            raise ConfigError(f"data.path: file '{d.path}' does not exist (resolved to "
+                              f"'{Path(str(d.path)).expanduser().resolve()}')")
+    if d.name in TABLE_DATASETS and (not d.target or not str(d.target).strip()):
+        raise ConfigError(f"data.target: required for data={d.name} (the column to predict)")
+    if DELIMITER_ALIASES.get(d.delimiter, d.delimiter) not in DELIMITERS:
+        raise ConfigError(f"data.delimiter: got {d.delimiter!r}; allowed: "
+                          + ", ".join(f"'{k}'" for k in DELIMITERS))
+    if d.task is not None:
+        _allowed("data.task", d.task, TASKS)
+    for key in ("features", "categorical"):
+        names = [str(n) for n in (d[key] or [])]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ConfigError(f"data.{key}: column '{twice[0]}' is listed twice")
+    if d.features is not None and not list(d.features):
+        raise ConfigError("data.features: an empty list leaves no input; list columns, or null "
+                          "for every column but the target")
+    if d.features is not None and d.target is not None and d.target in list(d.features):
+        raise ConfigError(f"data.features: '{d.target}' is the target (data.target); a column "
+                          "cannot be both")
+    if d.digest is not None and not re.fullmatch(r"[0-9a-f]{64}", str(d.digest)):
+        raise ConfigError(f"data.digest: got {d.digest!r}; allowed: null (nnexp fills it in) or "
+                          "the sha256 of the data, 64 hexadecimal digits")

@@ -75,6 +75,13 @@ class DataConfig:
     image_dir: str | None = None
     image_size: list[int] = field(default_factory=lambda: [32, 32])
     image_mode: str = "L"
+    path: str | None = None  # csv, parquet, npz: the user's file
+    target: str | None = None  # csv, parquet, a DataFrame: the column to predict
+    delimiter: str = ","  # csv: ",", ";", "tab" or "|"
+    features: list[str] | None = None  # csv, parquet, a DataFrame: null: all but the target
+    task: str | None = None  # classification or regression; null: inferred from the target
+    categorical: list[str] = field(default_factory=list)  # text columns to one-hot encode
+    digest: str | None = None  # sha256 of the data a run read; nnexp fills it in, checks it
 
 
 @dataclass

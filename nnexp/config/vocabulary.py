@@ -6,7 +6,15 @@ from __future__ import annotations
 
 from nnexp.engine import ACTIVATIONS, DTYPES, INITIALISERS, LOSSES, OPTIMIZERS, SCHEDULES
 
-DATASETS = ("digits", "iris", "wine", "breast_cancer", "moons", "circles", "xor", "line", "images")
+FILE_DATASETS = ("csv", "parquet", "npz")  # a user's file: data.path
+TABLE_DATASETS = ("csv", "parquet")  # with a header: data.target names a column
+IN_MEMORY_DATASETS = ("arrays", "dataframe")  # given from Python: nnexp.run(cfg, data=...)
+DATASETS = ("digits", "iris", "wine", "breast_cancer", "moons", "circles", "xor", "line", "images",
+            *FILE_DATASETS, *IN_MEMORY_DATASETS)
+TASKS = ("classification", "regression")
+DELIMITERS = {",": ",", ";": ";", "tab": "\t", "|": "|"}  # data.delimiter -> character
+# other spellings: a tab character, \t as typed, and words (Hydra's parser refuses a bare ;)
+DELIMITER_ALIASES = {"\t": "tab", "\\t": "tab", "semicolon": ";", "comma": ",", "pipe": "|"}
 REGRESSION_DATASETS = ("line",)  # the others are classification sets
 IMAGE_MODES = ("L", "RGB")
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".pbm", ".pgm", ".png", ".pnm", ".ppm",
@@ -16,6 +24,8 @@ PRUNE_RULES = ("median", "asha")  # sweep.prune (nnexp.sweeps.pruning_rules)
 CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
 REGRESSION_LOSSES = ("mse", "mae")
 
-__all__ = ["ACTIVATIONS", "CLASSIFICATION_LOSSES", "DATASETS", "DTYPES", "IMAGE_EXTENSIONS",
-           "IMAGE_MODES", "INITIALISERS", "LOSSES", "OPTIMIZERS", "PRUNE_RULES",
-           "REGRESSION_DATASETS", "REGRESSION_LOSSES", "SCHEDULES", "SWEEP_DIRECTIONS"]
+__all__ = ["ACTIVATIONS", "CLASSIFICATION_LOSSES", "DATASETS", "DELIMITER_ALIASES", "DELIMITERS",
+           "DTYPES",
+           "FILE_DATASETS", "IMAGE_EXTENSIONS", "IMAGE_MODES", "INITIALISERS",
+           "IN_MEMORY_DATASETS", "LOSSES", "OPTIMIZERS", "PRUNE_RULES", "REGRESSION_DATASETS",
+           "REGRESSION_LOSSES", "SCHEDULES", "SWEEP_DIRECTIONS", "TABLE_DATASETS", "TASKS"]

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import DataError
+from .raw import TableInfo
 from .scaling import apply_scaler
 
 RAW_HEAD_ROWS = 5  # unscaled training rows kept: the input example of a logged model
@@ -46,6 +47,9 @@ class Dataset:
     truth: dict[str, float] | None = None  # what generated the data (line: a and b), if known
     feature_names: list[str] = field(default_factory=list)  # one per feature, the source's names
     raw_head: np.ndarray | None = None  # first training rows, unscaled float64, as a user has them
+    source: str | None = None  # a file's or folder's path, or what was given from Python
+    digest: str | None = None  # sha256 of the source: file bytes, image files, or arrays
+    table: TableInfo | None = None  # a table's input columns and categories (csv, parquet, ...)
 
     @property
     def dtype(self) -> str:
@@ -77,6 +81,11 @@ class Dataset:
             "dtype": self.dtype,
             "standardized": self.scaler_mean is not None,
             "image_shape": "x".join(map(str, self.image_shape)) if self.image_shape else None,
+            "source": self.source,
+            "digest": self.digest,
+            **({"target": self.table.target, "columns": ",".join(self.table.columns)[:500],
+                "categorical": ",".join(self.table.categories) or None}
+               if self.table is not None else {}),
             **{f"true_{k}": v for k, v in (self.truth or {}).items()},
         }
 

@@ -26,7 +26,9 @@ def load_data(cfg: DictConfig) -> Dataset:
         d.name, rng_seed=cfg.seed, val_fraction=cfg.train.val_fraction,
         test_fraction=cfg.train.test_fraction, standardize=d.standardize, dtype=cfg.model.dtype,
         n_samples=d.n_samples, noise=d.noise, image_dir=d.image_dir,
-        image_size=tuple(d.image_size), image_mode=d.image_mode,
+        image_size=tuple(d.image_size), image_mode=d.image_mode, path=d.path, target=d.target,
+        delimiter=d.delimiter, features=None if d.features is None else list(d.features),
+        task=d.task, categorical=list(d.categorical), digest=d.digest,
     )
 
 

@@ -187,7 +187,7 @@ def _say_start(start: RunStart, dataset: Dataset) -> None:
     """The network in one line, and what the user should know about their data."""
     say(f"model: {start.params['model.summary']}")
     for note in dataset.notes:
-        if "convert" in note:  # the user should know their images were changed
+        if "convert" in note or note.startswith("data.task:"):  # what the user should know
             say(f"note: {note}", error=True)
 
 
@@ -217,6 +217,8 @@ def _run_start(cfg: DictConfig, config: dict[str, Any], run_name: str, plan: Run
         tags.CONFIG_HASH: config_hash(config),
         tags.DTYPE: cfg.model.dtype,
         tags.DATA: dataset.name,
+        **({tags.DATA_DIGEST: dataset.digest} if dataset.digest else {}),
+        **({tags.DATA_SOURCE: dataset.source[:tags.MAX_VALUE_CHARS]} if dataset.source else {}),
         tags.OVERRIDES: " ".join(overrides or []) or "(none)",
         **(extra_tags or {}),
     }

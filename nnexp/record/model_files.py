@@ -12,7 +12,9 @@ META_ARTIFACT = "model_meta.json"  # what prediction needs besides the weights, 
 
 
 def model_meta(dataset: Any, loss_name: str) -> dict[str, Any]:
-    """What prediction needs besides the weights: scaling, task, class names, image format."""
+    """What prediction needs besides the weights: scaling, task, class names, image format, and
+    for a table its input columns by name and the categories of one-hot encoded ones."""
+    table = getattr(dataset, "table", None)
     return {
         "loss": loss_name,
         "task": dataset.task,
@@ -25,6 +27,10 @@ def model_meta(dataset: Any, loss_name: str) -> dict[str, Any]:
         "image_shape": None if dataset.image_shape is None else list(dataset.image_shape),
         "image_mode": dataset.image_mode,
         "feature_names": list(dataset.feature_names),
+        "input_columns": None if table is None else list(table.columns),
+        "categories": {} if table is None else {k: list(v) for k, v in table.categories.items()},
+        "target": None if table is None else table.target,
+        "delimiter": None if table is None else table.delimiter,
     }
 
 

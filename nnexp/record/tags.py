@@ -14,6 +14,8 @@ CONFIG_HASH = "nnexp.config_hash"
 DTYPE = "nnexp.dtype"
 DATA = "nnexp.data"
 DATA_NOTES = "nnexp.data_notes"
+DATA_DIGEST = "nnexp.data_digest"  # sha256 of the data: file bytes, an image folder's, arrays
+DATA_SOURCE = "nnexp.data_source"  # the data file's or folder's path, or what Python gave
 OVERRIDES = "nnexp.overrides"
 COMMAND = "nnexp.command"
 

@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from nnexp.config import ConfigError, config_hash, diverged_objective, to_container, validate
 from nnexp.config.paths import from_launch_dir
 from nnexp.config.user_errors import EXIT_RUN_FAILED
+from nnexp.experiment.data_source import stamp_data_digest
 from nnexp.experiment.history import MetricHistory
 from nnexp.experiment.interrupts import RunInterrupted
 from nnexp.experiment.loop import Diverged
@@ -54,6 +55,7 @@ def run_job(
     whose weights differ from another run's (reproduce).
     """
     validate(cfg)
+    stamp_data_digest(cfg)  # the data's content is part of the job's identity
     identity = config_hash(to_container(cfg))
     uri = resolve_tracking_uri(cfg.tracking.uri, probe=False) if cfg.tracking.enabled else None
     overrides = list(overrides or [])
@@ -110,11 +112,13 @@ def _store_pruner(cfg: DictConfig, observer: RunObserver, parent_run_id: str):
 
 
 def anchor_paths(cfg: DictConfig, launch: Path) -> None:
-    """Relative paths a user gave (data.image_dir, a SQLite tracking.uri) made absolute against
-    the folder the command started in, which a job with hydra.job.chdir=true has left; the run
-    then records the absolute path it used."""
+    """Relative paths a user gave (data.image_dir, data.path, a SQLite tracking.uri) made
+    absolute against the folder the command started in, which a job with hydra.job.chdir=true
+    has left; the run then records the absolute path it used."""
     if cfg.data.image_dir:
         cfg.data.image_dir = from_launch_dir(cfg.data.image_dir, launch)
+    if cfg.data.path:
+        cfg.data.path = from_launch_dir(cfg.data.path, launch)
     if cfg.tracking.uri:
         cfg.tracking.uri = absolute_store_uri(cfg.tracking.uri, launch)
 

@@ -1,11 +1,39 @@
-"""Record the data a run used as MLflow dataset inputs (train/val/test), shown in the UI."""
+"""Record the data a run used as MLflow dataset inputs (its source, and the train/val/test
+splits), shown in the UI."""
 
 from __future__ import annotations
 
+import json
+import os
+import warnings
 from typing import Any
 
 CONTEXTS = ("train", "val", "test")
 CONTEXT_TAG = "mlflow.data.context"
+SOURCE_CONTEXT = "source"  # the whole data set as read: its file's digest and path
+MLFLOW_DIGEST_CHARS = 36  # MLflow's datasets table holds digests of at most 36 characters
+
+
+def describe_source(dataset: Any) -> dict[str, Any] | None:
+    """The data set as its source holds it (a file, a folder, arrays given from Python): the
+    first characters of its sha256 as MLflow's digest, the path as its source, the whole sha256
+    and the sizes in its profile."""
+    import mlflow.data
+
+    if not getattr(dataset, "digest", None):
+        return None
+    source = dataset.source if dataset.source and os.path.isabs(dataset.source) else None
+    with warnings.catch_warnings():  # MLflow warns that a local path has two readers
+        warnings.simplefilter("ignore")
+        entity = mlflow.data.from_numpy(
+            dataset.X_train[:1], targets=dataset.y_train[:1], source=source,
+            name=dataset.name, digest=dataset.digest[:MLFLOW_DIGEST_CHARS])._to_mlflow_entity()
+    n_rows = sum(int(getattr(dataset, f"X_{c}").shape[0]) for c in CONTEXTS)
+    profile = {"num_rows": n_rows, "num_features": int(dataset.n_features),
+               "sha256": dataset.digest, "source": dataset.source}
+    return {"name": entity.name, "digest": entity.digest, "source_type": entity.source_type,
+            "source": entity.source, "schema": entity.schema, "profile": json.dumps(profile),
+            "context": SOURCE_CONTEXT}
 
 
 def describe_dataset_inputs(dataset: Any) -> list[dict[str, Any]]:
@@ -13,7 +41,8 @@ def describe_dataset_inputs(dataset: Any) -> list[dict[str, Any]]:
     as MLflow computes them from the arrays; plain data so a run's outbox can replay it."""
     import mlflow.data
 
-    described = []
+    source = describe_source(dataset)
+    described = [source] if source is not None else []
     for context in CONTEXTS:
         X, y = getattr(dataset, f"X_{context}"), getattr(dataset, f"y_{context}")
         if X.shape[0] == 0:

@@ -52,6 +52,9 @@ class ModelMeta:
     scaler_std: np.ndarray | None
     image_shape: tuple[int, ...] | None  # (H, W) for L, (H, W, 3) for RGB
     image_mode: str | None
+    input_columns: list[str] | None = None  # a table's columns, read by name (csv, parquet, ...)
+    categories: dict[str, list[str]] | None = None  # one-hot encoded column -> its categories
+    delimiter: str = ","
 
     @property
     def image_size(self) -> tuple[int, int] | None:
@@ -234,7 +237,32 @@ def parse_meta(data: Any, what: str) -> ModelMeta:
     if (mean is None) != (std is None) or (std is not None and not (std > 0).all()):
         raise RecordError(f"{what}: scaler_mean and scaler_std must both be given, std > 0")
     shape, mode = _image_format(data.get("image_shape"), data.get("image_mode"), n_features, what)
-    return ModelMeta(task, loss, names, n_features, dtype, mean, std, shape, mode)
+    columns, categories = _table_format(data, n_features, what)
+    delimiter = data.get("delimiter") or ","
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise RecordError(f"{what}: delimiter {delimiter!r} is not one character")
+    return ModelMeta(task, loss, names, n_features, dtype, mean, std, shape, mode, columns,
+                     categories, delimiter)
+
+
+def _table_format(data: dict[str, Any], n_features: int, what: str
+                  ) -> tuple[list[str] | None, dict[str, list[str]] | None]:
+    """A table's input columns and categories, checked against the network's n_features."""
+    columns, categories = data.get("input_columns"), data.get("categories") or {}
+    if columns is None:
+        return None, None
+    if (not isinstance(columns, list) or not all(isinstance(c, str) for c in columns)
+            or len(set(columns)) != len(columns)):
+        raise RecordError(f"{what}: input_columns is not a list of distinct names")
+    if not isinstance(categories, dict) or not all(
+            k in columns and isinstance(v, list) and v and all(isinstance(c, str) for c in v)
+            for k, v in categories.items()):
+        raise RecordError(f"{what}: categories is not a map of input columns to their values")
+    width = sum(len(categories[c]) if c in categories else 1 for c in columns)
+    if width != n_features:
+        raise RecordError(f"{what}: input_columns and categories make {width} features, the "
+                          f"network takes {n_features}")
+    return list(columns), {k: list(v) for k, v in categories.items()}
 
 
 def _vector(value: Any, length: int, what: str) -> np.ndarray | None:

@@ -157,7 +157,8 @@ def _save_pyfunc(path: Path, mlflow_model: Any, weights: Path, meta: dict[str, A
     meta_path.write_text(json.dumps(meta, indent=2))
     artifacts = {"weights": str(weights), "meta": str(meta_path)}
     rows = np.asarray(example, dtype=np.float64)
-    signature, input_example = _signature(meta, rows, _predict_example(artifacts, rows))
+    given = table_example(meta, rows) if meta.get("input_columns") else rows
+    signature, input_example = _signature(meta, rows, _predict_example(artifacts, given))
     with quiet_mlflow():
         mlflow.pyfunc.save_model(
             str(path), python_model=str(MODEL_CODE), artifacts=artifacts,
@@ -185,10 +186,31 @@ def _signature(meta: dict[str, Any], rows: np.ndarray, output: np.ndarray) -> tu
     inferred = infer_signature(rows, output)
     if meta.get("image_shape"):
         return inferred, rows
+    if meta.get("input_columns"):  # a table: its own columns, text for categorical ones
+        example = table_example(meta, rows)
+        columns = Schema([ColSpec(AnyType(), name) for name in example.columns])
+        return ModelSignature(inputs=columns, outputs=inferred.outputs), example
     names = feature_names(meta)
     columns = Schema([ColSpec(AnyType(), name) for name in names])
     return ModelSignature(inputs=columns, outputs=inferred.outputs), pd.DataFrame(rows,
                                                                                   columns=names)
+
+
+def table_example(meta: dict[str, Any], rows: np.ndarray) -> Any:
+    """Encoded example rows of a table as the user has them: a DataFrame of its input columns,
+    the categories of one-hot encoded ones as text."""
+    import pandas as pd
+
+    categories, data, k = meta.get("categories") or {}, {}, 0
+    for column in meta["input_columns"]:
+        if column in categories:
+            width = len(categories[column])
+            data[column] = [categories[column][i] for i in rows[:, k:k + width].argmax(axis=1)]
+            k += width
+        else:
+            data[column] = rows[:, k]
+            k += 1
+    return pd.DataFrame(data)
 
 
 def feature_names(meta: dict[str, Any]) -> list[str]:
@@ -197,7 +219,7 @@ def feature_names(meta: dict[str, Any]) -> list[str]:
     return list(names) if names else [f"x{i}" for i in range(int(meta["n_features"]))]
 
 
-def _predict_example(artifacts: dict[str, str], example: np.ndarray) -> np.ndarray:
+def _predict_example(artifacts: dict[str, str], example: Any) -> np.ndarray:
     """The model's output on the example, computed by the very code that is logged."""
     import importlib.util
     from types import SimpleNamespace

@@ -5,11 +5,14 @@ forward pass from the `.npz` architecture (dropout off, batch normalisation with
 statistics) and applies the training-time standardisation. A user's own layer is imported by
 the class path the architecture records (never unpickled); its module must be importable.
 Input: a table whose columns are the data set's feature names (a DataFrame, CSV, JSON records),
-or rows of raw values in that order (a numpy array, a list of lists).
+or rows of raw values in that order (a numpy array, a list of lists). A model trained on a table
+(data=csv, parquet, a DataFrame) takes that table's columns by name, in any order; text columns
+it one-hot encoded are given as text; extra columns are ignored with a warning.
 """
 
 import importlib
 import json
+import warnings
 from typing import Any
 
 import mlflow
@@ -98,7 +101,10 @@ class NnexpNetwork(mlflow.pyfunc.PythonModel):
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> np.ndarray:  # noqa: ANN001
         """Scale like training, run the network, turn outputs into probabilities or values."""
-        if isinstance(model_input, pd.DataFrame) and set(self.columns) <= set(model_input.columns):
+        table = isinstance(model_input, pd.DataFrame)
+        if table and self.meta.get("input_columns"):
+            model_input = self._table(model_input)
+        elif table and set(self.columns) <= set(model_input.columns):
             model_input = model_input[self.columns]  # by name, whatever order they came in
         try:
             X = np.asarray(model_input, dtype=np.float64)
@@ -128,6 +134,44 @@ class NnexpNetwork(mlflow.pyfunc.PythonModel):
             p = _sigmoid(x)
             return np.concatenate([1 - p, p], axis=1)
         return x
+
+    def _table(self, frame: pd.DataFrame) -> np.ndarray:
+        """A table's rows by column name, encoded as training encoded them."""
+        columns, categories = self.meta["input_columns"], self.meta.get("categories") or {}
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"column '{missing[0]}' is missing; the model takes the columns "
+                             f"{', '.join(columns)}")
+        extra = [str(c) for c in frame.columns if c not in columns]
+        if extra:
+            warnings.warn(f"ignored column(s) the model was not trained on: {', '.join(extra)}",
+                          stacklevel=3)
+        return np.concatenate([self._column(frame[c], c, categories.get(c)) for c in columns],
+                              axis=1)
+
+    @staticmethod
+    def _column(values: pd.Series, name: str, categories: list[str] | None) -> np.ndarray:
+        missing = values.isna().to_numpy()
+        if missing.any():
+            raise ValueError(f"column '{name}', row {int(np.argmax(missing))}: missing value")
+        if categories is None:
+            numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64)
+            bad = np.isnan(numbers)
+            if bad.any():
+                row = int(np.argmax(bad))
+                raise ValueError(f"column '{name}', row {row}: {values.iloc[row]!r} is not a "
+                                 "number")
+            return numbers[:, None]
+        index = {value: i for i, value in enumerate(categories)}
+        codes = np.array([index.get(str(v), -1) for v in values], dtype=np.int64)
+        if (codes < 0).any():
+            row = int(np.argmax(codes < 0))
+            raise ValueError(f"column '{name}', row {row}: {str(values.iloc[row])!r} is not one "
+                             f"of the categories the model was trained on "
+                             f"({', '.join(categories)})")
+        block = np.zeros((len(values), len(categories)))
+        block[np.arange(len(values)), codes] = 1
+        return block
 
 
 mlflow.models.set_model(NnexpNetwork())

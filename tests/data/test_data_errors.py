@@ -23,7 +23,7 @@ def _raises(expected: str, fn, *args, **kwargs) -> str:
 def test_unknown_dataset() -> None:
     _raises(
         r"data: unknown dataset 'foo'; allowed: digits, iris, wine, breast_cancer, moons, "
-        r"circles, xor, line, images",
+        r"circles, xor, line, images, csv, parquet, npz, arrays, dataframe",
         load_dataset,
         "foo",
         rng_seed=0,

@@ -28,8 +28,14 @@ def test_datasets_tuple() -> None:
         "xor",
         "line",
         "images",
+        "csv",
+        "parquet",
+        "npz",
+        "arrays",
+        "dataframe",
     )
-    assert set(EXPECTED) | {"images"} == set(DATASETS)
+    user_data = {"images", "csv", "parquet", "npz", "arrays", "dataframe"}  # a user's own
+    assert set(EXPECTED) | user_data == set(DATASETS)
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
