@@ -186,9 +186,8 @@ def run_experiment(
 def _say_start(start: RunStart, dataset: Dataset) -> None:
     """The network in one line, and what the user should know about their data."""
     say(f"model: {start.params['model.summary']}")
-    for note in dataset.notes:
-        if "convert" in note or note.startswith("data.task:"):  # what the user should know
-            say(f"note: {note}", error=True)
+    for note in (n for n in dataset.notes if "convert" in n or n.startswith("data.task:")):
+        say(f"note: {note}", error=True)
 
 
 def _hashes(cfg: DictConfig, model: Any, observer: RunObserver, options: RunOptions,
