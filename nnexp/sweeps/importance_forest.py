@@ -15,7 +15,7 @@ import numpy as np
 
 from nnexp.sweeps.importance import LEVEL, Importance, Share, Table
 
-TREES = 32
+TREES = 16
 
 
 def _features(table: Table) -> np.ndarray:
@@ -33,7 +33,7 @@ def _importances(x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
     return forest.fit(x, y).feature_importances_
 
 
-def forest_importance(table: Table, resamples: int = 50, seed: int = 0) -> Importance:
+def forest_importance(table: Table, resamples: int = 30, seed: int = 0) -> Importance:
     """Random-forest importance per key with a percentile-bootstrap interval over children."""
     x, y = _features(table), table.y
     point = _importances(x, y, seed)

@@ -24,6 +24,7 @@ from nnexp.sweeps.importance import (
     Share,
     build_table,
     is_grid,
+    level_order,
     variance_components,
 )
 from nnexp.sweeps.importance_forest import forest_importance
@@ -114,10 +115,14 @@ def what_mattered(children: list[dict[str, Any]], keys: list[str], objective: st
               and len({str(c.get(TRAINED, {}).get(k, c.get(k))) for c in usable}) > 1]
     if not varied:
         return None
-    table = build_table(usable, varied, objective)
+    def canonical(child: dict[str, Any]) -> tuple[Any, ...]:  # the same children, any order
+        return (tuple(level_order(value_of(child, k)) for k in varied),
+                str(value_of(child, SEED_KEY)), child[objective])
+
+    table = build_table(sorted(usable, key=canonical), varied, objective)
     if is_grid(table):
         return variance_components(table, resamples, seed)
-    return forest_importance(table, resamples=min(resamples, 50), seed=seed)
+    return forest_importance(table, resamples=min(resamples, 30), seed=seed)
 
 
 def usable(rows: list[dict[str, Any]], objective: str) -> list[dict[str, Any]]:
