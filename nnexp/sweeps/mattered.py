@@ -89,7 +89,7 @@ def sentence(share: Share, importance: Importance, rows: list[dict[str, Any]], o
              direction: str) -> str:
     """The plain sentence for one key's share, or "" where the data do not support one."""
     key = share.name
-    if math.isnan(share.low):
+    if math.isnan(share.low) or importance.noise is None:  # no seeds, or a forest's (always > 0)
         return ""
     if not share.excludes_zero:
         said = "no measurable effect: its interval includes 0"
