@@ -145,7 +145,9 @@ def read_sweep(client: Any, parent_id: str, *, with_histories: bool = True) -> S
     rows = read_rows(client, parent_id, keys, objective)
     histories: dict[str, dict[str, Any]] = {}
     if with_histories and rows:
-        with ThreadPoolExecutor(max_workers=4) as pool:
+        from nnexp.tracking.model import quiet_mlflow
+
+        with quiet_mlflow(), ThreadPoolExecutor(max_workers=4) as pool:
             found = pool.map(lambda r: _history(client, r["run_id"]), rows)
             histories = {r["run_id"]: h for r, h in zip(rows, found, strict=True)}
     for row in rows:
