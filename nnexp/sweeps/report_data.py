@@ -31,6 +31,7 @@ from nnexp.sweeps.summary import (
 from nnexp.sweeps.winner import rank_configurations, winner_test
 
 MAX_POINTS = 60  # per curve in the report: min and max of each bucket kept when thinned
+CURVE_BUDGET = 30_000  # points of all children's curves together: many children, fewer each
 MAX_HISTORY_BYTES = 50_000_000
 CURVES = ("train/loss", "val/loss")
 
@@ -164,8 +165,9 @@ def read_sweep(client: Any, parent_id: str, *, with_histories: bool = True) -> S
                          objective, direction, ranked, differing, stats, winner,
                          what_mattered(rows, differing, objective),
                          running=sum(r["status"] == "RUNNING" for r in rows))
-    report.curves = {r["run_id"]: {k: thin(*per_epoch(histories.get(r["run_id"], {}), k))
-                                   for k in CURVES} for r in ranked}
+    limit = max(16, min(MAX_POINTS, CURVE_BUDGET // max(len(ranked), 1)))
+    report.curves = {r["run_id"]: {k: thin(*per_epoch(histories.get(r["run_id"], {}), k),
+                                           limit) for k in CURVES} for r in ranked}
     for label, row in (("best", report.best), ("worst", report.worst)):
         history = histories.get(row["run_id"], {}) if row else {}
         report.grad_norms[label] = {k.split("/", 1)[1]: thin(*history[k]) for k in sorted(history)

@@ -26,8 +26,8 @@ table{border-collapse:collapse;font-size:12px}td,th{padding:2px 8px;border-botto
 td.n{text-align:right;font-variant-numeric:tabular-nums}th{text-align:left;background:#f5f5f5}
 pre{background:#f7f7f7;padding:8px;overflow-x:auto}.partial{background:#fff3cd;padding:8px}
 .charts{display:flex;flex-wrap:wrap;gap:12px}svg{font-size:10px}.axis{stroke:#444}
-.tick{fill:#555}.curve,.pc{fill:none;stroke-width:1;opacity:.6}.mean{fill:none;stroke:#c0392b;
-stroke-width:2}.dot{fill:#2c7fb8;opacity:.7}.bar{fill:#2c7fb8}.ci{stroke:#000;stroke-width:2}
+.tick{fill:#555}.curve,.pc{fill:none;stroke-width:1;stroke-opacity:.6}.mean{fill:none;stroke:#c0392b;
+stroke-width:2}.dot{fill:#2c7fb8;fill-opacity:.7}.bar{fill:#2c7fb8}.ci{stroke:#000;stroke-width:2}
 .scroll{max-height:600px;overflow:auto}"""
 
 

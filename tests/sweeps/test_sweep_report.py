@@ -116,3 +116,17 @@ def test_why_on_a_run_that_is_no_parent_is_one_line_exit_2(store_uri, tmp_path):
     assert done.stderr == (f"nnexp.why: error: PARENT_RUN_ID: run '{child}' is not a sweep's "
                            "parent run (give the id the sweep printed as `sweep: parent run "
                            "...`)\n")
+
+
+def test_thinning_keeps_each_buckets_extremes():
+    import numpy as np
+
+    from nnexp.sweeps.report_data import thin
+
+    steps = np.arange(1000.0)
+    values = np.sin(steps / 50)
+    values[333], values[777] = 9.0, -9.0  # spikes a plain subsample would drop
+    kept_steps, kept = thin(steps, values, 40)
+    assert kept.size <= 40 and {9.0, -9.0} <= set(kept.tolist())
+    assert np.all(np.diff(kept_steps) > 0)  # in order
+    assert thin(steps[:30], values[:30], 40)[1].tolist() == values[:30].tolist()  # short: as is

@@ -65,10 +65,10 @@ def _big_report(n: int, epochs: int = 200) -> SweepReport:
                      "kept_epoch": "", "lr": str(lr), "model.hidden": f"[{width}]",
                      "seed": str(seed), "val/loss": value, "test/accuracy": 1 - value})
         steps = np.arange(1, epochs + 1, dtype=np.float64)
-        from nnexp.sweeps.report_data import thin
+        from nnexp.sweeps.report_data import CURVE_BUDGET, thin
 
-        curves[run_id] = {k: thin(steps, value + np.exp(-steps / 30) + 0.01 * rng.random(epochs))
-                          for k in ("train/loss", "val/loss")}
+        curves[run_id] = {k: thin(steps, value + np.exp(-steps / 30) + 0.01 * rng.random(epochs),
+                                  CURVE_BUDGET // n) for k in ("train/loss", "val/loss")}
     rows.sort(key=lambda r: r["val/loss"])
     from nnexp.sweeps.mattered import what_mattered
 
