@@ -13,6 +13,7 @@ from nnexp.sweeps.importance import level_order
 
 W, H, PAD = 420, 260, 44
 LEGEND = 6  # series named in a legend; more are named on hover
+NAMED = 200  # lines named on hover, up to this many in one chart
 VIRIDIS = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
 
 
@@ -69,13 +70,15 @@ def lines_chart(title: str, series: list[tuple[str, np.ndarray, np.ndarray, str]
     y_lo, y_hi = _bounds([s[2] for s in series])
     x, y = _scale(x_lo, x_hi, PAD, W - 8), _scale(y_lo, y_hi, H - PAD, 12)
     body = []
+    named = len(series) <= NAMED  # a name to hover over; beyond, the page would only grow
     for label, xs, ys, stroke in series:
         ok = np.isfinite(xs) & np.isfinite(ys)
         if ok.sum() < 1:
             continue
         points = " ".join(f"{x(a):.1f},{y(b):.1f}" for a, b in zip(xs[ok], ys[ok], strict=True))
-        body.append(f'<polyline points="{points}" stroke="{stroke}" class="curve">'
-                    f"<title>{escape(label)}</title></polyline>")
+        title = f"<title>{escape(label)}</title>" if named else ""
+        body.append(f'<polyline points="{points}" stroke="{stroke}" class="curve">{title}'
+                    "</polyline>")
     ticks = "".join(f'<text x="{x(v):.1f}" y="{H - PAD + 12}" class="tick" '
                     f'text-anchor="middle">{v:.3g}</text>' for v in np.linspace(x_lo, x_hi, 4))
     if len(series) <= LEGEND:
@@ -121,8 +124,9 @@ def parallel_chart(axes: list[str], columns: list[list[Any]], objective: list[fl
     body = []
     for c in range(len(objective)):
         points = " ".join(f"{xs[i]:.1f},{positions[i][c]:.1f}" for i in range(n))
-        body.append(f'<polyline points="{points}" stroke="{shade[c]}" class="pc">'
-                    f"<title>{escape(names[c])}</title></polyline>")
+        title = f"<title>{escape(names[c])}</title>" if len(objective) <= NAMED else ""
+        body.append(f'<polyline points="{points}" stroke="{shade[c]}" class="pc">{title}'
+                    "</polyline>")
     for i, axis in enumerate(axes):
         body.append(f'<line x1="{xs[i]:.1f}" y1="20" x2="{xs[i]:.1f}" y2="{H - PAD}" '
                     f'class="axis"/><text x="{xs[i]:.1f}" y="12" text-anchor="middle">'

@@ -11,7 +11,7 @@ import nnexp
 from nnexp.record import tags
 from nnexp.sweeps.report_data import read_sweep
 from nnexp.sweeps.report_html import build_html
-from nnexp.tracking.browse import SHARED_VIEW_PREFIX, how_to_open, sweep_view_key
+from nnexp.tracking.browse import SHARED_VIEW_PREFIX, how_to_open, saved_view, sweep_view_key
 from nnexp.why import why_main
 
 
@@ -32,6 +32,9 @@ def test_a_grid_sweep_with_seeds_diverged_and_failed_children(store_uri, tmp_pat
     assert view["orderByKey"] == "metrics.`val/loss`" and view["orderByAsc"] is True
     assert view["selectedColumns"][:3] == ["params.`lr`", "params.`seed`", "metrics.`val/loss`"]
     assert parent.info.run_id in view["searchFilter"]
+    assert saved_view(client, parent.info.experiment_id, parent.info.run_id) == sweep_view_key(
+        parent.info.run_id)  # what `nnexp.ui --run PARENT` opens
+    assert saved_view(client, parent.info.experiment_id, swept.runs[0].run_id) is None
     assert "viewStateShareKey=nnexp-sweep-" in how_to_open(
         "http://127.0.0.1:5000", parent.info.experiment_id, parent.info.run_id,
         sweep_view_key(parent.info.run_id))
