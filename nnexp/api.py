@@ -475,7 +475,9 @@ def _start_parent(cfg: DictConfig, keys: list[str], overrides: list[str], nest_u
     uri = cfg.tracking.uri
     client = open_client(uri)
     experiment_id = ensure_experiment(client, cfg.tracking.experiment, uri)
-    name = redact("sweep " + (",".join(keys) or "defaults"))
+    from nnexp.sweeps.naming import distinct_name, sweep_name
+
+    name = redact(sweep_name(overrides, None))
     run_id = create_parent_run(client, experiment_id, name, {
         tags.SWEEP_PARAMS: ",".join(keys),
         tags.SWEEP_OVERRIDES: redact(" ".join(overrides)),
@@ -486,7 +488,7 @@ def _start_parent(cfg: DictConfig, keys: list[str], overrides: list[str], nest_u
         tags.COMMAND: redact(" ".join(["nnexp.sweep", *overrides])),
     }, list(sys.argv), nest_under)
     if verbose:
-        log.info(f"sweep: parent run {run_id} ({name})")
+        log.info(f"sweep: parent run {run_id} ({distinct_name(name, run_id)})")
     # no signal handlers: Ctrl-C reaches the running job, and the parent ends here
     return SweepParent(client, run_id, keys, objective, direction, handle_signals=False)
 

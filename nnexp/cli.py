@@ -3,6 +3,7 @@ line and a code (the lines themselves: `nnexp.config.user_errors`), and a fast e
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -120,6 +121,16 @@ def main_entry(entry: Callable[[], object], prog: str) -> NoReturn:
             code = 1
         exit_now(code or 0)
     exit_now(0)
+
+
+def sweep_arguments(prog: str, description: str) -> argparse.ArgumentParser:
+    """The parent run id and --tracking-uri, as every command reading a sweep takes them."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("parent_run_id", metavar="PARENT_RUN_ID")
+    parser.add_argument("--tracking-uri", help="MLflow store (default: MLFLOW_TRACKING_URI, "
+                                               "then ./mlruns/mlflow.db, then the stores listed "
+                                               "in mlruns/stores.json)")
+    return parser
 
 
 def _fail(prog: str, message: str, code: int) -> NoReturn:

@@ -109,7 +109,13 @@ def server_log(uri: str) -> Path:
 def serve(argv: list[str] | None = None) -> int:
     """Start the UI, print where to look, and serve until Ctrl-C; returns the exit code."""
     from nnexp.record.redact import redact
-    from nnexp.tracking.browse import experiment_url, remove_ui_state, run_url, write_ui_state
+    from nnexp.tracking.browse import (
+        experiment_url,
+        remove_ui_state,
+        run_url,
+        saved_view,
+        write_ui_state,
+    )
     from nnexp.tracking.store import (
         absolute_store_uri,
         check_uri,
@@ -127,10 +133,13 @@ def serve(argv: list[str] | None = None) -> int:
     if args.host != LOOPBACK:
         print(f"warning: binding {args.host}: anyone who can reach this machine can read and "
               "delete your runs", file=sys.stderr)
-    exp_id, run_id = page_to_open(open_client(uri), args.run, args.experiment)
+    client = open_client(uri)
+    exp_id, run_id = page_to_open(client, args.run, args.experiment)
+    view = saved_view(client, exp_id, run_id) if exp_id and run_id else None
     port = args.port or free_port()
     base = f"http://{LOOPBACK if args.host in (LOOPBACK, '0.0.0.0') else args.host}:{port}"
-    page = run_url(base, exp_id, run_id) if exp_id and run_id else experiment_url(base, exp_id)
+    page = run_url(base, exp_id, run_id, view) if exp_id and run_id else experiment_url(base,
+                                                                                       exp_id)
     log_path = None if args.verbose else server_log(uri)
     output: IO[Any] | None = None if log_path is None else open(log_path, "w")  # noqa: SIM115
     # Its own process group: `mlflow ui` starts uvicorn and a job consumer, and stopping us

@@ -25,6 +25,8 @@ from nnexp.sweeps.naming import (
     PARENT_EXPERIMENT_ENV,
     PARENT_RUN_ENV,
     SWEPT_KEYS_ENV,
+    distinct_name,
+    sweep_name,
     swept_keys,
 )
 from nnexp.sweeps.parent import SweepParent, create_parent_run
@@ -125,7 +127,7 @@ class MlflowSweepCallback(Callback):
         experiment_id = ensure_experiment(client, experiment, uri)
         self.keys = swept_keys(list(config.hydra.overrides.task), _sweeper_params(config))
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
-        name = redact("sweep " + (",".join(self.keys) or Path(sweep_dir).name))
+        name = redact(sweep_name(list(config.hydra.overrides.task), _sweeper_params(config)))
         run_id = create_parent_run(client, experiment_id, name, {
             tags.SWEEP_DIR: sweep_dir,
             tags.SWEEP_PARAMS: ",".join(self.keys),
@@ -150,7 +152,7 @@ class MlflowSweepCallback(Callback):
             from nnexp.sweeps.parent import quiet_pool_helpers
 
             quiet_pool_helpers(Path(sweep_dir) / "pool_helpers.log")
-        print(f"sweep: parent run {run_id} ({name})", flush=True)
+        print(f"sweep: parent run {run_id} ({distinct_name(name, run_id)})", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self.finish(ended_normally=True)

@@ -138,14 +138,16 @@ def report_lines(summary: SweepSummary, how_to_open: str, store: str, parent_sta
     return [redact(line) for line in lines]
 
 
-def print_report(client: Any, summary: SweepSummary, parent_status: str) -> None:
-    """Log the report (plain lines on stdout, whatever logging the launcher was left with)."""
+def print_report(client: Any, summary: SweepSummary, parent_status: str,
+                 view_key: str | None = None) -> None:
+    """Log the report (plain lines on stdout, whatever logging the launcher was left with);
+    `view_key`: the experiment-page view of the children the sweep saved."""
     from nnexp.tracking.browse import how_to_open
     from nnexp.tracking.store import describe_store
 
     uri = client.tracking_uri
     experiment_id = client.get_run(summary.parent_id).info.experiment_id
     log = plain_logger("nnexp.sweep")
-    for line in report_lines(summary, how_to_open(uri, experiment_id, summary.parent_id),
+    for line in report_lines(summary, how_to_open(uri, experiment_id, summary.parent_id, view_key),
                              describe_store(uri), parent_status):
         log.info(line)

@@ -36,6 +36,30 @@ def swept_keys(task_overrides: list[str], sweeper_params: dict[str, Any] | None)
     return [k.lstrip("+~") for k in keys]
 
 
+def sweep_name(task_overrides: list[str], sweeper_params: dict[str, Any] | None) -> str:
+    """The parent's name: what was swept over how many values (`sweep lr x3, model.hidden x2`;
+    a sampled interval is `lr range`)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    arguments = [*task_overrides, *(f"{k}={v}" for k, v in (sweeper_params or {}).items())]
+    parts: dict[str, str] = {}
+    for override in parser.parse_overrides(arguments):
+        if not override.is_sweep_override():
+            continue
+        key = override.get_key_element().lstrip("+~")
+        try:
+            parts[key] = f"{key} x{len(list(override.sweep_iterator()))}"
+        except Exception:  # noqa: BLE001 - an interval is sampled, not enumerated
+            parts[key] = f"{key} range"
+    return "sweep " + (", ".join(parts.values()) or "defaults")
+
+
+def distinct_name(name: str, run_id: str) -> str:
+    """A sweep's name told apart from other sweeps of the same keys: its run id's start."""
+    return f"{name} #{run_id[:6]}"
+
+
 def record_job_error(parent_id: str, job_name: str, exc: BaseException,
                      uri: str | None = None) -> None:
     """Note on the parent run (in the store at `uri`, by default the sweep's) that a job raised,

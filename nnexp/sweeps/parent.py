@@ -21,6 +21,7 @@ from typing import Any
 from nnexp.experiment.observer import FAILED, KILLED
 from nnexp.record import tags
 from nnexp.record.redact import redact
+from nnexp.sweeps.naming import distinct_name
 from nnexp.tracking.liveness import descendants, process_alive, same_process_alive
 
 WORKER_GRACE_SECONDS = 20.0  # for workers to end their runs KILLED before they are killed
@@ -82,15 +83,26 @@ class SweepParent:
         finally:
             self.client.set_terminated(self.run_id, status)
         if summary is not None:
-            self._report(summary, status)
+            self._report(summary, status, self._publish())
         return status
 
-    def _report(self, summary: Any, status: str) -> None:
+    def _publish(self) -> str | None:
+        """The report page as `summary/report.html`, the ranked table and what mattered as the
+        parent's description; a failure to write them changes nothing else recorded."""
+        from nnexp.sweeps.report_publish import publish
+
+        try:
+            return publish(self.client, self.run_id)
+        except Exception as exc:  # noqa: BLE001 - the summary is recorded; say why and go on
+            print(redact(f"sweep: could not write the report: {exc}"), file=sys.stderr)
+            return None
+
+    def _report(self, summary: Any, status: str, view_key: str | None = None) -> None:
         """The ranked table on the console; a failure to print it changes nothing recorded."""
         from nnexp.sweeps.console_table import print_report
 
         try:
-            print_report(self.client, summary, status)
+            print_report(self.client, summary, status, view_key)
         except Exception as exc:  # noqa: BLE001 - the record is complete; say why and go on
             print(redact(f"sweep: could not print the summary: {exc}"), file=sys.stderr)
 
@@ -127,7 +139,9 @@ def create_parent_run(client: Any, experiment_id: str, name: str, sweep_tags: di
                 tags.HEARTBEAT: str(int(time.time())), **sweep_tags}
     if parent_run_id:
         run_tags[tags.MLFLOW_PARENT_RUN_ID] = parent_run_id
-    return client.create_run(experiment_id, run_name=name, tags=run_tags).info.run_id
+    run_id = client.create_run(experiment_id, run_name=name, tags=run_tags).info.run_id
+    client.update_run(run_id, name=distinct_name(name, run_id))
+    return run_id
 
 
 def stop_workers(client: Any, parent_id: str, signum: int,

@@ -79,6 +79,13 @@ def child_runs(client: Any, parent_id: str) -> list[Any]:
     )
 
 
+def read_rows(client: Any, parent_id: str, keys: list[str], objective: str
+              ) -> list[dict[str, Any]]:
+    """The summary's row per job of the sweep `parent_id` (what its table and report show)."""
+    runs = child_runs(client, parent_id)
+    return _summary_rows(client, runs, client.get_run(parent_id).data.tags, keys, objective)
+
+
 def _continuation(client: Any, run: Any) -> Any:
     """A stopped child continued by `sweep.resume` stands for its continuation (newest last)."""
     seen = {run.info.run_id}

@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 from pathlib import Path
+from typing import Any
 
 from nnexp.record.redact import redact
 from nnexp.tracking.liveness import process_start_time, same_process_alive
@@ -20,6 +21,9 @@ UI_COMMAND = "python -m nnexp.ui"
 # MLflow 3.17's UI shows an experiment in its GenAI layout ("Traces", "Agent versions") unless
 # the page asks for the model-training one; the experiment kind tag alone no longer decides it.
 MODEL_TRAINING_VIEW = "workflowType=machine_learning"
+# MLflow 3's experiment page restores a view (filter, order, columns) saved as this experiment
+# tag + key, when its address says ?viewStateShareKey=<key>
+SHARED_VIEW_PREFIX = "mlflow.sharedViewState."
 
 
 def experiment_url(base: str, experiment_id: str | None) -> str:
@@ -30,9 +34,28 @@ def experiment_url(base: str, experiment_id: str | None) -> str:
     return f"{base}/#/experiments/{experiment_id}/runs?{MODEL_TRAINING_VIEW}"
 
 
-def run_url(base: str, experiment_id: str, run_id: str) -> str:
-    """The page of one run (a sweep parent's lists its children and holds the summary)."""
+def run_url(base: str, experiment_id: str, run_id: str, view_key: str | None = None) -> str:
+    """The page of one run; with `view_key` (a sweep's parent), the experiment page in the view
+    that sweep saved: its children sorted by the objective, the swept keys as columns."""
+    if view_key is not None:
+        return (f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?viewStateShareKey="
+                f"{view_key}&{MODEL_TRAINING_VIEW}")
     return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?{MODEL_TRAINING_VIEW}"
+
+
+def sweep_view_key(parent_id: str) -> str:
+    """The key of the experiment-page view a sweep's parent saves (MLflow's shared view)."""
+    return f"nnexp-sweep-{parent_id}"
+
+
+def saved_view(client: Any, experiment_id: str, run_id: str) -> str | None:
+    """`run_id`'s saved view key when its experiment holds one (a finished sweep), else None."""
+    key = sweep_view_key(run_id)
+    try:
+        found = client.get_experiment(experiment_id).tags
+    except Exception:  # noqa: BLE001 - no view: the run's own page is opened
+        return None
+    return key if SHARED_VIEW_PREFIX + key in found else None
 
 
 def ui_state_path(uri: str) -> Path | None:
@@ -79,15 +102,17 @@ def _state(path: Path) -> dict:
     return found if isinstance(found, dict) else {}
 
 
-def how_to_open(uri: str, experiment_id: str | None, run_id: str | None = None) -> str:
-    """`open: <page>` when a UI or server shows the store, else `open: python -m nnexp.ui ...`."""
+def how_to_open(uri: str, experiment_id: str | None, run_id: str | None = None,
+                view_key: str | None = None) -> str:
+    """`open: <page>` when a UI or server shows the store, else `open: python -m nnexp.ui ...`
+    (`view_key`: a sweep's saved view of its children, see `run_url`)."""
     if uri.startswith(("http://", "https://")):
         base: str | None = redact(uri)
     else:
         base = running_ui(uri)
     if base is not None:
         if run_id is not None and experiment_id is not None:
-            return f"open: {run_url(base, experiment_id, run_id)}"
+            return f"open: {run_url(base, experiment_id, run_id, view_key)}"
         return f"open: {experiment_url(base, experiment_id)}"
     return f"open: {ui_command(uri, run_id)}"
 
