@@ -61,6 +61,30 @@ def from_launch_dir(path: str | os.PathLike[str], base: Path | None = None) -> s
     return str((base or launch_dir()) / expanded)
 
 
+def user_cache_dir() -> Path:
+    """nnexp's per-user cache, `$XDG_CACHE_HOME/nnexp` (else `~/.cache/nnexp`): material nnexp
+    makes for a user (the demo's pictures) lives there, outside every project, so no git
+    repository records it as a change of the runs made in it."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path("~/.cache").expanduser()
+    return root / "nnexp"
+
+
+def in_cache(name: str) -> str:
+    """`${nnexp.cache:name}` in a config: the folder `name` in nnexp's per-user cache."""
+    return str(user_cache_dir() / name)
+
+
+def git_work_tree(folder: Path) -> Path | None:
+    """The top of the git work tree holding `folder` (or the nearest folder above it that
+    exists), or None."""
+    here = folder.expanduser().resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / ".git").exists():
+            return candidate
+    return None
+
+
 def _same(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve()

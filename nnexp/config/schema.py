@@ -160,8 +160,12 @@ class Config:
 
 
 def register_configs() -> None:
-    """Put the schema in Hydra's ConfigStore as `base_config` (conf/config.yaml extends it)."""
+    """Put the schema in Hydra's ConfigStore as `base_config` (conf/config.yaml extends it), and
+    nnexp's resolver `${nnexp.cache:NAME}` (a folder in the per-user cache) in OmegaConf."""
+    from nnexp.config.paths import in_cache
+
     ConfigStore.instance().store(name="base_config", node=Config)
+    OmegaConf.register_new_resolver("nnexp.cache", in_cache, replace=True)
 
 
 def unknown_key_message(key: str, value: Any = None) -> str:

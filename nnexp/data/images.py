@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from nnexp.config.paths import in_cache
 from nnexp.config.vocabulary import IMAGE_EXTENSIONS
 
 from .checks import check_dtype, check_image_mode, check_image_size, validate_arrays
@@ -136,6 +137,8 @@ def _class_folders(image_dir: str | Path) -> tuple[Path, list[Path], list[Path]]
     root = Path(image_dir).expanduser()
     if not root.exists():
         where = "" if root.is_absolute() else f" (resolved to '{root.resolve()}')"
+        if root == Path(in_cache("cat_pictures")):
+            where = " (`python -m nnexp.demo cat-pictures` draws the demo's pictures there)"
         raise DataError(f"data.image_dir: folder '{root}' does not exist{where}")
     if not root.is_dir():
         raise DataError(f"data.image_dir: '{root}' is not a folder")

@@ -30,6 +30,7 @@ from nnexp.sweeps.naming import (
     swept_keys,
 )
 from nnexp.sweeps.parent import SweepParent, create_parent_run
+from nnexp.sweeps.pruning_rules import prune_settings, pruning_outlook
 from nnexp.sweeps.ray_handoff import uses_ray
 from nnexp.tracking.known_stores import remember
 
@@ -43,9 +44,9 @@ def _sweeper_params(config: DictConfig) -> dict[str, Any]:
     return dict(OmegaConf.to_container(params)) if params else {}
 
 
-def _validate_jobs(config: DictConfig) -> set[str]:
+def _validate_jobs(config: DictConfig) -> tuple[set[str], int, int]:
     """Compose and range-check every job of a basic sweep before any run exists; the MLflow
-    experiments the jobs record into."""
+    experiments the jobs record into, how many jobs there are and their most epochs."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.global_hydra import GlobalHydra
     from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -61,7 +62,8 @@ def _validate_jobs(config: DictConfig) -> set[str]:
     hydra_overrides = OmegaConf.to_container(config.hydra.overrides.hydra, resolve=False)
     configs = validate_jobs(config.hydra.job.config_name, [str(o) for o in hydra_overrides],
                             [list(job) for job in jobs[:MAX_VALIDATED_JOBS]])
-    return {cfg.tracking.experiment for cfg in configs}
+    return ({cfg.tracking.experiment for cfg in configs}, len(jobs),
+            max(cfg.train.epochs for cfg in configs))
 
 
 def one_experiment(experiments: set[str]) -> None:
@@ -111,8 +113,9 @@ class MlflowSweepCallback(Callback):
 
     def _start(self, config: DictConfig) -> None:
         experiments = {config.tracking.experiment}
+        children, epochs = config.hydra.sweeper.get("n_trials"), config.train.epochs
         if config.hydra.sweeper.get("_target_") == BASIC_SWEEPER:
-            experiments = _validate_jobs(config)
+            experiments, children, epochs = _validate_jobs(config)
         if not config.tracking.enabled:
             return
         one_experiment(experiments)
@@ -153,6 +156,8 @@ class MlflowSweepCallback(Callback):
 
             quiet_pool_helpers(Path(sweep_dir) / "pool_helpers.log")
         print(f"sweep: parent run {run_id} ({distinct_name(name, run_id)})", flush=True)
+        if config.sweep.prune is not None:
+            print(pruning_outlook(prune_settings(config.sweep), children, epochs), flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self.finish(ended_normally=True)

@@ -89,16 +89,12 @@ def _note_continuation(uri: str, continuation: object, run_id: str | None) -> No
 def _store_pruner(cfg: DictConfig, observer: RunObserver, parent_run_id: str):
     """The pruner `sweep.prune` asks for, made once the run exists: its siblings meet in the
     store of the job's MLflow run (none when the job records nowhere)."""
-    from nnexp.sweeps.pruning_rules import PruneSettings
+    from nnexp.sweeps.pruning_rules import prune_settings
     from nnexp.sweeps.store_pruner import StorePruner
     from nnexp.tracking.store import open_client
 
     s = cfg.sweep
-    settings = PruneSettings(
-        s.prune, s.objective, s.direction, warmup_epochs=s.prune_warmup_epochs,
-        startup_runs=s.prune_startup_runs, min_siblings=s.prune_min_siblings,
-        interval=s.prune_interval, min_epochs=s.prune_min_epochs,
-        reduction_factor=s.prune_reduction_factor)
+    settings = prune_settings(s)
 
     def make(history: MetricHistory) -> Pruner | None:
         store = mlflow_observer_of(observer)

@@ -19,6 +19,7 @@ import math
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from nnexp.experiment.pruner import Pruned, Pruner, StopAtEpoch  # noqa: F401  (what the rules answer)
 
@@ -37,6 +38,43 @@ class PruneSettings:
     min_epochs: int = 1  # asha: epochs before the first rung (Optuna min_resource)
     reduction_factor: int = 4  # asha: keep the best 1/reduction_factor at each rung
 
+
+def prune_settings(sweep: Any) -> PruneSettings:
+    """The settings of a config's `sweep` node (`cfg.sweep`)."""
+    return PruneSettings(
+        sweep.prune, sweep.objective, sweep.direction, warmup_epochs=sweep.prune_warmup_epochs,
+        startup_runs=sweep.prune_startup_runs, min_siblings=sweep.prune_min_siblings,
+        interval=sweep.prune_interval, min_epochs=sweep.prune_min_epochs,
+        reduction_factor=sweep.prune_reduction_factor)
+
+
+def pruning_outlook(settings: PruneSettings, children: int | None, epochs: int) -> str:
+    """The sweep's first word on pruning: when a child can be pruned, or why none can as the
+    sweep is configured (`children`: how many the sweeper will launch, None if it does not say).
+    """
+    many = "" if children is None else f"{children} child{'' if children == 1 else 'ren'}, "
+    if settings.rule == "median":
+        if epochs <= settings.warmup_epochs:
+            return (f"pruning: {many}train.epochs={epochs}, sweep.prune_warmup_epochs="
+                    f"{settings.warmup_epochs}: no child can be pruned (median decides only "
+                    "after the warm-up epochs)")
+        if children is not None and children <= settings.startup_runs:
+            return (f"pruning: {many}sweep.prune_startup_runs={settings.startup_runs}: no child "
+                    f"can be pruned (median waits for {settings.startup_runs} finished siblings; "
+                    "lower sweep.prune_startup_runs or launch more children)")
+        return (f"pruning: {many}median: a child may stop after epoch {settings.warmup_epochs} "
+                f"once {max(settings.startup_runs, 1)} of its siblings have finished")
+    rungs = [settings.min_epochs * settings.reduction_factor ** k for k in range(64)
+             if settings.min_epochs * settings.reduction_factor ** k <= epochs]
+    if not rungs:
+        return (f"pruning: {many}train.epochs={epochs}, sweep.prune_min_epochs="
+                f"{settings.min_epochs}: no child can be pruned (asha's first rung is after "
+                "the last epoch)")
+    if children is not None and children < 2:
+        return f"pruning: {many}no child can be pruned (asha compares siblings)"
+    return (f"pruning: {many}asha: at epoch{'s' if len(rungs) > 1 else ''} "
+            f"{', '.join(map(str, rungs))} a child goes on only among the best "
+            f"1/{settings.reduction_factor} of the siblings there")
 
 
 def is_decision_epoch(settings: PruneSettings, epoch: int) -> bool:

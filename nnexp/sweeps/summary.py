@@ -289,8 +289,11 @@ def _summary_rows(client: Any, runs: list[Any], parent_tags: dict[str, str], key
         if latest is not run:
             rows[-1]["run_name"] = f"{run.info.run_name} (continued)"
     for tag in sorted(t for t in parent_tags if t.startswith(tags.SWEEP_REUSED_PREFIX)):
-        row = _row(client.get_run(tag.rsplit(".", 1)[1]), keys, objective)
-        row["run_name"] = f"{row['run_name']} (reused)"
+        reused = client.get_run(tag.rsplit(".", 1)[1])
+        row = _row(reused, keys, objective)
+        for key in keys:  # made another way (a plain run, a reproduction): its trained values
+            row[key] = row[key] or reused.data.params.get(key, "")
+        row["run_name"] = f"{parent_tags[tag] or row['run_name']} (reused)"  # the job it answered
         rows.append(row)
     return rows
 

@@ -1,5 +1,5 @@
-"""The README's Python examples run as written, in a fresh interpreter (as a notebook would run
-its cells in order), and do what the README says they do."""
+"""The Python examples of the README and docs/python-api.md run as written, in a fresh
+interpreter (as a notebook would run its cells in order), and do what the pages say they do."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from pathlib import Path
 
 from helpers import REPO, clean_env, client_for
 
-SECTIONS = ("## From Python (a notebook, a script)", "## The logged model")
+# The README's example, then the page that continues its session (docs/python-api.md).
+SOURCES = (("README.md", "## 5. From Python (a notebook, a script)"),
+           ("docs/python-api.md", None))
 
 CHECKS = """
 assert result.status == "FINISHED" and result.model_uri.startswith("models:/")
@@ -25,14 +27,17 @@ print("README-RESULTS", result.run_id, nested.run_id)
 """
 
 
-def readme_python(sections: tuple[str, ...] = SECTIONS) -> str:
-    """The ```python blocks of the README's `sections`, in order, as one script."""
-    text = (REPO / "README.md").read_text()
+def readme_python(sources: tuple[tuple[str, str | None], ...] = SOURCES) -> str:
+    """The ```python blocks of each (file, section) in order, as one script (section None: the
+    whole file)."""
     blocks = []
-    for heading in sections:
-        body = text.split(heading + "\n", 1)[1].split("\n## ", 1)[0]
-        blocks += re.findall(r"```python\n(.*?)```", body, flags=re.DOTALL)
-    assert blocks, "no Python examples found in the README"
+    for name, heading in sources:
+        body = (REPO / name).read_text()
+        if heading is not None:
+            body = body.split(heading + "\n", 1)[1].split("\n## ", 1)[0]
+        found = re.findall(r"```python\n(.*?)```", body, flags=re.DOTALL)
+        assert found, f"no Python examples found in {name} {heading or ''}"
+        blocks += found
     return "\n".join(blocks)
 
 

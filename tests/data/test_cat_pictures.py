@@ -3,6 +3,10 @@ cat_classifier experiment learns."""
 
 from __future__ import annotations
 
+import logging
+import subprocess
+from pathlib import Path
+
 from helpers import run_cli
 from PIL import Image
 
@@ -42,10 +46,55 @@ def test_same_seed_same_pictures_other_seed_new_ones(tmp_path):
     assert {p.read_bytes() for p in a}.isdisjoint(p.read_bytes() for p in c)
 
 
-def test_the_cat_classifier_learns_the_drawn_pictures(make_cfg, tmp_path):
+def test_the_pictures_go_to_the_cache_never_into_the_working_folder_or_a_repository(tmp_path):
+    project = tmp_path / "project"  # a clone: every later run there records its git state
+    project.mkdir()
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    cache = tmp_path / "cache"
+    proc = run_cli(["nnexp.demo", "cat-pictures", "--per-class", "2", "--size", "16"],
+                   cwd=project, env={"XDG_CACHE_HOME": str(cache)})
+    assert proc.returncode == 0, proc.stderr
+    folder = cache / "nnexp" / "cat_pictures"
+    assert len(list(folder.glob("*/*.png"))) == 4
+    assert proc.stdout.splitlines()[1] == (
+        "train on them: python -m nnexp.train experiment=cat_classifier")  # its default folder
+    assert sorted(p.name for p in project.iterdir()) == [".git"]
+    inside = run_cli(["nnexp.demo", "cat-pictures", "pics"], cwd=project)
+    assert inside.returncode == 2 and not (project / "pics").exists()
+    assert inside.stderr == (
+        f"nnexp.demo: error: pics: inside the git repository {project.resolve()}, where every "
+        "later run would record the pictures as uncommitted changes; give a folder outside it, "
+        "or none (nnexp's cache)\n")
+    other_seed = run_cli(["nnexp.demo", "cat-pictures", "--per-class", "1", "--seed", "1"],
+                         cwd=project, env={"XDG_CACHE_HOME": str(cache)})
+    assert other_seed.returncode == 0, other_seed.stderr
+    assert len(list((cache / "nnexp" / "cat_pictures_seed1").glob("*/*.png"))) == 2
+
+
+def test_the_preset_reads_the_demo_folder_of_the_cache(make_cfg, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cfg = make_cfg("experiment=cat_classifier")
+    assert cfg.data.image_dir == str(tmp_path / "nnexp" / "cat_pictures")
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")  # not absolute: ignored, as XDG says
+    assert make_cfg("experiment=cat_classifier").data.image_dir == str(
+        Path("~/.cache/nnexp/cat_pictures").expanduser())
+    assert make_cfg("experiment=cat_classifier", "data.image_dir=mine").data.image_dir == "mine"
+
+
+def test_the_cat_classifier_learns_the_drawn_pictures_and_ends_healthy(
+        make_cfg, tmp_path, caplog):
+    """The flagship demo as the README runs it (the default 200 + 200 pictures of 64x64): it
+    learns, trains all its epochs, and its verdict is healthy (before: dead ReLU units or a
+    training loss climbing back, and an early stop at epoch 25 of 40)."""
     folder = tmp_path / "pics"
-    write_cat_pictures(folder, per_class=200, size=32)  # measured: 0.96-1.0 over 5 seeds
-    cfg = make_cfg("experiment=cat_classifier", f"data.image_dir={folder}",
-                   "tracking.enabled=false", fast=False)
-    result = run_job(cfg, run_name="cats", verbose=False)
+    write_cat_pictures(folder)
+    cfg = make_cfg("experiment=cat_classifier", f"data.image_dir={folder}", fast=False)
+    caplog.set_level(logging.INFO, logger="nnexp")
+    result = run_job(cfg, run_name="cats", verbose=True)
     assert result.metrics["test/accuracy"] >= 0.9, result.metrics  # 80 unseen pictures
+    console = [r.getMessage() for r in caplog.records if r.name == "nnexp.console"]
+    verdict = next(line for line in console if line.startswith("verdict: "))
+    assert verdict.startswith("verdict: healthy: "), verdict
+    assert any(line.startswith("done in ") and f"({cfg.train.epochs} epochs)" in line
+               for line in console), console[-5:]
+    assert not any(line.startswith("stopped early") for line in console)

@@ -148,3 +148,28 @@ def test_asha_agrees_with_optunas_successive_halving_pruner(case: int):
         assert ours == trial.should_prune(), (epoch, value, competing, settings)
         if ours:
             break
+
+
+def test_the_outlook_says_when_no_child_can_be_pruned_and_why():
+    from nnexp.sweeps.pruning_rules import pruning_outlook
+
+    median = _median(warmup_epochs=5, startup_runs=5)
+    assert pruning_outlook(median, 5, 30) == (
+        "pruning: 5 children, sweep.prune_startup_runs=5: no child can be pruned (median waits "
+        "for 5 finished siblings; lower sweep.prune_startup_runs or launch more children)")
+    assert pruning_outlook(median, 7, 5) == (
+        "pruning: 7 children, train.epochs=5, sweep.prune_warmup_epochs=5: no child can be "
+        "pruned (median decides only after the warm-up epochs)")
+    assert pruning_outlook(median, 6, 30) == (
+        "pruning: 6 children, median: a child may stop after epoch 5 once 5 of its siblings "
+        "have finished")
+    assert pruning_outlook(median, None, 30).startswith("pruning: median: a child may stop")
+    asha = PruneSettings("asha", "val/loss", "minimize", min_epochs=1, reduction_factor=4)
+    assert pruning_outlook(asha, 8, 30) == (
+        "pruning: 8 children, asha: at epochs 1, 4, 16 a child goes on only among the best 1/4 "
+        "of the siblings there")
+    assert pruning_outlook(asha, 1, 30) == (
+        "pruning: 1 child, no child can be pruned (asha compares siblings)")
+    late = PruneSettings("asha", "val/loss", "minimize", min_epochs=40)
+    assert pruning_outlook(late, 8, 30).endswith(
+        "no child can be pruned (asha's first rung is after the last epoch)")

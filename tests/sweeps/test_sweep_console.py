@@ -121,3 +121,24 @@ def test_a_run_that_kept_an_earlier_epoch_is_marked_in_the_table():
     lines = report_lines(summary, "open: x", "/s", "FINISHED")
     assert "FINISHED (kept epoch 8 of 12, stopped early)  a" in lines[2]
     assert lines[3].split()[-2:] == ["FINISHED", "b"]
+
+
+def test_a_reused_run_made_another_way_is_listed_under_the_job_it_answered():
+    """A reused run may come from a plain run or a reproduction (no swept overrides of its own):
+    the summary row shows the job's name and the values it trained, not "defaults"."""
+    from types import SimpleNamespace
+
+    from nnexp.sweeps.summary import _summary_rows
+
+    plain = SimpleNamespace(
+        info=SimpleNamespace(run_id="r1", run_name="defaults (reproduced)", status="FINISHED"),
+        data=SimpleNamespace(tags={"nnexp.verdict": "healthy"}, metrics={"val/loss": 0.178},
+                             params={"lr": "0.1", "seed": "0"}))
+    client = SimpleNamespace(get_run=lambda run_id: plain)
+    (row,) = _summary_rows(client, [], {"nnexp.sweep.reused.r1": "lr=0.1"}, ["lr"], "val/loss")
+    assert (row["run_name"], row["lr"], row["run_id"]) == ("lr=0.1 (reused)", "0.1", "r1")
+    summary = SweepSummary("P", ["lr"], "val/loss", "minimize", [row], job_errors=[], best=row,
+                           status="FINISHED")
+    lines = report_lines(summary, "open: x", "/s/mlflow.db", "FINISHED")
+    assert lines[2].split()[:2] == ["1", "0.1"]
+    assert "best: lr=0.1  val/loss 0.1780  run r1" in lines

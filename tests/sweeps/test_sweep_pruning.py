@@ -38,6 +38,8 @@ def test_median_pruning_stops_hopeless_learning_rates_and_says_why(tmp_path):
                     "sweep.prune_startup_runs=2"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "pruned at epoch 2, run" in proc.stdout
+    assert proc.stdout.splitlines()[1] == ("pruning: 4 children, median: a child may stop after "
+                                           "epoch 1 once 2 of its siblings have finished")
     uri, parent, children = _sweep(tmp_path)
     client = client_for(uri)
     good = [children["0.3"], children["0.1"]]
@@ -69,6 +71,18 @@ def test_median_pruning_stops_hopeless_learning_rates_and_says_why(tmp_path):
     assert {lr: (r["status"], r["pruned"]) for lr, r in rows.items()} == {
         "0.3": ("FINISHED", ""), "0.1": ("FINISHED", ""), "1e-05": ("KILLED", "2"),
         "1e-06": ("KILLED", "2")}
+
+
+def test_a_sweep_that_cannot_prune_says_so_when_it_starts(tmp_path):
+    """Five children and median's default five finished siblings: no child can ever be pruned,
+    and the first lines say so instead of leaving the user to wonder."""
+    proc = run_cli(["nnexp.train", "-m", "lr=0.3,0.1,0.03,0.01,0.003", "train.epochs=1", *FAST,
+                    "sweep.prune=median", "sweep.prune_warmup_epochs=0"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[1] == (
+        "pruning: 5 children, sweep.prune_startup_runs=5: no child can be pruned (median waits "
+        "for 5 finished siblings; lower sweep.prune_startup_runs or launch more children)")
+    assert "pruned at epoch" not in proc.stdout
 
 
 @pytest.mark.parametrize("launcher", ["joblib"])
