@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import functools
 import math
+import posixpath
+import re
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -16,6 +18,8 @@ from nnexp.config.schema import (
     MAX_EXPERIMENT_NAME,
     MAX_PARAM_VALUE,
     MAX_RUN_NAME,
+    MAX_TAG_KEY,
+    MAX_TAG_VALUE,
     Config,
     unknown_key_message,
 )
@@ -29,6 +33,7 @@ from nnexp.config.vocabulary import (
     LOSSES,
     OPTIMIZERS,
     PRUNE_RULES,
+    RESERVED_TAG_PREFIXES,
     SCHEDULES,
     SWEEP_DIRECTIONS,
 )
@@ -93,8 +98,9 @@ def _fraction(key: str, value: float, *, closed_high: bool) -> None:
 def _schema_keys() -> dict[str, Any]:
     """The schema's keys as nested dicts (a leaf is None): built once, checked against often."""
     def keys(node: DictConfig) -> dict[str, Any]:
-        return {str(k): keys(v) if isinstance(v := node._get_node(k), DictConfig) else None
-                for k in node}
+        # a section is a dataclass; a dict-typed field (tracking.tags) is one value, any keys
+        return {str(k): keys(v) if isinstance(v := node._get_node(k), DictConfig)
+                and OmegaConf.get_type(v) is not dict else None for k in node}
 
     return keys(OmegaConf.structured(Config))
 
@@ -171,6 +177,7 @@ def _validate_tracking_and_sweep(cfg: DictConfig) -> None:
             raise ConfigError("tracking.run_name: must be a non-empty name (or null for the "
                               "overrides)")
         _max_length("tracking.run_name", t.run_name, MAX_RUN_NAME, "a run name")
+    _validate_user_tags(t)
     _allowed("sweep.direction", cfg.sweep.direction, SWEEP_DIRECTIONS)
     if cfg.sweep.diverged_objective is not None and not math.isfinite(
             cfg.sweep.diverged_objective):
@@ -181,6 +188,31 @@ def _validate_tracking_and_sweep(cfg: DictConfig) -> None:
         raise ConfigError(f"sweep.objective: {cfg.sweep.objective!r} is not a metric this run "
                           f"logs; allowed: {metric_listing(names)}")
     _validate_pruning_and_resume(cfg, names)
+
+
+_TAG_KEY = re.compile(r"^[/\w.\- :]+$")  # MLflow's rule for tag names (not Windows')
+
+
+def _validate_user_tags(t: DictConfig) -> None:
+    """tracking.tags: names MLflow accepts and neither MLflow nor nnexp writes; values within
+    MLflow's limit. tracking.description: text (MLflow's mlflow.note.content)."""
+    if t.description is not None:
+        _max_length("tracking.description", t.description, MAX_TAG_VALUE, "a description")
+    for key, value in (t.tags or {}).items():
+        name = f"tracking.tags.{key}"
+        if (not _TAG_KEY.match(str(key)) or posixpath.normpath(str(key)) != str(key)
+                or str(key).startswith(("/", ".."))):
+            raise ConfigError(f"{name}: not a tag name MLflow accepts; allowed: letters, digits, "
+                              "_ - . / : and spaces, no leading / nor ..")
+        if str(key).startswith(RESERVED_TAG_PREFIXES):
+            hint = " (a description is tracking.description)" if key == "mlflow.note.content" \
+                else ""
+            raise ConfigError(f"{name}: tags starting with {' or '.join(RESERVED_TAG_PREFIXES)} "
+                              f"are MLflow's and nnexp's own{hint}; choose another name")
+        if OmegaConf.is_config(value):
+            raise ConfigError(f"{name}: a tag value is one text or number, got {value}")
+        _max_length(name, str(key), MAX_TAG_KEY, "a tag name")
+        _max_length(name, str(value), MAX_TAG_VALUE, "a tag value")
 
 
 def _validate_pruning_and_resume(cfg: DictConfig, names: list[str]) -> None:

@@ -18,4 +18,9 @@ REGRESSION_LOSSES = ("mse", "mae")
 
 __all__ = ["ACTIVATIONS", "CLASSIFICATION_LOSSES", "DATASETS", "DTYPES", "IMAGE_EXTENSIONS",
            "IMAGE_MODES", "INITIALISERS", "LOSSES", "OPTIMIZERS", "PRUNE_RULES",
-           "REGRESSION_DATASETS", "REGRESSION_LOSSES", "SCHEDULES", "SWEEP_DIRECTIONS"]
+           "REGRESSION_DATASETS", "REGRESSION_LOSSES", "RESERVED_TAG_PREFIXES", "SCHEDULES",
+           "SWEEP_DIRECTIONS"]
+
+# Tag names MLflow and nnexp write themselves: tracking.tags may not set them (a run's
+# description is tracking.description, MLflow's mlflow.note.content).
+RESERVED_TAG_PREFIXES = ("mlflow.", "nnexp.")

@@ -63,6 +63,7 @@ class MlflowObserver(RunObserver):
         self._last_sent: dict[str, tuple[float, int, int]] = {}  # key -> (value, time, step)
         self._splits: dict[str, tuple[str, str]] = {}  # train/val/test -> dataset (name, digest)
         self._params: dict[str, str] = {}
+        self._overrides: list[str] = []
         self._run_name = ""
 
     # ---- events ----------------------------------------------------------------------------
@@ -92,6 +93,7 @@ class MlflowObserver(RunObserver):
                                    heartbeat_seconds=self.heartbeat_seconds)
         self._params = {k: redact(str(v)) for k, v in start.params.items()}
         self._run_name = name
+        self._overrides = run_tags.get(tags.OVERRIDES, "").split()
         self._writer.op({"op": "params", "params": self._params})
         for name, text in start.texts.items():
             self._keep_text(text, name)
@@ -132,7 +134,7 @@ class MlflowObserver(RunObserver):
         self._writer.op({"op": "tags", "tags": {k: redact(str(v)) for k, v in values.items()}})
 
     def model(self, weights: Path, meta: dict[str, Any], dataset: Any, step: int) -> None:
-        from nnexp.tracking.model import input_example, split_of
+        from nnexp.tracking.model import input_example, model_params, split_of
 
         assert self._outbox is not None and self._writer is not None
         self._finish_budgets()  # training is over: the store gets every last value first
@@ -143,7 +145,8 @@ class MlflowObserver(RunObserver):
         example = input_example(dataset).tolist()
         kept = self._outbox.keep_file(weights, "model/weights.npz")
         self._writer.op({"op": "model", "weights": kept, "meta": meta, "example": example,
-                         "step": step, "linked": linked, "params": self._params,
+                         "step": step, "linked": linked,
+                         "params": model_params(self._params, self._overrides),
                          "run_name": self._run_name})
 
     def ended(self, outcome: RunOutcome) -> None:
