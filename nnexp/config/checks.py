@@ -5,7 +5,9 @@ repository live in `nnexp.config.preflight`."""
 from __future__ import annotations
 
 import functools
+import importlib.util
 import math
+import os
 import posixpath
 import re
 from typing import Any
@@ -178,6 +180,7 @@ def _validate_tracking_and_sweep(cfg: DictConfig) -> None:
                               "overrides)")
         _max_length("tracking.run_name", t.run_name, MAX_RUN_NAME, "a run name")
     _validate_user_tags(t)
+    _check_system_metrics(t)
     _allowed("sweep.direction", cfg.sweep.direction, SWEEP_DIRECTIONS)
     if cfg.sweep.diverged_objective is not None and not math.isfinite(
             cfg.sweep.diverged_objective):
@@ -188,6 +191,26 @@ def _validate_tracking_and_sweep(cfg: DictConfig) -> None:
         raise ConfigError(f"sweep.objective: {cfg.sweep.objective!r} is not a metric this run "
                           f"logs; allowed: {metric_listing(names)}")
     _validate_pruning_and_resume(cfg, names)
+
+
+# MLflow's own switch, which mlflow.enable_system_metrics_logging() sets
+SYSTEM_METRICS_SWITCH = "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"
+
+
+def system_metrics_wanted(tracking: Any) -> bool:
+    """tracking.system_metrics, or MLflow's own switch: the environment variable that
+    `mlflow.enable_system_metrics_logging()` sets (MLflow reads it as true/1)."""
+    switch = os.environ.get(SYSTEM_METRICS_SWITCH, "").strip().lower() in ("true", "1")
+    return bool(tracking.get("system_metrics")) or switch
+
+
+def _check_system_metrics(t: DictConfig) -> None:
+    """System metrics need psutil, an optional extra: said before any run exists."""
+    if t.enabled and system_metrics_wanted(t) and importlib.util.find_spec("psutil") is None:
+        why = "tracking.system_metrics" if t.system_metrics else (
+            f"tracking.system_metrics (turned on by MLflow's {SYSTEM_METRICS_SWITCH})")
+        raise ConfigError(f"{why}: needs psutil, which is not installed: pip install "
+                          "'nnexp[system-metrics]' (or psutil)")
 
 
 _TAG_KEY = re.compile(r"^[/\w.\- :]+$")  # MLflow's rule for tag names (not Windows')

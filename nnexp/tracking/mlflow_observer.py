@@ -46,8 +46,10 @@ class MlflowObserver(RunObserver):
     records_files = True
 
     def __init__(self, uri: str, *, budget: int = DEFAULT_BUDGET, retry_seconds: float = 120.0,
-                 heartbeat_seconds: float = 30.0, remember_store: bool = True) -> None:
+                 heartbeat_seconds: float = 30.0, remember_store: bool = True,
+                 system_metrics: bool = False) -> None:
         self.uri = uri
+        self.system_metrics = system_metrics  # MLflow's monitor samples the machine
         self.remember_store = remember_store  # list the store in mlruns/stores.json
         self.budget = budget
         self.retry_seconds = retry_seconds
@@ -65,6 +67,7 @@ class MlflowObserver(RunObserver):
         self._params: dict[str, str] = {}
         self._overrides: list[str] = []
         self._run_name = ""
+        self._system: Any | None = None
 
     # ---- events ----------------------------------------------------------------------------
     def started(self, start: RunStart) -> None:
@@ -81,6 +84,10 @@ class MlflowObserver(RunObserver):
         run = self._patiently(lambda: client.create_run(self.experiment_id, run_name=name,
                                                         tags=run_tags), "create the run")
         self.run_id = run.info.run_id
+        if self.system_metrics:
+            from nnexp.tracking.system_metrics import start_system_metrics
+
+            self._system = start_system_metrics(self.uri, self.run_id)
         # a sweep's launcher remembers the store of its children
         if self.remember_store and not start.parent_run_id:
             remember(self.uri)
@@ -153,6 +160,8 @@ class MlflowObserver(RunObserver):
         if self._writer is None or self._outbox is None:
             return  # the run was never created
         self.status = outcome.status
+        if self._system is not None:  # its last sample before the run ends
+            self._system.stop()
         self._finish_budgets()
         if outcome.traceback:
             self._keep_text(outcome.traceback, "error/traceback.txt")

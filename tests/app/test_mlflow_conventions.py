@@ -10,6 +10,7 @@ import re
 import mlflow
 import numpy as np
 import pandas as pd
+import pytest
 from helpers import client_for, logged_config, model_uri
 
 import nnexp
@@ -137,3 +138,64 @@ def test_a_run_recorded_the_old_way_still_predicts_loads_and_reproduces(
 
     assert reproduce([old.run_id, "--tracking-uri", store_uri, "--quiet"]) == 0
     assert "identical" in capsys.readouterr().out
+
+
+def _system_samples(uri: str, run_id: str) -> dict[str, list[int]]:
+    client = client_for(uri)
+    keys = [k for k in client.get_run(run_id).data.metrics if k.startswith("system/")]
+    return {k: [m.step for m in client.get_metric_history(run_id, k)] for k in keys}
+
+
+def test_a_short_run_records_system_metrics_at_its_start_and_end(make_cfg, store_uri):
+    result = run_job(make_cfg(*FAST, "tracking.log_model=false", "tracking.system_metrics=true"),
+                     run_name="sampled", verbose=False)
+    samples = _system_samples(store_uri, result.run_id)
+    assert {"system/cpu_utilization_percentage", "system/system_memory_usage_megabytes",
+            "system/disk_usage_percentage", "system/network_receive_megabytes"} <= set(samples)
+    assert set(map(tuple, samples.values())) == {(0, 1)}  # well under MLflow's 10 s interval
+    assert _system_samples(store_uri, run_job(make_cfg(*FAST, "tracking.log_model=false"),
+                                              run_name="plain", verbose=False).run_id) == {}
+
+
+def test_mlflows_own_switch_turns_system_metrics_on(mlflow_state, monkeypatch):
+    monkeypatch.delenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", raising=False)  # put back after
+    mlflow.enable_system_metrics_logging()
+    try:
+        result = nnexp.run(*FAST, "tracking.log_model=false", verbose=False)
+    finally:
+        mlflow.disable_system_metrics_logging()
+    assert "system/cpu_utilization_percentage" in _system_samples(mlflow_state, result.run_id)
+
+
+def test_system_metrics_that_cannot_reach_the_store_cost_the_run_nothing(make_cfg, store_uri,
+                                                                         monkeypatch, caplog):
+    from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+    def down(self, metrics):
+        raise ConnectionError("the store did not answer")
+
+    monkeypatch.setattr(SystemMetricsMonitor, "publish_metrics", down)
+    result = run_job(make_cfg(*FAST, "tracking.system_metrics=true"), run_name="down",
+                     verbose=False)
+    run = client_for(store_uri).get_run(result.run_id)
+    assert run.info.status == "FINISHED" and run.outputs.model_outputs
+    assert _system_samples(store_uri, result.run_id) == {}
+    assert "note: system metrics stopped: the store did not answer" in caplog.messages
+
+
+def test_system_metrics_without_psutil_is_one_line_naming_the_extra(monkeypatch):
+    import importlib.util
+
+    from nnexp.config import ConfigError
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "psutil" else find_spec(name, *a))
+    with pytest.raises(ConfigError) as refused:
+        nnexp.compose("tracking.system_metrics=true")
+    assert str(refused.value) == ("tracking.system_metrics: needs psutil, which is not installed: "
+                                  "pip install 'nnexp[system-metrics]' (or psutil)")
+    monkeypatch.setenv("MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING", "true")
+    with pytest.raises(ConfigError, match=r"^tracking.system_metrics \(turned on by MLflow's "
+                                          r"MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING\): needs psutil"):
+        nnexp.compose()
