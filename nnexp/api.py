@@ -486,6 +486,7 @@ def _start_parent(cfg: DictConfig, keys: list[str], overrides: list[str], nest_u
         tags.SWEEP_OBJECTIVE: objective,
         tags.SWEEP_DIRECTION: direction,
         tags.COMMAND: redact(" ".join(["nnexp.sweep", *overrides])),
+        **tags.user_tags(cfg.tracking),
     }, list(sys.argv), nest_under)
     if verbose:
         log.info(f"sweep: parent run {run_id} ({distinct_name(name, run_id)})")

@@ -46,6 +46,20 @@ def store_uri(tmp_path: Path, _migrated_store: Path) -> str:
 
 
 @pytest.fixture
+def mlflow_state(store_uri: str):
+    """MLflow's global state pointed at the test's store, and restored after the test."""
+    import mlflow
+    from mlflow.tracking import fluent
+
+    mlflow.set_tracking_uri(store_uri)
+    yield store_uri
+    while mlflow.active_run():
+        mlflow.end_run()
+    fluent._active_experiment_id = None
+    mlflow.set_tracking_uri(None)
+
+
+@pytest.fixture
 def make_cfg(store_uri: str) -> Callable[..., DictConfig]:
     """Compose conf/ with CLI-style overrides, shrunk for speed, tracked in the temp store."""
 

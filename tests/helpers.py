@@ -47,6 +47,20 @@ def all_runs(uri: str, experiment: str = "nnexp") -> list[Any]:
     return client.search_runs([exp.experiment_id], max_results=1000)
 
 
+def logged_config(uri: str, run_id: str) -> dict[str, Any]:
+    """The run's config.yaml artifact as flat dotted keys and param texts (`tracking.uri`): the
+    whole config, bookkeeping sections included, which the params leave out."""
+    import tempfile
+
+    import yaml
+
+    from nnexp.record.params import flatten
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = client_for(uri).download_artifacts(run_id, "config.yaml", tmp)
+        return flatten(yaml.safe_load(Path(path).read_text()))
+
+
 def start_mlflow_server(root: Path, port: int, backend: str | None = None, *,
                         proxy_artifacts: bool = False,
                         allowed_hosts: str | None = None) -> subprocess.Popen[bytes]:

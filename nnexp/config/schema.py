@@ -22,6 +22,11 @@ MAX_RUN_NAME = 250
 MAX_PARAM_VALUE = 6000
 
 
+MAX_TAG_KEY = 250
+
+
+MAX_TAG_VALUE = 8000
+
 DIVERGED_OBJECTIVE = 1e6  # what a diverged job returns when minimising (its negative: maximising)
 
 
@@ -106,6 +111,9 @@ class TrackingConfig:
     metric_budget: int = 1000  # points per metric in the store; the full history is an artifact
     retry_seconds: float = 120.0  # how long to wait for a locked or unreachable store
     hash_every_n_steps: int = 10  # weight hashes for reproduce to localise a difference; 0: off
+    description: str | None = None  # the run's description (MLflow's mlflow.note.content)
+    tags: dict[str, str] = field(default_factory=dict)  # the user's own run tags: {team: vision}
+    system_metrics: bool = False  # CPU, memory, disk, network samples (MLflow's monitor; psutil)
 
 
 @dataclass
@@ -161,10 +169,13 @@ class Config:
 
 def register_configs() -> None:
     """Put the schema in Hydra's ConfigStore as `base_config` (conf/config.yaml extends it), and
-    nnexp's resolver `${nnexp.cache:NAME}` (a folder in the per-user cache) in OmegaConf."""
+    nnexp's resolver `${nnexp.cache:NAME}` (a folder in the per-user cache) in OmegaConf.
+    `tracking.tags` takes any key (`tracking.tags={team: x}`), the rest of the schema none."""
     from nnexp.config.paths import in_cache
 
-    ConfigStore.instance().store(name="base_config", node=Config)
+    node = OmegaConf.structured(Config)
+    OmegaConf.set_struct(node.tracking.tags, False)
+    ConfigStore.instance().store(name="base_config", node=node)
     OmegaConf.register_new_resolver("nnexp.cache", in_cache, replace=True)
 
 

@@ -25,7 +25,11 @@ CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
 REGRESSION_LOSSES = ("mse", "mae")
 
 __all__ = ["ACTIVATIONS", "CLASSIFICATION_LOSSES", "DATASETS", "DELIMITER_ALIASES", "DELIMITERS",
-           "DTYPES",
-           "FILE_DATASETS", "IMAGE_EXTENSIONS", "IMAGE_MODES", "INITIALISERS",
+           "DTYPES", "FILE_DATASETS", "IMAGE_EXTENSIONS", "IMAGE_MODES", "INITIALISERS",
            "IN_MEMORY_DATASETS", "LOSSES", "OPTIMIZERS", "PRUNE_RULES", "REGRESSION_DATASETS",
-           "REGRESSION_LOSSES", "SCHEDULES", "SWEEP_DIRECTIONS", "TABLE_DATASETS", "TASKS"]
+           "REGRESSION_LOSSES", "RESERVED_TAG_PREFIXES", "SCHEDULES", "SWEEP_DIRECTIONS",
+           "TABLE_DATASETS", "TASKS"]
+
+# Tag names MLflow and nnexp write themselves: tracking.tags may not set them (a run's
+# description is tracking.description, MLflow's mlflow.note.content).
+RESERVED_TAG_PREFIXES = ("mlflow.", "nnexp.")

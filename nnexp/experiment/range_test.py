@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnexp import engine
 from nnexp.config import ConfigError, to_container, validate
+from nnexp.config.choices import group_choices
 from nnexp.data import Dataset
 from nnexp.experiment.build import (
     build_network,
@@ -30,7 +31,7 @@ from nnexp.experiment.build import (
 from nnexp.experiment.history import MetricHistory
 from nnexp.experiment.observer import FAILED, FINISHED, RunObserver, RunOutcome, RunPlan, RunStart
 from nnexp.record import plots, tags
-from nnexp.record.params import flatten
+from nnexp.record.params import run_params
 from nnexp.record.provenance import provenance_tags
 from nnexp.record.redact import redact
 
@@ -158,12 +159,13 @@ def _range_test_start(cfg: DictConfig, config: dict[str, Any], name: str, overri
     without the config hash, so it never answers for a training run)."""
     provenance, _ = provenance_tags(command)
     run_tags = {**provenance, tags.LR_FIND: "range_test", tags.LR_FIND_KEY: range_test_key(config),
-                tags.SEED: str(cfg.seed), tags.OVERRIDES: " ".join(overrides) or "(none)"}
+                tags.SEED: str(cfg.seed), tags.OVERRIDES: " ".join(overrides) or "(none)",
+                **tags.user_tags(cfg.tracking)}
     texts = {"config.yaml": OmegaConf.to_yaml(OmegaConf.create(config)),
              "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(list(overrides)))}
     plan = RunPlan(total_steps=cfg.lr_find.steps, epochs=1, log_every_n_steps=1)
-    return RunStart(name, cfg.tracking.experiment, plan, parent_run_id, run_tags,
-                    flatten(config), texts)
+    params = run_params(config, group_choices(cfg, overrides), keep=("lr_find",))
+    return RunStart(name, cfg.tracking.experiment, plan, parent_run_id, run_tags, params, texts)
 
 
 def record_range_test(cfg: DictConfig, observer: RunObserver, *, overrides: list[str],

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnexp import engine
 from nnexp.config import config_hash, to_container, validate, validate_for_data
+from nnexp.config.choices import group_choices
 from nnexp.data import Dataset
 from nnexp.experiment import checkpoint as checkpoints
 from nnexp.experiment.build import (
@@ -57,7 +58,7 @@ from nnexp.experiment.verdict import diagnose, history_of
 from nnexp.experiment.weight_hashes import HASHES_ARTIFACT, RecordedHashes, WeightHashes
 from nnexp.record import tags
 from nnexp.record.model_files import model_meta
-from nnexp.record.params import flatten
+from nnexp.record.params import run_params
 from nnexp.record.provenance import provenance_tags
 
 
@@ -220,10 +221,11 @@ def _run_start(cfg: DictConfig, config: dict[str, Any], run_name: str, plan: Run
         **({tags.DATA_SOURCE: dataset.source[:tags.MAX_VALUE_CHARS]} if dataset.source else {}),
         tags.OVERRIDES: " ".join(overrides or []) or "(none)",
         **(extra_tags or {}),
+        **tags.user_tags(cfg.tracking),  # names nnexp and MLflow do not use (config checks)
     }
     if dataset.notes:
         run_tags[tags.DATA_NOTES] = "; ".join(dataset.notes)[:tags.MAX_VALUE_CHARS]
-    params = flatten({**config, "dataset": dataset.summary()})
+    params = run_params({**config, "dataset": dataset.summary()}, group_choices(cfg, overrides))
     params["train.loss_resolved"] = loss_name
     params["model.n_parameters"] = str(model.params.size)
     params["model.summary"] = model.summary()

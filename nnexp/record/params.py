@@ -33,6 +33,17 @@ def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def run_params(config: dict[str, Any], choices: dict[str, str], *,
+               keep: tuple[str, ...] = ()) -> dict[str, str]:
+    """A run's params: the config keys that change its numbers and the config group choices
+    under their own names (`optimizer: sgd`, as swept). The bookkeeping sections (`tracking`,
+    `sweep`, ... but those in `keep`) are left out: config.yaml, an artifact, holds them."""
+    from nnexp.config import BOOKKEEPING_SECTIONS
+
+    numbers = {k: v for k, v in config.items() if k not in BOOKKEEPING_SECTIONS or k in keep}
+    return {**flatten(numbers), **choices}
+
+
 def param_text(value: Any) -> str:
     """One config value as YAML text: `true`/`false`, `null`, repr floats, flow lists; strings
     as they are (a param is text already, and filters compare the bare value)."""

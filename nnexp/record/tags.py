@@ -6,6 +6,10 @@ renamed here or nowhere. Prefixes end with a dot and take a suffix (a key, a run
 
 from __future__ import annotations
 
+from typing import Any
+
+from nnexp.config.vocabulary import RESERVED_TAG_PREFIXES
+
 PREFIX = "nnexp."
 
 # What ran: identity and inputs of the experiment.
@@ -39,6 +43,8 @@ MLFLOW_SOURCE_TYPE = "mlflow.source.type"
 MLFLOW_USER = "mlflow.user"
 MLFLOW_RUN_NAME = "mlflow.runName"
 MLFLOW_PARENT_RUN_ID = "mlflow.parentRunId"
+MLFLOW_NOTE = "mlflow.note.content"  # the run's description in MLflow's UI: tracking.description
+RESERVED_PREFIXES = RESERVED_TAG_PREFIXES  # MLflow's and nnexp's own: not for tracking.tags
 DETERMINING = (MLFLOW_GIT_COMMIT, GIT_DIRTY, GIT_DIFF_SHA, NNEXP_SOURCE_COMMIT, PLATFORM, BLAS)
 
 # How it went.
@@ -58,6 +64,7 @@ DIVERGED = "nnexp.diverged"
 DIVERGED_PREFIX = "nnexp.diverged."  # + what, epoch, step, layer
 VERDICT = "nnexp.verdict"  # healthy, lr_too_high, ... (nnexp/run/verdict.py)
 VERDICT_EVIDENCE = "nnexp.verdict.evidence"
+MODEL_RUN_NAME = "nnexp.run_name"  # on a run's logged model (named `model`): the run's name
 
 # The learning-rate range test (nnexp.lr_find), on its own run.
 LR_FIND = "nnexp.lr_find"  # "range_test" on a range test's run
@@ -119,6 +126,15 @@ MAX_VALUE_CHARS = 5000  # long values (errors, lists of runs) are cut here, with
 # experiment tags: MLflow 3's UI opens an experiment as model training only when it says so
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"  # the UI's "Machine learning" kind
+
+
+def user_tags(tracking: Any, *, description: bool = True) -> dict[str, str]:
+    """The user's own tags (`tracking.tags`) and, unless told not, the description
+    (`tracking.description` as mlflow.note.content): what a user adds to a run's record."""
+    found = {str(k): str(v) for k, v in (tracking.get("tags") or {}).items()}
+    if description and tracking.get("description"):
+        found[MLFLOW_NOTE] = str(tracking.description)
+    return found
 
 
 def parse_override(text: str) -> tuple[str, str]:

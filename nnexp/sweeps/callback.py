@@ -139,6 +139,7 @@ class MlflowSweepCallback(Callback):
             tags.SWEEP_LAUNCHER: str(config.hydra.launcher.get("_target_")),
             tags.SWEEP_OBJECTIVE: config.sweep.objective,
             tags.SWEEP_DIRECTION: config.sweep.direction,
+            **tags.user_tags(config.tracking),
         }, ["python", "-m", "nnexp.train", *sys.argv[1:]])
         self.parent = SweepParent(client, run_id, self.keys, config.sweep.objective,
                                   config.sweep.direction)

@@ -18,6 +18,7 @@ from nnexp.sweeps.report_html import build_html
 from nnexp.tracking.browse import SHARED_VIEW_PREFIX, sweep_view_key
 
 NOTE = "mlflow.note.content"
+SUMMARY_MARK = "<!-- nnexp: sweep summary -->"  # what follows is rewritten at each report
 NOTE_ROWS = 20
 
 
@@ -59,13 +60,20 @@ def description(report: SweepReport) -> str:
     return text if len(text) <= tags.MAX_VALUE_CHARS else text[:tags.MAX_VALUE_CHARS - 3] + "..."
 
 
+def _after_user_text(client: Any, parent_id: str, summary: str) -> str:
+    """The user's `tracking.description` (already on the parent) kept above the summary."""
+    user = client.get_run(parent_id).data.tags.get(NOTE, "").split(SUMMARY_MARK)[0].rstrip()
+    text = f"{user}\n\n{SUMMARY_MARK}\n{summary}" if user else f"{SUMMARY_MARK}\n{summary}"
+    return text if len(text) <= tags.MAX_VALUE_CHARS else text[:tags.MAX_VALUE_CHARS - 3] + "..."
+
+
 def publish(client: Any, parent_id: str) -> str:
     """Log the report, describe the parent, save the children's view; the view's key."""
     report = read_sweep(client, parent_id)
     with tempfile.TemporaryDirectory(prefix="nnexp-report-") as tmp:
         client.log_artifact(parent_id, str(save(Path(tmp) / "report.html", build_html(report))),
                             "summary")
-    client.set_tag(parent_id, NOTE, description(report))
+    client.set_tag(parent_id, NOTE, _after_user_text(client, parent_id, description(report)))
     experiment_id = client.get_run(parent_id).info.experiment_id
     key = sweep_view_key(parent_id)
     client.set_experiment_tag(experiment_id, SHARED_VIEW_PREFIX + key,

@@ -46,8 +46,10 @@ class MlflowObserver(RunObserver):
     records_files = True
 
     def __init__(self, uri: str, *, budget: int = DEFAULT_BUDGET, retry_seconds: float = 120.0,
-                 heartbeat_seconds: float = 30.0, remember_store: bool = True) -> None:
+                 heartbeat_seconds: float = 30.0, remember_store: bool = True,
+                 system_metrics: bool = False) -> None:
         self.uri = uri
+        self.system_metrics = system_metrics  # MLflow's monitor samples the machine
         self.remember_store = remember_store  # list the store in mlruns/stores.json
         self.budget = budget
         self.retry_seconds = retry_seconds
@@ -63,7 +65,9 @@ class MlflowObserver(RunObserver):
         self._last_sent: dict[str, tuple[float, int, int]] = {}  # key -> (value, time, step)
         self._splits: dict[str, tuple[str, str]] = {}  # train/val/test -> dataset (name, digest)
         self._params: dict[str, str] = {}
+        self._overrides: list[str] = []
         self._run_name = ""
+        self._system: Any | None = None
 
     # ---- events ----------------------------------------------------------------------------
     def started(self, start: RunStart) -> None:
@@ -80,6 +84,10 @@ class MlflowObserver(RunObserver):
         run = self._patiently(lambda: client.create_run(self.experiment_id, run_name=name,
                                                         tags=run_tags), "create the run")
         self.run_id = run.info.run_id
+        if self.system_metrics:
+            from nnexp.tracking.system_metrics import start_system_metrics
+
+            self._system = start_system_metrics(self.uri, self.run_id)
         # a sweep's launcher remembers the store of its children
         if self.remember_store and not start.parent_run_id:
             remember(self.uri)
@@ -92,6 +100,7 @@ class MlflowObserver(RunObserver):
                                    heartbeat_seconds=self.heartbeat_seconds)
         self._params = {k: redact(str(v)) for k, v in start.params.items()}
         self._run_name = name
+        self._overrides = run_tags.get(tags.OVERRIDES, "").split()
         self._writer.op({"op": "params", "params": self._params})
         for name, text in start.texts.items():
             self._keep_text(text, name)
@@ -132,7 +141,7 @@ class MlflowObserver(RunObserver):
         self._writer.op({"op": "tags", "tags": {k: redact(str(v)) for k, v in values.items()}})
 
     def model(self, weights: Path, meta: dict[str, Any], dataset: Any, step: int) -> None:
-        from nnexp.tracking.model import input_example, split_of
+        from nnexp.tracking.model import input_example, model_params, split_of
 
         assert self._outbox is not None and self._writer is not None
         self._finish_budgets()  # training is over: the store gets every last value first
@@ -143,13 +152,16 @@ class MlflowObserver(RunObserver):
         example = input_example(dataset).tolist()
         kept = self._outbox.keep_file(weights, "model/weights.npz")
         self._writer.op({"op": "model", "weights": kept, "meta": meta, "example": example,
-                         "step": step, "linked": linked, "params": self._params,
+                         "step": step, "linked": linked,
+                         "params": model_params(self._params, self._overrides),
                          "run_name": self._run_name})
 
     def ended(self, outcome: RunOutcome) -> None:
         if self._writer is None or self._outbox is None:
             return  # the run was never created
         self.status = outcome.status
+        if self._system is not None:  # its last sample before the run ends
+            self._system.stop()
         self._finish_budgets()
         if outcome.traceback:
             self._keep_text(outcome.traceback, "error/traceback.txt")

@@ -1,8 +1,9 @@
-"""Log a trained network as an MLflow LoggedModel (pyfunc flavour) of its run, loadable with
-`mlflow.pyfunc.load_model("models:/<model id>")` or `mlflow models predict -m models:/<id>`.
+"""Log a trained network as an MLflow LoggedModel (pyfunc flavour) named `model` of its run,
+loadable with `mlflow.pyfunc.load_model("runs:/<run id>/model")` or `"models:/<model id>"`.
 
-Its id is in the run's outputs (`logged_model_uri`); `nnexp.predict` never loads it (it reads
-`weights.npz` and `model_meta.json` as data)."""
+Its id is in the run's outputs (`logged_model_uri`: runs logged before the model was named
+`model` carry their run's name instead, and still load by id); `nnexp.predict` never loads it
+(it reads `weights.npz` and `model_meta.json` as data)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ import contextlib
 import json
 import os
 import platform
-import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from nnexp.record import tags
 
 MODEL_NAME = "model"
 MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
@@ -41,10 +43,15 @@ def pip_requirements() -> list[str]:
     return [f"mlflow=={mlflow.__version__}", f"numpy=={np.__version__}"]
 
 
-def model_name(run_name: str | None) -> str:
-    """A LoggedModel name for the run: its name, with the characters MLflow refuses in a model
-    name (/ : . % " ') as `_` (`lr=0.1` -> `lr=0_1`)."""
-    return re.sub(r"[/:.%\"']", "_", run_name or "").strip() or MODEL_NAME
+def model_params(run_params: dict[str, str], overrides: list[str]) -> dict[str, str]:
+    """The params shown beside a run's model in MLflow's Models tab, where every model of a sweep
+    is named `model`: the config group choices and the values the run's overrides set (a
+    child's swept values), so the columns tell the children apart."""
+    from nnexp.config.choices import GROUPS
+    from nnexp.record.tags import parse_override
+
+    keys = {parse_override(text)[0] for text in overrides} | set(GROUPS)
+    return {key: value for key, value in run_params.items() if key in keys}
 
 
 def split_of(metric: str) -> str | None:
@@ -78,8 +85,10 @@ def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any]
                       run_name: str | None = None, look_for_earlier: bool = True) -> str:
     """Log `weights` (.npz from `save_weights`) as a pyfunc LoggedModel of the run; its URI.
 
-    The model is named after the run, takes a table with the data set's feature names as columns
-    (CSV, DataFrames, JSON records) and has the raw rows `example` as its input example. It is
+    The model is named `model`, as MLflow's own flavours name theirs, so `runs:/<run id>/model`
+    finds it; the run's name is its tag `nnexp.run_name`, `params` (`model_params`) its params.
+    It takes a table with the data set's feature names as columns (CSV, DataFrames, JSON
+    records) and has the raw rows `example` as its input example. It is
     attached to the run as an output at `step`, and the metrics `linked` ((key, value, timestamp
     [, dataset name, dataset digest]) already logged at `step`) are linked to it. Everything goes
     through a client on `uri`: MLflow's global tracking URI and active run, which the user's own
@@ -94,14 +103,15 @@ def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any]
     client = MlflowClient(uri)
     if experiment_id is None or params is None or run_name is None:
         run = client.get_run(run_id)
-        experiment_id, params = run.info.experiment_id, dict(run.data.params)
-        run_name = run.info.run_name
+        overrides = run.data.tags.get(tags.OVERRIDES, "").split()
+        experiment_id, run_name = run.info.experiment_id, run.info.run_name
+        params = model_params(dict(run.data.params), overrides)
     model = _earlier_attempt(client, experiment_id, run_id) if look_for_earlier else None
     reused = model is not None
     if model is None:
         model = client.create_logged_model(
-            experiment_id, name=model_name(run_name), source_run_id=run_id, params=params,
-            model_type="nnexp-mlp")
+            experiment_id, name=MODEL_NAME, source_run_id=run_id, params=params,
+            tags={tags.MODEL_RUN_NAME: run_name or ""}, model_type="nnexp-mlp")
         try:
             with tempfile.TemporaryDirectory(prefix="nnexp-model-") as tmp:
                 path = Path(tmp) / "model"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from nnexp.config.checks import system_metrics_wanted
 from nnexp.experiment.console import ConsoleObserver
 from nnexp.experiment.observer import Observers, RunObserver
 from nnexp.tracking.mlflow_observer import MlflowObserver
@@ -19,7 +20,8 @@ def make_observer(cfg: DictConfig, uri: str | None, verbose: bool, *,
     if uri is not None:
         store = MlflowObserver(uri, budget=cfg.tracking.metric_budget,
                                retry_seconds=cfg.tracking.retry_seconds,
-                               remember_store=remember_store)
+                               remember_store=remember_store,
+                               system_metrics=system_metrics_wanted(cfg.tracking))
     return Observers(*([store] if store else []), *([ConsoleObserver(store)] if verbose else []))
 
 

@@ -8,7 +8,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from helpers import client_for, run_cli, start_mlflow_server, stop_process_group
+from helpers import (
+    client_for,
+    logged_config,
+    run_cli,
+    start_mlflow_server,
+    stop_process_group,
+)
 
 from nnexp.record.redact import redact
 from nnexp.ui import free_port
@@ -65,7 +71,7 @@ def test_runs_sweeps_and_reproductions_record_no_password(server, tmp_path, caps
     experiment = client.get_experiment_by_name("creds").experiment_id
     (run,) = client.search_runs([experiment], "attributes.run_name LIKE 'tracking.uri=%'")
     assert run.info.run_name == f"tracking.uri={masked},{','.join(FAST)}"
-    assert run.data.params["tracking.uri"] == masked
+    assert logged_config(uri, run.info.run_id)["tracking.uri"] == masked
     assert masked in run.data.tags["nnexp.command"] and masked in run.data.tags["nnexp.overrides"]
     hydra_overrides = Path(run.info.artifact_uri) / ".hydra" / "overrides.yaml"
     assert f"tracking.uri={masked}" in hydra_overrides.read_text()

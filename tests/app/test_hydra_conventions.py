@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import all_runs, clean_env, run_cli
+from helpers import all_runs, clean_env, logged_config, run_cli
 
 from nnexp.config.paths import conf_dir
 from nnexp.data import make_image_folder
@@ -59,7 +59,8 @@ def test_chdir_sweep_keeps_the_one_store_and_each_job_logs_what_it_printed(tmp_p
     assert proc.returncode == 0, proc.stderr
     parent, children = _sweep(_store(tmp_path), "from_env")
     assert parent.info.status == "FINISHED" and len(children) == 2
-    assert {c.data.params["tracking.experiment"] for c in children} == {"from_env"}
+    assert {logged_config(_store(tmp_path), c.info.run_id)["tracking.experiment"]
+            for c in children} == {"from_env"}
     assert list(tmp_path.rglob("*.db")) == [tmp_path / "mlruns" / "mlflow.db"]
 
     logs = [p.read_text() for p in tmp_path.glob("multirun/*/*/*/train.log")]
@@ -80,7 +81,7 @@ def test_chdir_run_resolves_relative_paths_where_it_started_and_records_them(tmp
     uri = _store(tmp_path, "rel/store.db")
     (run,) = all_runs(uri)
     assert run.data.params["data.image_dir"] == str(tmp_path / "pics")
-    assert run.data.params["tracking.uri"] == uri
+    assert logged_config(uri, run.info.run_id)["tracking.uri"] == uri
     assert list(tmp_path.rglob("*.db")) == [tmp_path / "rel" / "store.db"]
 
     (log,) = (tmp_path / "outputs").rglob("train.log")
@@ -196,7 +197,7 @@ def test_mlflow_experiment_name_chooses_the_experiment_and_is_recorded(make_cfg,
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "from_env")
     run_job(make_cfg(), run_name="env", verbose=False)
     (run,) = all_runs(store_uri, "from_env")
-    assert run.data.params["tracking.experiment"] == "from_env"
+    assert logged_config(store_uri, run.info.run_id)["tracking.experiment"] == "from_env"
     assert make_cfg("tracking.experiment=chosen").tracking.experiment == "chosen"
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import mlflow
 import pytest
-from helpers import clean_env, client_for
+from helpers import clean_env, client_for, logged_config
 
 import nnexp
 from nnexp.config import ConfigError
@@ -20,19 +20,6 @@ from nnexp.experiment.loop import Diverged
 
 SMALL = ("train.epochs=2", "model.hidden=[8]", "tracking.plots=false")
 FAST = (*SMALL, "tracking.log_model=false")  # where the logged model is not the point
-
-
-@pytest.fixture
-def mlflow_state(store_uri):
-    """MLflow's global state pointed at the test's store, and restored after the test."""
-    from mlflow.tracking import fluent
-
-    mlflow.set_tracking_uri(store_uri)
-    yield store_uri
-    while mlflow.active_run():
-        mlflow.end_run()
-    fluent._active_experiment_id = None
-    mlflow.set_tracking_uri(None)
 
 
 def test_compose_edit_and_run_record_what_ran_where_mlflow_points(mlflow_state, tmp_path):
@@ -53,7 +40,7 @@ def test_compose_edit_and_run_record_what_ran_where_mlflow_points(mlflow_state, 
                                                 "model.hidden=[8] tracking.plots=false "
                                                 "train.batch_size=16")
     assert run.info.run_name == run.data.tags["nnexp.overrides"].replace(" ", ",")
-    assert run.data.params["tracking.uri"] == mlflow_state
+    assert logged_config(mlflow_state, run.info.run_id)["tracking.uri"] == mlflow_state
     assert sorted(os.listdir(tmp_path)) == ["store"]  # no outputs/, no ./mlruns: the store only
     assert mlflow.get_tracking_uri() == mlflow_state and mlflow.active_run() is None
 

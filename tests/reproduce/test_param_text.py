@@ -19,11 +19,10 @@ def _found(store_uri: str, run_id: str, condition: str) -> bool:
 
 def test_search_runs_filters_on_yaml_text(train_run, store_uri):
     run_id = train_run("model.hidden=[16,8]", "lr=0.05")
-    for condition in ("params.`tracking.enabled` = 'true'",
-                      "params.`data.standardize` = 'true'",
+    for condition in ("params.`data.standardize` = 'true'",
                       "params.`optimizer.clip_norm` = 'null'",
-                      "params.`tracking.plots` = 'false'",
                       "params.`dataset.standardized` = 'true'",
+                      "params.optimizer = 'sgd'",
                       "params.`model.hidden` = '[16, 8]'",
                       "params.lr = '0.05'"):
         assert _found(store_uri, run_id, condition), condition

@@ -171,6 +171,17 @@ CASES: list[tuple[str, list[str], str, object]] = [
      r"tracking.uri: cannot create store folder", "file"),
     ("store-server-down", ["tracking.uri=http://127.0.0.1:9", "tracking.retry_seconds=1"],
      r"tracking.uri: no MLflow server answers at http://127.0.0.1:9", None),
+    ("tag-reserved-by-mlflow", ["tracking.tags={mlflow.user: someone}"],
+     r"tracking.tags.mlflow.user: tags starting with mlflow. or nnexp. are MLflow's and "
+     r"nnexp's own; choose another name$", None),
+    ("tag-for-the-description", ["tracking.tags={mlflow.note.content: hi}"],
+     r"tracking.tags.mlflow.note.content: .* \(a description is tracking.description\)", None),
+    ("tag-reserved-by-nnexp", ["tracking.tags={nnexp.seed: '7'}"],
+     r"tracking.tags.nnexp.seed: tags starting with mlflow. or nnexp.", None),
+    ("tag-name-refused-by-mlflow", ["tracking.tags={a@b: x}"],
+     r"tracking.tags.a@b: not a tag name MLflow accepts; allowed: letters", None),
+    ("tag-value-a-list", ["tracking.tags={team: [a, b]}"],
+     r"tracking.tags.team: a tag value is one text or number, got \['a', 'b'\]$", None),
     # issue 11: nothing silently ignored or silently defaulted
     ("lr-second-spelling", ["optimizer.lr=0.5"],
      r"optimizer.lr: not a config key; the learning rate is the key `lr`: use lr=0.5$", None),

@@ -32,8 +32,8 @@ def test_mlflow_runs_describe_shows_the_run_as_recorded(sweep_store):
     info, data = described["info"], described["data"]
     assert (info["run_name"], info["status"]) == ("lr=0.1", "FINISHED")
     assert info["user_id"] == data["tags"]["mlflow.user"]
-    assert {k: data["params"][k] for k in ("lr", "model.hidden", "tracking.enabled")} == {
-        "lr": "0.1", "model.hidden": "[16]", "tracking.enabled": "true"}
+    assert {k: data["params"][k] for k in ("lr", "model.hidden", "optimizer")} == {
+        "lr": "0.1", "model.hidden": "[16]", "optimizer": "sgd"}
     assert data["metrics"] == child.data.metrics  # the final values, test/* included
     assert {"val/loss", "val/accuracy", "test/loss", "test/accuracy", "epoch"} <= set(
         data["metrics"])

@@ -1,7 +1,8 @@
-"""Every run logs a LoggedModel named after the run, with a column-based signature (the data
-set's feature names), the raw rows as input example, the final metrics linked with the data split
-they were measured on; a fresh process, `mlflow models predict` on a CSV and the scoring server's
-JSON formats predict what the engine's network predicts, with the training-time scaling."""
+"""Every run logs a LoggedModel named `model` (`runs:/<run id>/model` finds it; the run's name is
+a tag), with a column-based signature (the data set's feature names), the raw rows as input
+example, the final metrics linked with the data split they were measured on; a fresh process,
+`mlflow models predict` on a CSV and the scoring server's JSON formats predict what the engine's
+network predicts, with the training-time scaling."""
 
 from __future__ import annotations
 
@@ -64,7 +65,7 @@ def test_fresh_process_loads_model_by_column_names_and_matches_engine(make_cfg, 
     X_raw = dataset.X_test * dataset.scaler_std + dataset.scaler_mean
     np.save(tmp_path / "X.npy", X_raw)
     done = subprocess.run([sys.executable, "-c", FRESH, store_uri,
-                           model_uri(store_uri, result.run_id),
+                           f"runs:/{result.run_id}/model",  # as MLflow's own flavours load
                            str(tmp_path / "X.npy"), str(tmp_path / "P.npy")],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr[-2000:]
@@ -108,10 +109,11 @@ def test_mlflow_models_predict_cli_on_a_csv_of_whole_numbers(sweep_store, tmp_pa
     np.testing.assert_allclose(predictions, expected, rtol=1e-5, atol=1e-6)
 
 
-def test_model_is_named_after_its_run_with_features_example_and_linked_data(make_cfg, store_uri,
-                                                                            tmp_path):
-    cfg = make_cfg("data=iris")
-    result = run_job(cfg, run_name="lr=0.1,model.hidden=[16]", verbose=False)
+def test_model_is_named_model_with_its_run_features_example_and_linked_data(make_cfg, store_uri,
+                                                                           tmp_path):
+    cfg = make_cfg("data=iris", "lr=0.05")
+    result = run_job(cfg, run_name="lr=0.05,model.hidden=[16]", verbose=False,
+                     overrides=["data=iris", "lr=0.05", "model.hidden=[16]"])
     client = client_for(store_uri)
     run = client.get_run(result.run_id)
     (output,) = run.outputs.model_outputs
@@ -120,7 +122,11 @@ def test_model_is_named_after_its_run_with_features_example_and_linked_data(make
         [run.info.experiment_id])}
     model = client.get_logged_model(output.model_id)
     assert (model.name, model.status.to_proto(), model.source_run_id) == (
-        "lr=0_1,model_hidden=[16]", 2, result.run_id)  # READY
+        "model", 2, result.run_id)  # READY
+    assert model.tags["nnexp.run_name"] == "lr=0.05,model.hidden=[16]"
+    # the Models tab's columns: what tells a sweep's children apart (all are named `model`)
+    assert model.params == {"data": "iris", "lr": "0.05", "model": "mlp", "model.hidden": "[16]",
+                            "optimizer": "sgd", "schedule": "constant"}
 
     splits = {i.tags[0].value: i.dataset for i in run.inputs.dataset_inputs}
     linked = {m.key: m for m in model.metrics}
