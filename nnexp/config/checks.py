@@ -4,7 +4,6 @@ repository live in `nnexp.config.preflight`."""
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -16,7 +15,7 @@ from nnexp.config.schema import (
     MAX_EXPERIMENT_NAME,
     MAX_PARAM_VALUE,
     MAX_RUN_NAME,
-    Config,
+    schema_tree,
     unknown_key_message,
 )
 from nnexp.config.user_errors import ConfigError
@@ -89,16 +88,6 @@ def _fraction(key: str, value: float, *, closed_high: bool) -> None:
         raise ConfigError(f"{key}: must be in (0, {high}, got {value!r}")
 
 
-@functools.cache
-def _schema_keys() -> dict[str, Any]:
-    """The schema's keys as nested dicts (a leaf is None): built once, checked against often."""
-    def keys(node: DictConfig) -> dict[str, Any]:
-        return {str(k): keys(v) if isinstance(v := node._get_node(k), DictConfig) else None
-                for k in node}
-
-    return keys(OmegaConf.structured(Config))
-
-
 def _check_keys(cfg: DictConfig) -> None:
     """No key the schema lacks: `+key=value` adds one that nothing would read."""
     def walk(node: DictConfig, known: dict[str, Any], prefix: str) -> None:
@@ -112,7 +101,7 @@ def _check_keys(cfg: DictConfig) -> None:
             if isinstance(child, DictConfig) and known[key] is not None:
                 walk(child, known[key], f"{name}.")
 
-    walk(cfg, _schema_keys(), "")
+    walk(cfg, schema_tree(), "")
 
 
 def _validate_model(cfg: DictConfig) -> None:
