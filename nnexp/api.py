@@ -21,17 +21,20 @@ from __future__ import annotations
 import copy
 import logging
 import math
+import os
 import sys
+import threading
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from nnexp.config import ConfigError, diverged_objective, register_configs
-from nnexp.config.paths import conf_dir, launch_dir
+from nnexp.config.paths import conf_dir, from_launch_dir, launch_dir
 from nnexp.data import DataError
 from nnexp.experiment.interrupts import RunInterrupted
 from nnexp.experiment.loop import Diverged
@@ -43,6 +46,7 @@ from nnexp.tracking.store import StoreError, absolute_store_uri, resolve_trackin
 
 log = logging.getLogger(__name__)
 CONFIG_NAME = "config"
+_HYDRA_LOCK = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -80,15 +84,28 @@ class SweepResult:
 _COMPOSED: dict[int, tuple[weakref.ref[DictConfig], tuple[str, ...], dict[str, str]]] = {}
 
 
-def compose(*overrides: str, config_name: str = CONFIG_NAME) -> DictConfig:
+def compose(*overrides: str, config_name: str = CONFIG_NAME,
+            config_dir: str | os.PathLike[str] | None = None) -> DictConfig:
     """The config `python -m nnexp.train <overrides>` would run, checked as the command checks
     it; ConfigError (one line) for any mistake. Edit it freely before `run`: the run records
-    the changes as overrides."""
+    the changes as overrides. `config_dir`: a folder of your own configs (`model/mine.yaml`,
+    ...), searched as `hydra.searchpath` would be; thread-safe (Hydra's state is global)."""
     with _hydra():
         _check_overrides(list(overrides))
-        cfg = _compose(list(overrides), config_name)
+        cfg = _compose([*overrides, *_searchpath(config_dir)], config_name)
     _remember(cfg, overrides)
     return cfg
+
+
+def _searchpath(config_dir: str | os.PathLike[str] | None) -> list[str]:
+    """`hydra.searchpath=[file://<abs config_dir>]`, or nothing; ConfigError for no folder."""
+    if config_dir is None:
+        return []
+    folder = Path(from_launch_dir(config_dir))
+    if not folder.is_dir():
+        raise ConfigError(f"config_dir: '{folder}' is not a folder (give the folder that holds "
+                          "your config groups, such as model/ or data/)")
+    return [f"hydra.searchpath=[file://{folder}]"]
 
 
 def _check_overrides(overrides: list[str], *, sweeps: bool = False) -> None:
@@ -119,16 +136,17 @@ def _hydra() -> Iterator[None]:
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    register_configs()
-    outer = GlobalHydra.instance().hydra if GlobalHydra.instance().is_initialized() else None
-    GlobalHydra.instance().clear()
-    try:
-        with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
-            yield
-    finally:
+    with _HYDRA_LOCK:  # one process-wide Hydra: threads take turns
+        register_configs()
+        outer = GlobalHydra.instance().hydra if GlobalHydra.instance().is_initialized() else None
         GlobalHydra.instance().clear()
-        if outer is not None:
-            GlobalHydra.instance().initialize(outer)
+        try:
+            with initialize_config_dir(config_dir=str(conf_dir()), version_base="1.3"):
+                yield
+        finally:
+            GlobalHydra.instance().clear()
+            if outer is not None:
+                GlobalHydra.instance().initialize(outer)
 
 
 def _compose(overrides: list[str], config_name: str) -> DictConfig:
@@ -248,23 +266,25 @@ def _experiment_mlflow_chose(uri: str) -> str | None:
 # ---- running -----------------------------------------------------------------------------------
 
 def run(config: DictConfig | str | None = None, *overrides: str, run_name: str | None = None,
-        verbose: bool = True, data: Any = None, target: str | None = None) -> RunResult:
+        verbose: bool = True, config_dir: str | os.PathLike[str] | None = None,
+        data: Any = None, target: str | None = None) -> RunResult:
     """Train one experiment and record it as one MLflow run; its result.
 
     `config` is a composed config (`compose(...)`, possibly edited) or, like the overrides after
     it, an override (`run("lr=0.1", "train.epochs=5")`). `data`: your own (X, y) numpy arrays or
     a pandas DataFrame with the column `target` to predict, instead of the config's data set.
-    With `verbose`, a line per epoch and the results are logged. A diverged run ends FAILED and
-    raises Diverged (its `run_id` says which run); Ctrl-C ends the run KILLED and raises
-    KeyboardInterrupt.
+    With `verbose`, a line per epoch and the results are logged. `config_dir` as for `compose`.
+    A diverged run ends FAILED and raises Diverged (its `run_id` says which run); Ctrl-C ends the
+    run KILLED and raises KeyboardInterrupt.
     """
     if isinstance(config, DictConfig):
-        if overrides:
+        if overrides or config_dir is not None:
             raise TypeError("nnexp.run: give a composed config or overrides, not both "
-                            "(nnexp.compose takes the overrides)")
+                            "(nnexp.compose takes the overrides and config_dir)")
         cfg = config
     elif config is None or isinstance(config, str):
-        cfg = compose(*([config] if config is not None else []), *overrides)
+        cfg = compose(*([config] if config is not None else []), *overrides,
+                      config_dir=config_dir)
     else:
         raise TypeError(f"nnexp.run: expected a DictConfig or override strings, got "
                         f"{type(config).__name__}")
@@ -362,7 +382,8 @@ def _model_uri(cfg: DictConfig, result: Any) -> str | None:
 
 # ---- sweeping ----------------------------------------------------------------------------------
 
-def sweep(*overrides: str, verbose: bool = True, data: Any = None,
+def sweep(*overrides: str, verbose: bool = True,
+          config_dir: str | os.PathLike[str] | None = None, data: Any = None,
           target: str | None = None) -> SweepResult:
     """Run every job of a sweep written as on the command line (`"lr=0.1,0.01"`, `"seed=range(3)"`,
     `"optimizer=glob(*)"`), one after another in this process, as one MLflow parent run with a
@@ -371,12 +392,14 @@ def sweep(*overrides: str, verbose: bool = True, data: Any = None,
 
     Every job is composed and checked before anything runs. A diverged job is a FAILED result
     and the sweep goes on; another error ends the parent FAILED and is raised; Ctrl-C ends the
-    running job and the parent KILLED and raises KeyboardInterrupt.
+    running job and the parent KILLED and raises KeyboardInterrupt. `verbose=False`: nothing is
+    printed or logged. `config_dir` as for `compose`.
     """
     with _hydra():
         _check_overrides(list(overrides), sweeps=True)
         jobs = _expand(list(overrides))
-        configs = [_compose(job, CONFIG_NAME) for job in jobs]
+        searchpath = _searchpath(config_dir)
+        configs = [_compose([*job, *searchpath], CONFIG_NAME) for job in jobs]
     with _given_data(configs, data, target):
         return _sweep(configs, jobs, list(overrides), verbose)
 
@@ -491,7 +514,8 @@ def _start_parent(cfg: DictConfig, keys: list[str], overrides: list[str], nest_u
     if verbose:
         log.info(f"sweep: parent run {run_id} ({distinct_name(name, run_id)})")
     # no signal handlers: Ctrl-C reaches the running job, and the parent ends here
-    return SweepParent(client, run_id, keys, objective, direction, handle_signals=False)
+    return SweepParent(client, run_id, keys, objective, direction, handle_signals=False,
+                       console=verbose)
 
 
 def _best(results: list[RunResult], best_id: str | None, direction: str) -> RunResult | None:

@@ -29,8 +29,9 @@ def _debug_requested() -> bool:
 
 
 @contextmanager
-def errors_exit(prog: str) -> Iterator[None]:
-    """Inside: a user mistake, a diverged or interrupted run exits with one line and a code.
+def errors_exit(prog: str, hint: Callable[[BaseException], str] | None = None) -> Iterator[None]:
+    """Inside: a user mistake, a diverged or interrupted run exits with one line and a code;
+    `hint` may add the command's own advice to a user mistake's line.
 
     Anything else (a bug) keeps its traceback. `--debug` shows tracebacks for everything.
     """
@@ -67,10 +68,11 @@ def errors_exit(prog: str) -> Iterator[None]:
         message = describe_user_error(exc)
         if message is None:
             raise
-        _fail(prog, message, EXIT_USER_ERROR)
+        _fail(prog, message + (hint(exc) if hint else ""), EXIT_USER_ERROR)
 
 
-def run_cli(entry: Callable[[], object], prog: str) -> None:
+def run_cli(entry: Callable[[], object], prog: str,
+            hint: Callable[[BaseException], str] | None = None) -> None:
     """Run a Hydra entry point with `errors_exit`; `--debug` or HYDRA_FULL_ERROR=1 shows all."""
     saved = {k: os.environ.get(k) for k in ("HYDRA_FULL_ERROR", "NNEXP_DEBUG")}
     if "--debug" in sys.argv or saved["HYDRA_FULL_ERROR"] == "1":
@@ -79,7 +81,7 @@ def run_cli(entry: Callable[[], object], prog: str) -> None:
         sys.argv.remove("--debug")
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let exceptions reach us instead of Hydra's printer
     try:
-        with errors_exit(prog):
+        with errors_exit(prog, hint):
             entry()
     finally:
         for key, value in saved.items():
@@ -110,10 +112,11 @@ def exit_now(code: int = 0) -> NoReturn:
     os._exit(code)
 
 
-def main_entry(entry: Callable[[], object], prog: str) -> NoReturn:
+def main_entry(entry: Callable[[], object], prog: str,
+               hint: Callable[[BaseException], str] | None = None) -> NoReturn:
     """`run_cli`, then `exit_now` with its exit code."""
     try:
-        run_cli(entry, prog)
+        run_cli(entry, prog, hint)
     except SystemExit as exc:
         code = exc.code
         if code is not None and not isinstance(code, int):

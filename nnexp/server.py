@@ -24,13 +24,19 @@ from pathlib import Path
 
 from nnexp.cli import UserAbort, run_cli
 from nnexp.record.redact import redact
-from nnexp.tracking.local_server import LOOPBACK, free_port, stop_group, wait_healthy
+from nnexp.tracking.local_server import (
+    LOOPBACK,
+    ServerNotReady,
+    free_port,
+    server_env,
+    stop_group,
+    wait_ready,
+)
 
 PROG = "nnexp.server"
 SERVER_DIR = Path("mlruns") / "server"
 PG_USER = PG_DATABASE = "mlflow"
 PG_OWNER = "postgres"  # PostgreSQL refuses to run as root: root runs it as this user
-SERVER_START_SECONDS = 120.0  # MLflow's server imports a lot; on a busy machine 20-40 s
 
 
 class ServerError(RuntimeError):
@@ -172,8 +178,7 @@ def server_command(backend_uri: str, port: int, artifacts: Path | None, *,
 def start_server(command: list[str], url: str, *, cwd: Path, log: Path | None = None,
                  env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start `command` in its own process group and return once `url`/health answers."""
-    env = dict(os.environ if env is None else env)
-    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")  # GenAI jobs: not needed
+    env = server_env(env)
     output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
     try:
         process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output,
@@ -181,10 +186,11 @@ def start_server(command: list[str], url: str, *, cwd: Path, log: Path | None = 
     finally:
         if log:
             output.close()
-    if not wait_healthy(url, process, timeout_s=SERVER_START_SECONDS):
+    try:
+        wait_ready(url, process, log=log)
+    except ServerNotReady as exc:
         stop_group(process)
-        where = f" (its output: {log})" if log else ""
-        raise ServerError(f"the MLflow server did not start at {url}{where}")
+        raise ServerError(str(exc)) from None
     return process
 
 

@@ -54,16 +54,37 @@ def multirun_first(args: list[str]) -> list[str]:
     return [*flags, *(a for a in args if a not in MULTIRUN_FLAGS)]
 
 
+def multirun_hint(exc: BaseException) -> str:
+    """nnexp's advice after Hydra's when a value list was given without -m: the command again,
+    with -m, as the shell (bash or zsh) takes it; '' for any other mistake."""
+    import shlex
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import ConfigCompositionException
+
+    args = sys.argv[1:]
+    if not isinstance(exc, ConfigCompositionException) or any(a in MULTIRUN_FLAGS for a in args):
+        return ""
+    try:
+        parsed = OverridesParser.create().parse_overrides([a for a in args if "=" in a
+                                                           and not a.startswith("-")])
+    except Exception:  # noqa: BLE001 - a malformed override is Hydra's message alone
+        return ""
+    if not any(o.is_sweep_override() and not o.is_hydra_override() for o in parsed):
+        return ""
+    return f" (nnexp: -m runs a sweep, one job per value: python -m {PROG} -m {shlex.join(args)})"
+
+
 def main() -> None:
     """The command, in-process (tests): errors exit with one line and a code."""
     sys.argv[1:] = multirun_first(sys.argv[1:])
-    run_cli(train, PROG)
+    run_cli(train, PROG, multirun_hint)
 
 
 def console_main() -> None:
     """`python -m nnexp.train` and the `nnexp-train` command: `main`, then a fast exit."""
     sys.argv[1:] = multirun_first(sys.argv[1:])
-    main_entry(train, PROG)
+    main_entry(train, PROG, multirun_hint)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from nnexp.cli import UserAbort, run_cli
-from nnexp.tracking.local_server import LOOPBACK, free_port, stop_group, wait_healthy
+from nnexp.tracking.local_server import (
+    LOOPBACK,
+    ServerNotReady,
+    free_port,
+    server_env,
+    stop_group,
+    wait_healthy,  # noqa: F401 - scripts and tests import it from here
+    wait_ready,
+)
 
 
 def artifact_root_for(uri: str) -> str:
@@ -142,17 +150,18 @@ def serve(argv: list[str] | None = None) -> int:
                                                                                        exp_id)
     log_path = None if args.verbose else server_log(uri)
     output: IO[Any] | None = None if log_path is None else open(log_path, "w")  # noqa: SIM115
-    # Its own process group: `mlflow ui` starts uvicorn and a job consumer, and stopping us
-    # (Ctrl-C or SIGTERM) must stop all of them, not leave a server holding the port.
+    # Its own process group: `mlflow ui` starts uvicorn, and stopping us (Ctrl-C or SIGTERM)
+    # must stop all of it, not leave a server holding the port. No job runner: see server_env.
     process = subprocess.Popen(server_command(uri, args.host, port), start_new_session=True,
-                               stdout=output, stderr=subprocess.STDOUT if output else None)
+                               env=server_env(), stdout=output,
+                               stderr=subprocess.STDOUT if output else None)
     signal.signal(signal.SIGTERM, _stop)
     try:
         print(f"starting the MLflow UI on {redact(describe_store(uri))} ...", flush=True)
-        if not wait_healthy(base, process):
-            process.terminate()
-            raise UserAbort(f"the MLflow UI did not start on port {port}"
-                            + (f" (its output: {log_path})" if log_path else ""))
+        try:
+            wait_ready(base, process, log=log_path, what="the MLflow UI")
+        except ServerNotReady as exc:
+            raise UserAbort(str(exc)) from None
         write_ui_state(uri, base)
         if exp_id is None:
             which = f"experiment '{args.experiment}'" if args.experiment else "run"

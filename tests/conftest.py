@@ -15,6 +15,22 @@ from nnexp.config.paths import conf_dir
 FAST = ["train.epochs=2", "model.hidden=[16]"]
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """nnexp's cache (the journal and lock of an SQLite store outside an mlruns/ folder) in a
+    folder of this session, for the tests and every command they start, never ~/.cache."""
+    import os
+    import tempfile
+
+    os.environ["NNEXP_CACHE_DIR"] = tempfile.mkdtemp(prefix="nnexp-test-cache-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """The session's cache goes with it."""
+    import os
+
+    shutil.rmtree(os.environ.pop("NNEXP_CACHE_DIR", ""), ignore_errors=True)
+
+
 @pytest.fixture(autouse=True)
 def _no_inherited_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test may touch the repo's mlruns/: drop any store the environment points at, and run

@@ -13,8 +13,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without MLflow, nnexp or Hydra settings that would leak."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("MLFLOW_", "NNEXP_", "HYDRA_"))}
+    env = {k: v for k, v in os.environ.items()  # but the test session's cache (conftest)
+           if not k.startswith(("MLFLOW_", "NNEXP_", "HYDRA_")) or k == "NNEXP_CACHE_DIR"}
     env.update(extra)
     return env
 

@@ -5,10 +5,7 @@ repository live in `nnexp.config.preflight`."""
 from __future__ import annotations
 
 import functools
-import importlib.util
 import math
-import os
-import posixpath
 import re
 from pathlib import Path
 from typing import Any
@@ -22,11 +19,11 @@ from nnexp.config.schema import (
     MAX_EXPERIMENT_NAME,
     MAX_PARAM_VALUE,
     MAX_RUN_NAME,
-    MAX_TAG_KEY,
-    MAX_TAG_VALUE,
     Config,
+    schema_tree,
     unknown_key_message,
 )
+from nnexp.config.tracking_checks import check_system_metrics, check_user_tags, max_length
 from nnexp.config.user_errors import ConfigError
 from nnexp.config.vocabulary import (
     ACTIVATIONS,
@@ -40,7 +37,6 @@ from nnexp.config.vocabulary import (
     LOSSES,
     OPTIMIZERS,
     PRUNE_RULES,
-    RESERVED_TAG_PREFIXES,
     SCHEDULES,
     SWEEP_DIRECTIONS,
     TABLE_DATASETS,
@@ -103,17 +99,6 @@ def _fraction(key: str, value: float, *, closed_high: bool) -> None:
         raise ConfigError(f"{key}: must be in (0, {high}, got {value!r}")
 
 
-@functools.cache
-def _schema_keys() -> dict[str, Any]:
-    """The schema's keys as nested dicts (a leaf is None): built once, checked against often."""
-    def keys(node: DictConfig) -> dict[str, Any]:
-        # a section is a dataclass; a dict-typed field (tracking.tags) is one value, any keys
-        return {str(k): keys(v) if isinstance(v := node._get_node(k), DictConfig)
-                and OmegaConf.get_type(v) is not dict else None for k in node}
-
-    return keys(OmegaConf.structured(Config))
-
-
 def _check_keys(cfg: DictConfig) -> None:
     """No key the schema lacks: `+key=value` adds one that nothing would read."""
     def walk(node: DictConfig, known: dict[str, Any], prefix: str) -> None:
@@ -127,7 +112,7 @@ def _check_keys(cfg: DictConfig) -> None:
             if isinstance(child, DictConfig) and known[key] is not None:
                 walk(child, known[key], f"{name}.")
 
-    walk(cfg, _schema_keys(), "")
+    walk(cfg, schema_tree(), "")
 
 
 def _validate_model(cfg: DictConfig) -> None:
@@ -208,14 +193,14 @@ def _validate_tracking_and_sweep(cfg: DictConfig) -> None:
     _positive("tracking.retry_seconds", t.retry_seconds, allow_zero=True)
     if not str(t.experiment).strip():
         raise ConfigError("tracking.experiment: must be a non-empty name")
-    _max_length("tracking.experiment", t.experiment, MAX_EXPERIMENT_NAME, "an experiment name")
+    max_length("tracking.experiment", t.experiment, MAX_EXPERIMENT_NAME, "an experiment name")
     if t.run_name is not None:
         if not str(t.run_name).strip():
             raise ConfigError("tracking.run_name: must be a non-empty name (or null for the "
                               "overrides)")
-        _max_length("tracking.run_name", t.run_name, MAX_RUN_NAME, "a run name")
-    _validate_user_tags(t)
-    _check_system_metrics(t)
+        max_length("tracking.run_name", t.run_name, MAX_RUN_NAME, "a run name")
+    check_user_tags(t)
+    check_system_metrics(t)
     _allowed("sweep.direction", cfg.sweep.direction, SWEEP_DIRECTIONS)
     if cfg.sweep.diverged_objective is not None and not math.isfinite(
             cfg.sweep.diverged_objective):
@@ -226,51 +211,6 @@ def _validate_tracking_and_sweep(cfg: DictConfig) -> None:
         raise ConfigError(f"sweep.objective: {cfg.sweep.objective!r} is not a metric this run "
                           f"logs; allowed: {metric_listing(names)}")
     _validate_pruning_and_resume(cfg, names)
-
-
-# MLflow's own switch, which mlflow.enable_system_metrics_logging() sets
-SYSTEM_METRICS_SWITCH = "MLFLOW_ENABLE_SYSTEM_METRICS_LOGGING"
-
-
-def system_metrics_wanted(tracking: Any) -> bool:
-    """tracking.system_metrics, or MLflow's own switch: the environment variable that
-    `mlflow.enable_system_metrics_logging()` sets (MLflow reads it as true/1)."""
-    switch = os.environ.get(SYSTEM_METRICS_SWITCH, "").strip().lower() in ("true", "1")
-    return bool(tracking.get("system_metrics")) or switch
-
-
-def _check_system_metrics(t: DictConfig) -> None:
-    """System metrics need psutil, an optional extra: said before any run exists."""
-    if t.enabled and system_metrics_wanted(t) and importlib.util.find_spec("psutil") is None:
-        why = "tracking.system_metrics" if t.system_metrics else (
-            f"tracking.system_metrics (turned on by MLflow's {SYSTEM_METRICS_SWITCH})")
-        raise ConfigError(f"{why}: needs psutil, which is not installed: pip install "
-                          "'nnexp[system-metrics]' (or psutil)")
-
-
-_TAG_KEY = re.compile(r"^[/\w.\- :]+$")  # MLflow's rule for tag names (not Windows')
-
-
-def _validate_user_tags(t: DictConfig) -> None:
-    """tracking.tags: names MLflow accepts and neither MLflow nor nnexp writes; values within
-    MLflow's limit. tracking.description: text (MLflow's mlflow.note.content)."""
-    if t.description is not None:
-        _max_length("tracking.description", t.description, MAX_TAG_VALUE, "a description")
-    for key, value in (t.tags or {}).items():
-        name = f"tracking.tags.{key}"
-        if (not _TAG_KEY.match(str(key)) or posixpath.normpath(str(key)) != str(key)
-                or str(key).startswith(("/", ".."))):
-            raise ConfigError(f"{name}: not a tag name MLflow accepts; allowed: letters, digits, "
-                              "_ - . / : and spaces, no leading / nor ..")
-        if str(key).startswith(RESERVED_TAG_PREFIXES):
-            hint = " (a description is tracking.description)" if key == "mlflow.note.content" \
-                else ""
-            raise ConfigError(f"{name}: tags starting with {' or '.join(RESERVED_TAG_PREFIXES)} "
-                              f"are MLflow's and nnexp's own{hint}; choose another name")
-        if OmegaConf.is_config(value):
-            raise ConfigError(f"{name}: a tag value is one text or number, got {value}")
-        _max_length(name, str(key), MAX_TAG_KEY, "a tag name")
-        _max_length(name, str(value), MAX_TAG_VALUE, "a tag value")
 
 
 def _validate_pruning_and_resume(cfg: DictConfig, names: list[str]) -> None:
@@ -315,12 +255,6 @@ def _validate_lr_find(cfg: DictConfig) -> None:
     if skip is not None and skip != "auto" and not (number and math.isfinite(skip) and skip > 0):
         raise ConfigError(f"sweep.skip_lr_above: got {skip!r}; allowed: null, auto (the lr "
                           "range test's divergence point) or a learning rate > 0")
-
-
-def _max_length(key: str, value: str, limit: int, what: str) -> None:
-    if len(value) > limit:
-        raise ConfigError(f"{key}: {len(value)} characters; MLflow stores at most {limit} in "
-                          f"{what}")
 
 
 def _leaves(node: Any, prefix: str) -> Any:

@@ -3,6 +3,8 @@ its plain container, its identity (hash) and keys older versions had."""
 
 from __future__ import annotations
 
+import difflib
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -179,12 +181,69 @@ def register_configs() -> None:
     OmegaConf.register_new_resolver("nnexp.cache", in_cache, replace=True)
 
 
+@functools.cache
+def schema_tree() -> dict[str, Any]:
+    """The schema's keys as nested dicts (a leaf is None): built once, checked against often."""
+    def keys(node: DictConfig) -> dict[str, Any]:
+        # a section is a dataclass; a dict-typed field (tracking.tags) is one value, any keys
+        return {str(k): keys(v) if isinstance(v := node._get_node(k), DictConfig)
+                and OmegaConf.get_type(v) is not dict else None for k in node}
+
+    return keys(OmegaConf.structured(Config))
+
+
+def schema_keys() -> list[str]:
+    """Every key of the schema, dotted (`model.hidden`), sections included."""
+    def walk(tree: dict[str, Any], prefix: str) -> list[str]:
+        found = []
+        for key, below in tree.items():
+            found.append(prefix + key)
+            if below is not None:
+                found += walk(below, f"{prefix}{key}.")
+        return found
+
+    return walk(schema_tree(), "")
+
+
+def sibling_keys(key: str) -> list[str]:
+    """The keys the schema has beside `key` (`model.x` -> hidden, activation, ...); [] for a
+    section the schema does not have."""
+    tree: dict[str, Any] | None = schema_tree()
+    for part in key.split(".")[:-1]:
+        tree = tree.get(part) if tree is not None else None
+    return [k for k in tree if k != "hydra"] if tree else []
+
+
+def closest_key(key: str) -> str | None:
+    """The schema key a mistyped `key` most likely meant: a close spelling in the same section
+    (`model.hiden` -> `model.hidden`), else anywhere (`hidden` -> `model.hidden`); None."""
+    known = schema_keys()
+    section, _, leaf = key.rpartition(".")
+    siblings = [k.rpartition(".")[2] for k in known if k.rpartition(".")[0] == section]
+    near = difflib.get_close_matches(leaf, siblings, n=1, cutoff=0.7)
+    if near:
+        return f"{section}.{near[0]}" if section else near[0]
+    leaves = {k.rpartition(".")[2]: [] for k in known}
+    for k in known:
+        leaves[k.rpartition(".")[2]].append(k)
+    for near_leaf in difflib.get_close_matches(leaf, list(leaves), n=1, cutoff=0.8):
+        if len(leaves[near_leaf]) == 1:
+            return leaves[near_leaf][0]
+    near = difflib.get_close_matches(key, known, n=1, cutoff=0.8)
+    return near[0] if near else None
+
+
 def unknown_key_message(key: str, value: Any = None) -> str:
-    """The one line for a key the schema does not have; a moved key says where it lives now."""
+    """The one line for a key the schema does not have: a moved key says where it lives now, a
+    misspelt one the key it resembles."""
     if key in MOVED_KEYS:
         new, what = MOVED_KEYS[key]
         return (f"{key}: not a config key; {what} is the key `{new}`: use "
                 f"{new}={'...' if value is None else value}")
+    near = closest_key(key)
+    if near is not None and near != key:
+        example = "" if value is None else f" ({near}={value})"
+        return f"{key}: unknown config key; did you mean {near}?{example}"
     return f"{key}: unknown config key (see `python -m nnexp.train --cfg job` for the keys)"
 
 

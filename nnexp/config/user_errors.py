@@ -65,8 +65,20 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _omegaconf_message(exc: BaseException) -> str:
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    from nnexp.config.schema import closest_key, sibling_keys
+
     key = getattr(exc, "full_key", None)
     text = _first_line(exc)
+    if isinstance(exc, (ConfigKeyError, ConfigAttributeError)) and key:
+        near = closest_key(key)
+        section = key.rpartition(".")[0]
+        if near and near != key:
+            return f"{key}: {text}; did you mean {near}?"
+        known = sibling_keys(key)
+        return f"{key}: {text}; {section or 'the config'} has: {', '.join(known)}" if known \
+            else f"{key}: {text}"
     value = re.match(r"Value '(.*?)' (?:of type '\w+' )?could not be converted to (\w+)", text)
     if value:
         text = f"{value.group(1)!r} is not a valid {value.group(2).lower()}"
@@ -98,12 +110,22 @@ def _hydra_message(exc: BaseException) -> str:
         value = re.search(r"use \+\S+?=(.*)$", text, re.MULTILINE)
         return unknown_key_message(key, value.group(1) if value and key == unknown.group(1)
                                    else None)
-    cause = exc.__cause__
+    cause = exc.__cause__ or exc.__context__  # Hydra re-raises OmegaConf's errors as text
     if cause is not None:
         inner = describe_user_error(cause)
         if inner:
-            return inner
-    return _first_line(exc)
+            own = text.removesuffix(str(cause)).strip()  # Hydra's words around the cause
+            return f"{_joined(own)} {inner}" if own and own != text.strip() else inner
+    return _joined(text)
+
+
+def _joined(text: str) -> str:
+    """Every line of `text` on one: the first, then the others after a colon, `;` apart
+    (Hydra's hints come on the lines after its first)."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) <= 1:
+        return lines[0] if lines else text
+    return f"{lines[0].rstrip(':')}: " + "; ".join(lines[1:])
 
 
 def _listed_options(text: str, group: str) -> list[str]:

@@ -20,8 +20,11 @@ HANDOFF_ENV = ("MLFLOW_TRACKING_URI", PARENT_RUN_ENV, PARENT_EXPERIMENT_ENV, LAU
 
 
 def child_run_name(overrides: list[str], swept: list[str] | None) -> str:
-    """The run's name: its swept values in a sweep (`lr=0.1,model.hidden=[64]`), else overrides."""
-    chosen = [o for o in overrides if swept is None or tags.parse_override(o)[0] in swept]
+    """The run's name: its swept values in a sweep (`lr=0.1,model.hidden=[64]`), else overrides;
+    never Hydra's own settings (`hydra.searchpath=[file://...]` says nothing of the run)."""
+    keys = [tags.parse_override(o)[0] for o in overrides]
+    chosen = [o for o, key in zip(overrides, keys, strict=True)
+              if (swept is None or key in swept) and not key.startswith(("hydra.", "hydra/"))]
     return ",".join(chosen) or "defaults"
 
 

@@ -32,7 +32,8 @@ class SweepParent:
 
     def __init__(self, client: Any, run_id: str, keys: list[str], objective: str,
                  direction: str, heartbeat_seconds: float = 30.0, *,
-                 handle_signals: bool = True) -> None:
+                 handle_signals: bool = True, console: bool = True) -> None:
+        self.console = console  # print the ranked table when the sweep ends
         self.client = client
         self.run_id = run_id
         self.keys = keys
@@ -99,6 +100,8 @@ class SweepParent:
 
     def _report(self, summary: Any, status: str, view_key: str | None = None) -> None:
         """The ranked table on the console; a failure to print it changes nothing recorded."""
+        if not self.console:
+            return
         from nnexp.sweeps.console_table import print_report
 
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from nnexp.config.checks import system_metrics_wanted
+from nnexp.config.tracking_checks import system_metrics_wanted
 from nnexp.experiment.console import ConsoleObserver
 from nnexp.experiment.observer import Observers, RunObserver
 from nnexp.tracking.mlflow_observer import MlflowObserver

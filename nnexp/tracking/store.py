@@ -19,6 +19,7 @@ from nnexp.record.redact import redact
 from nnexp.tracking.errors import StoreError, StoreFault, StoreUnavailable
 
 DEFAULT_STORE_DIR = "mlruns"
+CACHE_ENV = "NNEXP_CACHE_DIR"
 KNOWN_SCHEMES = ("sqlite", "http", "https", "postgresql", "mysql", "mssql", "file", "databricks")
 
 
@@ -60,11 +61,33 @@ def absolute_store_uri(uri: str, start_dir: str | os.PathLike[str] | None = None
 
 
 def outbox_root(uri: str) -> Path:
-    """Where runs keep what the store has not confirmed yet: beside an SQLite store, else in the
-    project's default store folder."""
+    """Where runs keep what the store has not confirmed yet: with an SQLite store's own files,
+    else in the project's default store folder."""
     if uri.startswith("sqlite:///"):
-        return Path(sqlite_path(uri)).resolve().parent / "outbox"
+        return store_files_dir(uri) / "outbox"
     return Path(launch_dir()).resolve() / DEFAULT_STORE_DIR / "outbox"
+
+
+def store_files_dir(uri: str) -> Path:
+    """The folder for nnexp's own files about an SQLite store (journal, lock): the store's
+    folder when it is an `mlruns/` one, else a folder of the user's cache named after the file.
+
+    A database file a user named (`sqlite:///notebook.db`) often sits in their working folder,
+    which must not fill with nnexp's bookkeeping; the path depends on the URI alone, so every
+    process and `nnexp.runs` find the same folder.
+    """
+    db = Path(sqlite_path(uri)).resolve()
+    if db.parent.name == DEFAULT_STORE_DIR:
+        return db.parent
+    digest = hashlib.sha256(str(db).encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return cache_dir() / "stores" / f"{_safe_name(db.stem)}-{digest}"
+
+
+def cache_dir() -> Path:
+    """nnexp's per-user cache: NNEXP_CACHE_DIR, else $XDG_CACHE_HOME/nnexp (~/.cache/nnexp)."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nnexp"
 
 
 def describe_store(uri: str) -> str:
@@ -265,13 +288,14 @@ def store_lock(uri: str) -> Iterator[None]:
     """Serialise first contact with an SQLite store across processes.
 
     MLflow creates and migrates the schema on first use; eight processes doing it at once on a
-    new file fail with `duplicate column name`. A file lock beside the database prevents it.
+    new file fail with `duplicate column name`. A file lock (`store_files_dir`) prevents it.
     """
-    sqlite = uri.startswith("sqlite:///")
-    lock_path = Path(sqlite_path(uri)).with_suffix(".lock") if sqlite else None
-    if lock_path is None or not lock_path.parent.is_dir():
+    if not uri.startswith("sqlite:///") or not Path(sqlite_path(uri)).parent.is_dir():
         yield
         return
+    folder = store_files_dir(uri)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock_path = folder / f"{Path(sqlite_path(uri)).stem}.lock"
     import fcntl
 
     with open(lock_path, "a") as handle:
