@@ -18,7 +18,8 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp import engine
-from nnexp.config import config_hash, to_container, validate, validate_for_data
+from nnexp.config import ConfigError, config_hash, to_container, validate, validate_for_data
+from nnexp.config.metric_catalogue import classifies
 from nnexp.data import Dataset
 from nnexp.experiment import checkpoint as checkpoints
 from nnexp.experiment.build import (
@@ -115,6 +116,10 @@ def _continue_from(continuation: Continuation, identity: str, model: Any, optimi
 def prepared_data(cfg: DictConfig) -> tuple[Dataset, str]:
     """The config's data set and loss, checked against each other before any run exists."""
     dataset = load_data(cfg)
+    if (dataset.task == "classification") != classifies(cfg) and "accuracy" in cfg.sweep.objective:
+        raise ConfigError(f"sweep.objective: '{cfg.sweep.objective}' is not logged by a "
+                          f"{dataset.task} run (data '{dataset.name}'); use val/loss, or set "
+                          "data.task")
     loss_name = choose_loss(cfg, dataset)
     validate_for_data(cfg, n_inputs=dataset.n_features, n_outputs=dataset.n_outputs,
                       n_train=dataset.X_train.shape[0],
