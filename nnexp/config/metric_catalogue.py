@@ -49,6 +49,15 @@ def kept_metric_names(classify: bool) -> list[str]:
     return ["train/loss", "val/loss", *(["val/accuracy"] if classify else [])]
 
 
+def classifies(cfg: DictConfig) -> bool:
+    """Whether a run of `cfg` classifies, as far as the config says: data.task when set, else by
+    the data set's name (a user's table without data.task: classification until it is read)."""
+    task = cfg.data.get("task")
+    if task:
+        return bool(task == "classification")
+    return cfg.data.name not in REGRESSION_DATASETS
+
+
 def run_metric_names(cfg: DictConfig) -> list[str]:
     """The metric keys a run of `cfg` logs (they depend on the task and the layers)."""
     specs = configured_layers(cfg)
@@ -59,7 +68,7 @@ def run_metric_names(cfg: DictConfig) -> list[str]:
     else:
         layers, dead, affine = layer_list_names(specs)
         line = cfg.data.name in LINE_DATASETS and affine
-    names = metric_names(classify=cfg.data.name not in REGRESSION_DATASETS, layer_names=layers,
+    names = metric_names(classify=classifies(cfg), layer_names=layers,
                          dead_unit_layers=dead, early_stopping=cfg.train.patience > 0,
                          clipped=cfg.optimizer.clip_norm is not None)
     if line:

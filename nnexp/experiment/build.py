@@ -12,8 +12,9 @@ import numpy as np
 from omegaconf import DictConfig
 
 from nnexp import engine
-from nnexp.config import ConfigError
+from nnexp.config import ConfigError, validate_for_data
 from nnexp.config.layer_list import LayerSpec, configured_layers
+from nnexp.config.metric_catalogue import classifies
 from nnexp.config.user_layers import make_user_layer
 from nnexp.config.vocabulary import CLASSIFICATION_LOSSES, REGRESSION_LOSSES
 from nnexp.data import Dataset, load_dataset
@@ -112,3 +113,17 @@ def build_schedule(cfg: DictConfig, total_steps: int) -> Any:
         s.name, cfg.lr, total_steps=total_steps, step_size=s.step_size, gamma=s.gamma,
         decay=s.decay, warmup_steps=s.warmup_steps, min_lr=s.min_lr,
     )
+
+
+def prepared_data(cfg: DictConfig) -> tuple[Dataset, str]:
+    """The config's data set and loss, checked against each other before any run exists."""
+    dataset = load_data(cfg)
+    if (dataset.task == "classification") != classifies(cfg) and "accuracy" in cfg.sweep.objective:
+        raise ConfigError(f"sweep.objective: '{cfg.sweep.objective}' is not logged by a "
+                          f"{dataset.task} run (data '{dataset.name}'); use val/loss, or set "
+                          "data.task")
+    loss_name = choose_loss(cfg, dataset)
+    validate_for_data(cfg, n_inputs=dataset.n_features, n_outputs=dataset.n_outputs,
+                      n_train=dataset.X_train.shape[0],
+                      n_eval=max(dataset.X_val.shape[0], dataset.X_test.shape[0]))
+    return dataset, loss_name

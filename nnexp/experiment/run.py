@@ -18,7 +18,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from nnexp import engine
-from nnexp.config import config_hash, to_container, validate, validate_for_data
+from nnexp.config import config_hash, to_container, validate
 from nnexp.config.choices import group_choices
 from nnexp.data import Dataset
 from nnexp.experiment import checkpoint as checkpoints
@@ -27,7 +27,7 @@ from nnexp.experiment.build import (
     build_optimizer,
     build_schedule,
     choose_loss,
-    load_data,
+    prepared_data,
     targets_for,
 )
 from nnexp.experiment.console import say
@@ -111,16 +111,6 @@ def _continue_from(continuation: Continuation, identity: str, model: Any, optimi
     if verbose:
         say(f"continuing run {continuation.run_id} from its checkpoint at epoch {state.epoch}")
     return state, continuation.run_id
-
-
-def prepared_data(cfg: DictConfig) -> tuple[Dataset, str]:
-    """The config's data set and loss, checked against each other before any run exists."""
-    dataset = load_data(cfg)
-    loss_name = choose_loss(cfg, dataset)
-    validate_for_data(cfg, n_inputs=dataset.n_features, n_outputs=dataset.n_outputs,
-                      n_train=dataset.X_train.shape[0],
-                      n_eval=max(dataset.X_val.shape[0], dataset.X_test.shape[0]))
-    return dataset, loss_name
 
 
 def run_experiment(

@@ -59,6 +59,10 @@ CASES = [
      r"data.delimiter: got 'x'; allowed: ',', ';', 'tab', '\|'"),
     ("bad-task", _csv(GOOD), ["data=csv", "data.target=y", "data.task=ranking"],
      r"data.task: got 'ranking'; allowed: classification, regression"),
+    ("accuracy-of-regression", _csv("a,b,y\n1,2,0.5\n3,4,1.25\n5,6,2.75\n7,8,3.5\n"),
+     ["data=csv", "data.target=y", "sweep.objective=val/accuracy"],
+     r"sweep.objective: 'val/accuracy' is not logged by a regression run \(data 'csv'\); use "
+     r"val/loss, or set data.task"),
     ("npz-without-X", _npz(features=np.zeros((4, 2)), y=np.array([0, 1, 0, 1])), ["data=npz"],
      r"data.path: '.*t.npz' has no array X \(it has: features, y\); expected X and y"),
     ("npz-one-class", _npz(X=np.zeros((4, 2)), y=np.zeros(4, dtype=int)), ["data=npz"],
