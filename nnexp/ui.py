@@ -114,6 +114,19 @@ def server_log(uri: str) -> Path:
     return Path(tempfile.gettempdir()) / f"nnexp-ui-{os.getpid()}.log"
 
 
+def _store_to_browse(given: str | None) -> str:
+    """The store's absolute URI (flag, MLFLOW_TRACKING_URI, ./mlruns); a server is refused."""
+    from nnexp.record.redact import redact
+    from nnexp.tracking.store import absolute_store_uri, check_uri, default_tracking_uri
+
+    uri = absolute_store_uri(given or os.environ.get("MLFLOW_TRACKING_URI")
+                             or default_tracking_uri())
+    if uri.startswith(("http://", "https://")):
+        raise UserAbort(f"{redact(uri)} is already a tracking server: open it in your browser")
+    check_uri(uri)
+    return uri
+
+
 def serve(argv: list[str] | None = None) -> int:
     """Start the UI, print where to look, and serve until Ctrl-C; returns the exit code."""
     from nnexp.record.redact import redact
@@ -124,20 +137,10 @@ def serve(argv: list[str] | None = None) -> int:
         saved_view,
         write_ui_state,
     )
-    from nnexp.tracking.store import (
-        absolute_store_uri,
-        check_uri,
-        default_tracking_uri,
-        describe_store,
-        open_client,
-    )
+    from nnexp.tracking.store import describe_store, open_client
 
     args = _arguments(argv)
-    uri = absolute_store_uri(args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
-                             or default_tracking_uri())
-    if uri.startswith(("http://", "https://")):
-        raise UserAbort(f"{redact(uri)} is already a tracking server: open it in your browser")
-    check_uri(uri)
+    uri = _store_to_browse(args.tracking_uri)
     if args.host != LOOPBACK:
         print(f"warning: binding {args.host}: anyone who can reach this machine can read and "
               "delete your runs", file=sys.stderr)

@@ -217,8 +217,10 @@ def sibling_keys(key: str) -> list[str]:
 def closest_key(key: str) -> str | None:
     """The schema key a mistyped `key` most likely meant: a close spelling in the same section
     (`model.hiden` -> `model.hidden`), else anywhere (`hidden` -> `model.hidden`); None."""
-    known = schema_keys()
     section, _, leaf = key.rpartition(".")
+    if leaf.startswith("_"):  # Hydra's own keys (`_target_`): not a misspelt schema key
+        return None
+    known = schema_keys()
     siblings = [k.rpartition(".")[2] for k in known if k.rpartition(".")[0] == section]
     near = difflib.get_close_matches(leaf, siblings, n=1, cutoff=0.7)
     if near:

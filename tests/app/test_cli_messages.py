@@ -65,7 +65,7 @@ def test_a_config_group_file_the_schema_refuses_keeps_hydras_whole_message(tmp_p
                        f"tracking.uri={store_uri}"])
     assert line == ("In 'model/my_target': ConfigKeyError raised while composing config: "
                     "model._target_: Key '_target_' not in 'ModelConfig'; "
-                    "model has: hidden, activation, init, negative_slope, dtype")
+                    "model has: hidden, activation, layers, init, negative_slope, dtype")
 
 
 @pytest.mark.parametrize(("override", "expected"), [
@@ -99,5 +99,5 @@ def test_help_is_nnexps_own():
         assert f"  python -m nnexp.{command} " in out, command
     groups = out.split("== Config groups (group=option) ==\n", 1)[1]
     assert "optimizer: adam, adamw, momentum, nesterov, rmsprop, sgd\n" in groups
-    assert "data: breast_cancer, circles, digits" in groups
+    assert "data: breast_cancer, circles, csv, digits" in groups
     assert "Hydra's own flags and settings: --hydra-help" in out

@@ -23,18 +23,19 @@ FAST = ("data=iris", "train.epochs=1", "model.hidden=[8]", "tracking.plots=false
 NUMBERS_PARAMS = sorted([
     "seed", "lr",
     "model.hidden", "model.activation", "model.init", "model.negative_slope", "model.dtype",
-    "model.n_parameters",
+    "model.n_parameters", "model.summary",
     "optimizer.name", "optimizer.momentum", "optimizer.beta1", "optimizer.beta2",
     "optimizer.alpha", "optimizer.eps", "optimizer.weight_decay", "optimizer.clip_norm",
     "schedule.name", "schedule.warmup_steps", "schedule.step_size", "schedule.gamma",
     "schedule.decay", "schedule.min_lr",
     "data.name", "data.standardize", "data.n_samples", "data.noise", "data.image_dir",
-    "data.image_size", "data.image_mode",
+    "data.image_size", "data.image_mode", "data.path", "data.target", "data.features",
+    "data.delimiter", "data.task", "data.categorical", "data.digest",
     "train.epochs", "train.batch_size", "train.val_fraction", "train.test_fraction",
     "train.patience", "train.loss", "train.loss_resolved",
     "dataset.name", "dataset.task", "dataset.n_features", "dataset.n_classes", "dataset.n_train",
     "dataset.n_val", "dataset.n_test", "dataset.dtype", "dataset.standardized",
-    "dataset.image_shape",
+    "dataset.image_shape", "dataset.digest", "dataset.source",
     "data", "model", "optimizer", "schedule",  # the group choices, as swept
 ])
 
@@ -62,7 +63,11 @@ def test_a_sweeps_search_runs_returns_what_changes_the_numbers_and_the_users_tag
     assert list(children["tags.mlflow.note.content"]) == ["first look at adam"] * 2
     parent = client_for(mlflow_state).get_run(swept.parent_run_id)
     assert (parent.data.tags["team"], parent.data.tags["ticket"]) == ("vision", "42")
-    assert parent.data.tags["mlflow.note.content"] == "first look at adam"
+    # the user's description first, then the ranked summary the sweep wrote below it
+    note = parent.data.tags["mlflow.note.content"]
+    assert note.startswith(
+        "first look at adam\n\n<!-- nnexp: sweep summary -->\n**sweep optimizer x2")
+    assert swept.runs[0].run_id in note and swept.runs[1].run_id in note
     # the whole config, bookkeeping included, is the config.yaml artifact
     config = logged_config(mlflow_state, swept.runs[1].run_id)
     assert (config["tracking.tags.team"], config["tracking.tags.ticket"]) == ("vision", "42")

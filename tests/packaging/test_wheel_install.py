@@ -20,7 +20,8 @@ from nnexp.config.paths import group_options
 REPO = Path(__file__).resolve().parents[2]
 BUILD_INPUTS = ("pyproject.toml", "README.md", "nnexp", "conf")
 SCRIPTS = ("nnexp-train", "nnexp-gradcheck", "nnexp-reproduce", "nnexp-diff", "nnexp-predict",
-           "nnexp-runs", "nnexp-ui", "nnexp-demo", "nnexp-lr-find", "nnexp-server")
+           "nnexp-runs", "nnexp-ui", "nnexp-demo", "nnexp-lr-find", "nnexp-server", "nnexp-report",
+           "nnexp-why")
 
 
 def _env() -> dict[str, str]:

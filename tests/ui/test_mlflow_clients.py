@@ -40,7 +40,7 @@ def test_mlflow_runs_describe_shows_the_run_as_recorded(sweep_store):
     assert data["tags"]["mlflow.parentRunId"] == child.data.tags["mlflow.parentRunId"]
     assert data["tags"]["mlflow.source.name"] == "nnexp.train"
     contexts = {i["tags"]["mlflow.data.context"] for i in described["inputs"]["dataset_inputs"]}
-    assert contexts == {"train", "val", "test"}
+    assert contexts == {"source", "train", "val", "test"}  # the file or set, then its splits
     (output,) = described["outputs"]["model_outputs"]
     assert output["model_id"] == child.outputs.model_outputs[0].model_id
     epochs = client_for(store_of(sweep_store)).get_metric_history(child.info.run_id, "epoch")
