@@ -13,7 +13,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import client_for
+from helpers import all_runs, client_for, run_cli, store_of
 
 from nnexp import engine
 from nnexp.config import run_metric_names
@@ -164,3 +164,41 @@ def test_continuing_a_dropout_batchnorm_network_from_a_checkpoint_is_bit_identic
                state=state)
     for key, value in model.state_dict().items():
         assert value.tobytes() == expected[key].tobytes(), key
+
+
+def test_a_user_layer_beside_the_configs_given_by_config_dir_is_found(tmp_path):
+    """Run from another folder: the layer's module sits only in the folder --config-dir names."""
+    configs, work = tmp_path / "my_configs", tmp_path / "work"
+    (configs / "model").mkdir(parents=True)
+    work.mkdir()
+    (configs / "beside_configs.py").write_text(textwrap.dedent("""
+        import numpy as np
+        from nnexp.engine import Activation
+
+        class Softsign(Activation):
+            keeps_output = False
+
+            def forward(self, x, inplace=False):
+                self._x = x
+                return x / (1 + np.abs(x))
+
+            def backward(self, grad, inplace=False):
+                return grad / (1 + np.abs(self._x)) ** 2
+
+            def predict(self, x):
+                return x / (1 + np.abs(x))
+        """))
+    (configs / "model" / "softsign.yaml").write_text(textwrap.dedent("""
+        defaults:
+          - sequential
+        layers:
+          - dense: 8
+          - _target_: beside_configs.Softsign
+        """))
+    done = run_cli(["nnexp.train", "--config-dir", str(configs), "model=softsign", "data=iris",
+                    "train.epochs=2", "tracking.plots=false", "tracking.log_model=false"], work)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "model: 4 -> dense 8 -> Softsign -> dense 3 (67 parameters)" in done.stdout
+    (run,) = all_runs(store_of(work))
+    assert run.info.status == "FINISHED"
+    assert "Softsign" in run.data.params["model.summary"]
