@@ -219,6 +219,8 @@ def _run_start(cfg: DictConfig, config: dict[str, Any], run_name: str, plan: Run
     params["train.loss_resolved"] = loss_name
     params["model.n_parameters"] = str(model.params.size)
     params["model.summary"] = model.summary()
+    if cfg.model.get("layers") is not None:  # the MLP's keys did not shape this network
+        params = {k: v for k, v in params.items() if k not in ("model.hidden", "model.activation")}
     texts = {"config.yaml": OmegaConf.to_yaml(OmegaConf.create(config)),
              "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(list(overrides or [])))}
     if git_diff:

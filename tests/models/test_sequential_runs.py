@@ -49,6 +49,7 @@ def test_a_layer_list_run_records_layers_metrics_and_a_model_that_predicts(make_
                                        "dense 8 -> tanh -> dense 3 (275 parameters)")
     assert params["model.n_parameters"] == "275"
     assert params["model.layers"] == LAYERS.partition("=")[2]  # as the override spells it
+    assert "model.hidden" not in params and "model.activation" not in params  # not what ran
     for layer in ("layer1", "bn1", "layer2", "layer3"):
         for series in ("grad_norm", "weight_norm", "update_ratio"):
             assert f"{series}/{layer}" in run.data.metrics, (series, layer)
