@@ -7,7 +7,10 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import sys
+import threading
 from pathlib import Path
+from types import FrameType
 from typing import NoReturn
 
 from omegaconf import DictConfig
@@ -188,14 +191,25 @@ class _PoolWorkerSignals:
             return
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, cls.handle)
+        sys.unraisablehook = cls._unraisable
         cls.installed = True
 
     @classmethod
-    def handle(cls, signum: int, _frame: object) -> None:
+    def handle(cls, signum: int, _frame: FrameType | None) -> None:
         name = signal.Signals(signum).name
-        if cls.in_job:
-            raise RunInterrupted(name)
-        _exit_quietly(name)
+        if not cls.in_job:
+            _exit_quietly(name)
+        raise RunInterrupted(name)
+
+    @staticmethod
+    def _unraisable(hook: sys.UnraisableHookArgs) -> None:
+        """RunInterrupted raised where Python cannot raise (a weakref callback of the import
+        machinery, a __del__) is printed and dropped: deliver the signal again, in a moment."""
+        if isinstance(hook.exc_value, RunInterrupted):
+            again = signal.Signals[hook.exc_value.signame]
+            threading.Timer(0.05, os.kill, (os.getpid(), again)).start()
+        else:
+            sys.__unraisablehook__(hook)
 
 
 def _report(cfg: DictConfig, name: str, result: ExperimentResult, multirun: bool) -> None:

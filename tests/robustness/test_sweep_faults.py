@@ -207,3 +207,33 @@ def test_cleanup_leaves_a_dead_launchers_parent_while_its_pool_still_trains(tmp_
         for pid in workers:
             if process_alive(pid):
                 subprocess.run(["kill", "-9", str(pid)], check=False)
+
+
+LOST_INTERRUPT = """
+import os, signal, time, weakref
+from nnexp.sweeps.job import _PoolWorkerSignals
+from nnexp.experiment.interrupts import RunInterrupted
+_PoolWorkerSignals.install()
+_PoolWorkerSignals.in_job = True
+class Thing: pass
+def callback(ref):  # Python prints and drops what a weakref callback raises
+    os.kill(os.getpid(), signal.SIGINT)
+    sum(range(100000))
+thing = Thing()
+ref = weakref.ref(thing, callback)
+try:
+    del thing
+    time.sleep(5)
+    print("the interrupt was lost")
+except RunInterrupted as stopped:
+    print("job ended:", stopped)
+"""
+
+
+def test_ctrl_c_landing_in_a_weakref_callback_of_a_pool_worker_still_ends_the_job_quietly():
+    """Seen in CI: Ctrl-C while a worker imported (importlib's module-lock callback) printed
+    'Exception ignored ... RunInterrupted' and the job went on; the signal is delivered again."""
+    done = subprocess.run([sys.executable, "-c", LOST_INTERRUPT], env=clean_env(),
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == "job ended: interrupted by SIGINT", done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr
