@@ -58,6 +58,7 @@ KEPT_EPOCH = "nnexp.kept_epoch"
 LAST_COMPLETED_EPOCH = "nnexp.last_completed_epoch"
 HEARTBEAT = "nnexp.heartbeat"  # unix seconds, refreshed while the process lives
 PID_START = "nnexp.pid_start"  # the process's start time, so a reused pid is not taken for it
+MACHINE = "nnexp.machine"  # a digest of the machine and boot ids: where a pid means something
 STATUS_REASON = "nnexp.status_reason"
 ERROR = "nnexp.error"
 DIVERGED = "nnexp.diverged"

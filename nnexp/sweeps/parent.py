@@ -10,7 +10,6 @@ ends the parent KILLED. A launcher killed outright (SIGKILL) leaves its parent t
 from __future__ import annotations
 
 import os
-import platform
 import signal
 import sys
 import threading
@@ -22,7 +21,13 @@ from nnexp.experiment.observer import FAILED, KILLED
 from nnexp.record import tags
 from nnexp.record.redact import redact
 from nnexp.sweeps.naming import distinct_name
-from nnexp.tracking.liveness import descendants, process_alive, same_process_alive
+from nnexp.tracking.liveness import (
+    command_line,
+    descendants,
+    on_this_machine,
+    process_alive,
+    same_process_alive,
+)
 
 WORKER_GRACE_SECONDS = 20.0  # for workers to end their runs KILLED before they are killed
 
@@ -133,12 +138,11 @@ def create_parent_run(client: Any, experiment_id: str, name: str, sweep_tags: di
     """Create a sweep's parent run, with the provenance tags its children carry (user, source,
     git commit, versions) and the launcher's liveness tags; its run id."""
     from nnexp.record.provenance import provenance_tags
-    from nnexp.tracking.liveness import process_start_time
+    from nnexp.tracking.liveness import liveness_tags
 
     provenance, _ = provenance_tags(command)
     run_tags = {**{key: redact(value) for key, value in provenance.items()},
-                tags.MLFLOW_RUN_NAME: name, tags.SWEEP: "parent", tags.PID: str(os.getpid()),
-                tags.PID_START: process_start_time(), tags.HOST: platform.node(),
+                tags.MLFLOW_RUN_NAME: name, tags.SWEEP: "parent", **liveness_tags(),
                 tags.HEARTBEAT: str(int(time.time())), **sweep_tags}
     if parent_run_id:
         run_tags[tags.MLFLOW_PARENT_RUN_ID] = parent_run_id
@@ -153,7 +157,7 @@ def stop_workers(client: Any, parent_id: str, signum: int,
     with its weights), wait for those runs to end, then kill what is left below this process
     (idle pool workers), except the pool's resource trackers (see `pool_trackers`)."""
     pids = {int(pid) for run in running_children(client, parent_id)
-            if run.data.tags.get(tags.HOST) == platform.node()
+            if on_this_machine(run.data.tags)
             and (pid := run.data.tags.get(tags.PID, "")).isdigit() and int(pid) != os.getpid()}
     for pid in pids:
         try:
@@ -209,11 +213,7 @@ def pool_trackers(pids: list[int]) -> set[int]:
     traceback for every name it never registered."""
     found = set()
     for pid in pids:
-        try:
-            command = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if b"resource_tracker import main" in command:
+        if "resource_tracker import main" in " ".join(command_line(pid)):
             found.add(pid)
     return found
 
@@ -237,8 +237,8 @@ def end_orphaned_children(client: Any, parent_id: str, status: str) -> None:
     for run in running_children(client, parent_id):
         run_tags = run.data.tags
         pid = run_tags.get(tags.PID, "")
-        if run_tags.get(tags.HOST) != platform.node() or not pid.isdigit():
-            continue  # another host's: its heartbeat will tell (runs cleanup)
+        if not on_this_machine(run_tags) or not pid.isdigit():
+            continue  # another machine's: its heartbeat will tell (runs cleanup)
         if same_process_alive(int(pid), run_tags.get(tags.PID_START)):
             continue
         reason = f"its process {pid} ended with the sweep, without ending the run"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import tempfile
 import time
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from nnexp.experiment.observer import FAILED
 from nnexp.record import tags
 from nnexp.record.redact import redact
 from nnexp.sweeps.reuse import runs_of_config
-from nnexp.tracking.liveness import stale_reason
+from nnexp.tracking.liveness import on_this_machine, stale_reason
 from nnexp.tracking.records import download_artifact
 from nnexp.tracking.store import open_client, outbox_root
 
@@ -83,7 +82,7 @@ def end_stale_run(client: Any, uri: str, run: Any, reason: str) -> None:
     run_id = run.info.run_id
     folder = outbox_root(uri) / run_id
     why = f"resume: {reason}"
-    if run.data.tags.get(tags.HOST) == platform.node() and folder.is_dir():
+    if on_this_machine(run.data.tags) and folder.is_dir():
         replay(Outbox(folder), client, unended_reason=why, unended_status=FAILED)
     else:
         client.set_tag(run_id, tags.STATUS_REASON, why)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +22,7 @@ from nnexp.record import tags
 from nnexp.record.redact import redact, redacted_copy
 from nnexp.tracking.budget import DEFAULT_BUDGET, SeriesBudget
 from nnexp.tracking.known_stores import remember
-from nnexp.tracking.liveness import process_start_time
+from nnexp.tracking.liveness import liveness_tags
 from nnexp.tracking.outbox import Outbox
 from nnexp.tracking.store import (
     StoreError,
@@ -75,8 +74,7 @@ class MlflowObserver(RunObserver):
         self.experiment_id = self._patiently(
             lambda: ensure_experiment(client, start.experiment, self.uri), "reach the store")
         name = redact(start.name)
-        run_tags = {tags.MLFLOW_RUN_NAME: name, tags.PID: str(os.getpid()),
-                    tags.PID_START: process_start_time(), tags.HOST: platform.node(),
+        run_tags = {tags.MLFLOW_RUN_NAME: name, **liveness_tags(),
                     tags.HEARTBEAT: str(int(time.time())),
                     **{k: redact(str(v)) for k, v in start.tags.items()}}
         if start.parent_run_id:
@@ -94,8 +92,8 @@ class MlflowObserver(RunObserver):
         self._plan = start.plan
         self._outbox = Outbox.create(outbox_root(self.uri), self.run_id, {
             "uri": redact(self.uri), "experiment_id": self.experiment_id, "pid": os.getpid(),
-            "pid_start": run_tags[tags.PID_START], "host": platform.node(),
-            "budget": self.budget, "plan": vars(start.plan)})
+            "pid_start": run_tags[tags.PID_START], "host": run_tags[tags.HOST],
+            "machine": run_tags[tags.MACHINE], "budget": self.budget, "plan": vars(start.plan)})
         self._writer = StoreWriter(client, self._outbox,
                                    heartbeat_seconds=self.heartbeat_seconds)
         self._params = {k: redact(str(v)) for k, v in start.params.items()}

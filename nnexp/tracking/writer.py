@@ -4,7 +4,9 @@ Training never waits for the store: values and operations are journaled in the r
 here, and written in order by one thread that retries while the store is unavailable (a locked
 SQLite file, a restarting server). `close` waits, for a bounded time, until everything is written;
 what is still unwritten then stays in the outbox for `python -m nnexp.runs sync`. The same thread
-refreshes the run's heartbeat tag, so liveness never has to be guessed from metrics.
+refreshes the run's heartbeat tag, so liveness never has to be guessed from metrics; a second,
+tiny thread touches the journal's heartbeat file, which a request stuck on a down store cannot
+hold up (a journal in a shared folder is then known to be live on another host).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 
 from nnexp.record import tags
 from nnexp.record.redact import redact
-from nnexp.tracking.outbox import Outbox
+from nnexp.tracking.outbox import Outbox, safe_artifact_dir
 
 MAX_BATCH = 1000  # MLflow's limit of metrics in one log_batch call
 PERMANENT_ERRORS = ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "BAD_REQUEST",
@@ -47,11 +49,11 @@ def apply_op(client: Any, run_id: str, op: dict[str, Any], outbox: Outbox, *,
     elif kind == "tags":
         log_batch(client, run_id, [], {}, op["tags"])
     elif kind == "artifact":
-        path = outbox.path(op["path"])
+        path, folder = outbox.path(op["path"]), safe_artifact_dir(op.get("dir"))
         if path.is_dir():
-            client.log_artifacts(run_id, str(path), op.get("dir"))
+            client.log_artifacts(run_id, str(path), folder)
         else:
-            client.log_artifact(run_id, str(path), op.get("dir"))
+            client.log_artifact(run_id, str(path), folder)
     elif kind == "inputs":
         from nnexp.tracking.dataset_input import log_dataset_inputs
 
@@ -109,6 +111,10 @@ class StoreWriter:
         self._next_beat = time.monotonic() + heartbeat_seconds  # the run starts with a beat
         self._thread = threading.Thread(target=self._run, name="nnexp-store-writer", daemon=True)
         self._thread.start()
+        self._closed = threading.Event()
+        self._beats = threading.Thread(target=self._journal_beats, name="nnexp-journal-heartbeat",
+                                       daemon=True)
+        self._beats.start()
 
     def metrics(self, points: list[tuple[str, float, int, int]]) -> None:
         if points:
@@ -124,7 +130,15 @@ class StoreWriter:
         self._deadline = time.monotonic() + wait_seconds
         self._queue.put(_STOP)
         self._thread.join(wait_seconds + 5)
+        self._closed.set()
+        self._beats.join(5)  # no touch after this: the caller may remove the journal
         return not self._thread.is_alive() and self._queue.empty() and not self._gave_up
+
+    def _journal_beats(self) -> None:
+        """Touch the journal's heartbeat file until `close` returns."""
+        self.outbox.beat()
+        while not self._closed.wait(self.heartbeat_seconds):
+            self.outbox.beat()
 
     def _run(self) -> None:
         while True:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from helpers import all_runs, clean_env, client_for, run_cli
 
-from nnexp.tracking.liveness import descendants, process_alive
+from nnexp.tracking.liveness import descendants, machine_id, process_alive
 from nnexp.tracking.store import ensure_experiment, open_client
 
 LONG = ["train.epochs=400", "model.hidden=[64,64]", "train.batch_size=8"]
@@ -141,7 +141,8 @@ def test_cleanup_judges_other_hosts_by_heartbeat_and_never_reads_metrics(tmp_pat
     silent = _run(client, experiment, "silent", {
         "nnexp.host": "node-17", "nnexp.pid": "4243", "nnexp.heartbeat": str(now - 3600)})
     here = _run(client, experiment, "here", {
-        "nnexp.host": platform.node(), "nnexp.pid": str(2**22 + 7)})  # no such process
+        "nnexp.host": platform.node(), "nnexp.machine": machine_id(),
+        "nnexp.pid": str(2**22 + 7)})  # no such process, on this very machine
     client.log_metric(silent, "train/loss", 1.0)
 
     from mlflow.tracking import MlflowClient
@@ -152,7 +153,7 @@ def test_cleanup_judges_other_hosts_by_heartbeat_and_never_reads_metrics(tmp_pat
     monkeypatch.setattr(MlflowClient, "get_metric_history", no_history)
     from nnexp.runs import cleanup
 
-    _, ended = cleanup(uri, stale_minutes=10, dry_run=False)
+    _, ended, _ = cleanup(uri, stale_minutes=10, dry_run=False)
     assert sorted(e.run_id for e in ended) == sorted([silent, here])
     assert client.get_run(live_parent).info.status == "RUNNING"  # a live sweep elsewhere
     assert client.get_run(silent).info.status == "FAILED"
