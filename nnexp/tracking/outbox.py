@@ -15,7 +15,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -26,6 +26,16 @@ RECORD = np.dtype([("key", "<u4"), ("per_step", "u1"), ("step", "<i8"), ("time",
                    ("value", "<f8")])
 INFO, KEYS, METRICS, OPS, DONE, FILES = ("run.json", "keys.json", "metrics.bin", "ops.jsonl",
                                          "done.jsonl", "files")
+HEARTBEAT = "heartbeat"  # touched every ~30 s while the writing process lives
+
+
+class JournalError(ValueError):
+    """A journal that cannot be replayed as it stands (damaged, or its run unknown to the store):
+    it is kept, and said in one line."""
+
+
+class UnsafePath(ValueError):
+    """A journaled path that leads outside the journal's files/ folder: never uploaded."""
 
 
 class Outbox:
@@ -33,9 +43,11 @@ class Outbox:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.info: dict[str, Any] = json.loads((folder / INFO).read_text())
+        self.info: dict[str, Any] = _read_json(folder / INFO, dict)
+        if not isinstance(self.info.get("run_id"), str) or not self.info["run_id"]:
+            raise JournalError(f"{INFO} names no run_id")
         keys_file = folder / KEYS
-        self._keys: list[str] = json.loads(keys_file.read_text()) if keys_file.is_file() else []
+        self._keys: list[str] = _read_json(keys_file, list) if keys_file.is_file() else []
         self._key_ids = {key: i for i, key in enumerate(self._keys)}
         self._seq = sum(1 for _ in self._lines(OPS))
 
@@ -88,7 +100,36 @@ class Outbox:
         return str(target.relative_to(self.folder))
 
     def path(self, relative: str) -> Path:
+        """A journaled file; UnsafePath unless it lies inside files/ once links are followed (a
+        damaged or forged journal must not upload `../../SECRET` or `/etc/hostname`)."""
+        files = (self.folder / FILES).resolve()
+        found = (self.folder / relative).resolve()
+        if found != files and not found.is_relative_to(files):
+            raise UnsafePath(relative)
+        if found.is_dir():
+            for inner in found.rglob("*"):
+                if not inner.resolve().is_relative_to(files):
+                    raise UnsafePath(str(Path(relative) / inner.relative_to(found)))
         return self.folder / relative
+
+    def beat(self) -> None:
+        """Say the writing process lives (a journal in a shared folder is seen by other hosts);
+        never recreates a journal that was removed."""
+        try:
+            (self.folder / HEARTBEAT).touch()
+        except OSError:
+            pass
+
+    def last_beat(self) -> float:
+        """When the writing process last showed life (unix seconds): the heartbeat, else (a
+        journal written before heartbeats) its latest write."""
+        times = [0.0]
+        for name in (HEARTBEAT, METRICS, OPS, DONE, INFO):
+            try:
+                times.append((self.folder / name).stat().st_mtime)
+            except OSError:
+                continue
+        return max(times)
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -130,6 +171,9 @@ class Outbox:
         records = np.frombuffer(raw[:len(raw) - len(raw) % RECORD.itemsize], RECORD)
         series = {}
         for key_id in np.unique(records["key"]):
+            if key_id >= len(self._keys):
+                raise JournalError(f"{METRICS} has values of key id {key_id}, which {KEYS} "
+                                   "does not name")
             rows = records[records["key"] == key_id]
             series[self._keys[int(key_id)]] = {
                 "steps": rows["step"].copy(), "times": rows["time"].copy(),
@@ -137,13 +181,18 @@ class Outbox:
         return series
 
     def all_ops(self) -> list[dict[str, Any]]:
-        """Every operation journaled, in order (a last line cut short by a kill is ignored)."""
+        """Every operation journaled, in order (a last line cut short by a kill is ignored);
+        JournalError for an operation without its sequence number or its kind."""
         ops = []
-        for line in self._lines(OPS):
+        for number, line in enumerate(self._lines(OPS), 1):
             try:
-                ops.append(json.loads(line))
+                op = json.loads(line)
             except json.JSONDecodeError:
                 continue
+            if not (isinstance(op, dict) and isinstance(op.get("seq"), int)
+                    and isinstance(op.get("op"), str)):
+                raise JournalError(f"{OPS} line {number} has no seq or no op")
+            ops.append(op)
         return ops
 
     def pending_ops(self) -> list[dict[str, Any]]:
@@ -157,12 +206,32 @@ class Outbox:
             yield from path.read_text().splitlines()
 
 
-def outboxes(root: Path) -> list[Outbox]:
-    """Every outbox under `root` (one folder per run), oldest first."""
+def journal_folders(root: Path) -> list[Path]:
+    """Every run's journal folder under `root`, oldest first (opening one may fail: damaged)."""
     if not root.is_dir():
         return []
-    found = [Outbox(p) for p in sorted(root.iterdir(), key=lambda p: p.stat().st_mtime)
-             if (p / INFO).is_file()]
+    return sorted((p for p in root.iterdir() if (p / INFO).is_file()),
+                  key=lambda p: p.stat().st_mtime)
+
+
+def safe_artifact_dir(value: Any) -> str | None:
+    """An operation's artifact folder in the store, if relative and going nowhere up."""
+    if value is None:
+        return None
+    parts = PurePosixPath(str(value)).parts
+    if not isinstance(value, str) or value.startswith(("/", "\\")) or ".." in parts:
+        raise UnsafePath(str(value))
+    return value
+
+
+def _read_json(path: Path, kind: type) -> Any:
+    """A journal's JSON file, or JournalError saying what is wrong with it."""
+    try:
+        found = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise JournalError(f"{path.name} cannot be read ({type(exc).__name__})") from None
+    if not isinstance(found, kind):
+        raise JournalError(f"{path.name} holds no JSON {kind.__name__}")
     return found
 
 

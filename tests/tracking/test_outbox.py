@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnexp.experiment.observer import MetricChunk
-from nnexp.tracking.outbox import METRICS, Outbox, outboxes
+from nnexp.tracking.outbox import METRICS, Outbox, journal_folders
 
 
 def _chunk(keys, start, n, per_step=True):
@@ -29,7 +29,7 @@ def test_metrics_and_operations_read_back(tmp_path):
     assert list(series["lr"]["values"]) == [1.0, 3.0, 5.0, 4.0, 6.0]
     assert series["val"]["per_step"] is False and series["loss"]["per_step"] is True
     assert [op["op"] for op in again.pending_ops()] == ["end"]
-    assert [b.run_id for b in outboxes(tmp_path)] == ["run1"]
+    assert [f.name for f in journal_folders(tmp_path)] == ["run1"]
 
 
 def test_a_record_cut_short_by_a_kill_is_ignored(tmp_path):
