@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import all_runs, clean_env, client_for
 
@@ -161,6 +162,44 @@ def test_sigkill_leaves_running_and_cleanup_replays_and_marks_failed(tmp_path):
     assert after.info.status == "FAILED"
     assert "ended without ending its run (killed)" in after.data.tags["nnexp.status_reason"]
     assert not list((tmp_path / "mlruns" / "outbox").iterdir())  # replayed, then removed
+
+
+def test_sigkill_then_cleanup_stores_the_full_history_and_the_checkpoints(tmp_path):
+    """A 5000-epoch run killed early: its journal's every value reaches the store's history
+    artifact (the metrics themselves stay thinned to the planned length's budget), and its
+    checkpoints (the weights it has) are stored before the journal goes."""
+    from nnexp.experiment.history import HISTORY_ARTIFACT, load_history
+    from nnexp.tracking.outbox import Outbox
+
+    proc = _start(["-m", "nnexp.train", "train.epochs=5000", "model.hidden=[16]",
+                   "sweep.checkpoint_every=4"], tmp_path)
+    _wait_for_epoch(proc, 1, timeout=240)
+    (journal,) = (tmp_path / "mlruns" / "outbox").iterdir()
+    assert proc.stdout is not None
+    while len(Outbox(journal).metric_series().get("val/loss", {}).get("values", ())) < 12:
+        assert proc.stdout.readline(), "the run ended early"  # wait for an epoch to pass
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    trained = {k: s["values"] for k, s in Outbox(journal).metric_series().items()}
+    last_checkpoint = max((journal / "files" / "checkpoints").iterdir()).name
+    uri = _store(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "nnexp.runs", "cleanup", "--tracking-uri", uri],
+                          capture_output=True, text=True, env=clean_env(), timeout=120)
+    assert done.returncode == 0, done.stderr
+    n_values = sum(len(v) for v in trained.values())
+    assert f"full history of {n_values} values" in done.stdout
+    (run,) = all_runs(uri)
+    client = client_for(uri)
+    history = load_history(Path(client.download_artifacts(run.info.run_id, HISTORY_ARTIFACT,
+                                                          str(tmp_path))))
+    assert set(history) == set(trained)
+    for key, values in trained.items():
+        np.testing.assert_array_equal(history[key][1], values)
+    epochs = len(trained["val/loss"])
+    assert 12 <= epochs and len(client.get_metric_history(run.info.run_id, "val/loss")) < epochs
+    stored = [a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")]
+    assert f"checkpoints/{last_checkpoint}" in stored
+    assert not journal.exists()
 
 
 def test_sigkill_while_the_store_is_locked_loses_at_most_the_last_second(tmp_path):
