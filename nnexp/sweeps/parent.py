@@ -230,9 +230,8 @@ def running_children(client: Any, parent_id: str) -> list[Any]:
 def end_orphaned_children(client: Any, parent_id: str, status: str) -> None:
     """Children whose process on this host is gone (a pool killed its workers) are ended with
     what their journal kept; they must not stay RUNNING under an ended parent."""
-    from nnexp.tracking.outbox import Outbox
     from nnexp.tracking.store import outbox_root
-    from nnexp.tracking.sync import replay
+    from nnexp.tracking.sync import replay_if_kept
 
     for run in running_children(client, parent_id):
         run_tags = run.data.tags
@@ -243,8 +242,6 @@ def end_orphaned_children(client: Any, parent_id: str, status: str) -> None:
             continue
         reason = f"its process {pid} ended with the sweep, without ending the run"
         folder = outbox_root(client.tracking_uri) / run.info.run_id
-        if folder.is_dir():
-            replay(Outbox(folder), client, unended_reason=reason, unended_status=status)
-        else:
+        if not replay_if_kept(folder, client, unended_reason=reason, unended_status=status):
             client.set_tag(run.info.run_id, tags.STATUS_REASON, reason)
             client.set_terminated(run.info.run_id, status)

@@ -76,15 +76,12 @@ def find_resume_point(uri: str, experiment: str, identity: str, *, keep_pruned: 
 def end_stale_run(client: Any, uri: str, run: Any, reason: str) -> None:
     """End a RUNNING run whose process is gone: replay what its journal kept on this host (its
     last checkpoints may be there), else just end it FAILED with the reason."""
-    from nnexp.tracking.outbox import Outbox
-    from nnexp.tracking.sync import replay
+    from nnexp.tracking.sync import replay_if_kept
 
     run_id = run.info.run_id
-    folder = outbox_root(uri) / run_id
     why = f"resume: {reason}"
-    if on_this_machine(run.data.tags) and folder.is_dir():
-        replay(Outbox(folder), client, unended_reason=why, unended_status=FAILED)
-    else:
+    if not (on_this_machine(run.data.tags) and replay_if_kept(
+            outbox_root(uri) / run_id, client, unended_reason=why, unended_status=FAILED)):
         client.set_tag(run_id, tags.STATUS_REASON, why)
         client.set_terminated(run_id, FAILED)
 

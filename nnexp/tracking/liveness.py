@@ -22,6 +22,7 @@ from pathlib import Path
 
 import psutil
 
+from nnexp.config.paths import user_cache_dir
 from nnexp.record import tags
 
 _MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
@@ -106,9 +107,7 @@ def _first_readable(paths: tuple[str, ...]) -> str:
 
 def _cached_machine_id() -> str:
     """A random id made once per user cache (macOS, containers without a machine id)."""
-    from nnexp.tracking.store import cache_dir
-
-    path = cache_dir() / "machine-id"
+    path = user_cache_dir() / "machine-id"
     try:
         return path.read_text().strip() or _new_machine_id(path)
     except OSError:

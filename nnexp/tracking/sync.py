@@ -12,9 +12,10 @@ all of it; otherwise it stays for the next sync.
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from nnexp.experiment.history import HISTORY_ARTIFACT, MetricHistory
@@ -25,6 +26,7 @@ from nnexp.tracking.outbox import FILES, JournalError, Outbox, UnsafePath, safe_
 from nnexp.tracking.writer import apply_op, is_permanent, send_metrics
 
 Points = list[tuple[str, float, int, int]]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -61,6 +63,21 @@ def replay(outbox: Outbox, client: Any, *, unended_reason: str,
     if not refused:
         outbox.remove()
     return Replayed(outbox.run_id, len(points), len(pending), ended, refused, history_values)
+
+
+def replay_if_kept(folder: Path, client: Any, *, unended_reason: str,
+                   unended_status: str = FAILED) -> bool:
+    """Replay the journal in `folder` if there is one that can be replayed; False when there is
+    none, or it is damaged (it is then kept, with a warning, for `runs sync` to report)."""
+    if not folder.is_dir():
+        return False
+    try:
+        replay(Outbox(folder), client, unended_reason=unended_reason,
+               unended_status=unended_status)
+    except JournalError as exc:
+        log.warning(f"warning: journal {folder} not replayed ({exc}); kept")
+        return False
+    return True
 
 
 def _plan(outbox: Outbox) -> tuple[RunPlan, int]:
