@@ -60,7 +60,7 @@ def decide(cfg: DictConfig, identity: str, uri: str | None, *, parent_run_id: st
     if s.skip_lr_above is None:
         return JobPolicy(resume=resume)
     from nnexp.config import to_container
-    from nnexp.sweeps.lr_limit import learning_rate_limit
+    from nnexp.sweeps.lr_limit import learning_rate_limit, outside_tested_range
 
     dataset, _ = prepared_data(cfg)
     limit, source = learning_rate_limit(cfg, to_container(cfg), uri, dataset, parent_run_id,
@@ -68,6 +68,10 @@ def decide(cfg: DictConfig, identity: str, uri: str | None, *, parent_run_id: st
     if limit is not None and cfg.lr > limit:
         return JobPolicy(skip(cfg, uri, parent_run_id, run_name, verbose,
                               f"lr={cfg.lr:g} is above {source}"))
+    outside = outside_tested_range(cfg, limit)
+    if outside is not None:
+        source = f"{source}; {outside}"
+        say(f"warning: {outside}", error=True)
     return JobPolicy(resume=resume, extra_tags={tags.LR_LIMIT: source}, dataset=dataset)
 
 
