@@ -228,6 +228,9 @@ def _validate_pruning_and_resume(cfg: DictConfig, names: list[str]) -> None:
                      ("prune_reduction_factor", 2), ("checkpoint_every", 0)):
         if s[key] < low:
             raise ConfigError(f"sweep.{key}: must be >= {low}, got {s[key]}")
+    if s.resume_force and not s.resume:
+        raise ConfigError("sweep.resume_force: continues a stopped run only with "
+                          "sweep.resume=true; got sweep.resume=false")
     if not cfg.tracking.enabled:
         for key, on in (("prune", s.prune is not None), ("resume", s.resume),
                         ("checkpoint_every", s.checkpoint_every > 0)):
