@@ -12,8 +12,12 @@ best, or a loss that is not finite.
 
 The suggestion is a tenth of the learning rate at the lowest smoothed loss. The loss turns up
 past that point, and a tenth keeps clear of it while staying within a factor of ten of the
-fastest rate that still learned (Smith's and fastai's rule of thumb). The steepest descent point
-is printed too; being the slope of a noisy curve, it moves more from one seed to the next.
+fastest rate that still learned (Smith's and fastai's rule of thumb). When the smoothed loss
+never fell below its start by more than twice its step-to-step noise, its lowest point is
+chance: the suggestion is "undetermined", with why (widen the range). The rates grow in log
+space, and `lr_find.min_lr`/`max_lr` must lie in 1e-16..1e16 (what float64 trains with). The
+steepest descent point is printed too; being the slope of a noisy curve, it moves more from one
+seed to the next.
 
 The run (tag `nnexp.lr_find=range_test`) holds the metrics `lr_find/lr`, `lr_find/loss` and
 `lr_find/smoothed_loss` at every step, the plot `lr_find/lr_range.png` and the points as tags.
@@ -54,10 +58,13 @@ def lr_find(cfg: DictConfig) -> None:
           + (f"; steepest descent at lr {steepest:.3g}" if steepest is not None else "")
           + (f"; diverged at lr {test.divergence_lr:.3g}" if test.divergence_lr is not None
              else "; no divergence up to lr_find.max_lr"))
-    print(f"suggested lr: {test.suggested_lr:.2g} (a tenth of the lr at the lowest smoothed loss: "
-          "clear of where the loss turns up)")
-    print("  " + " ".join(["python", "-m", "nnexp.train", *without_lr(overrides),
-                           f"lr={test.suggested_lr:.2g}"]))
+    if test.suggested_lr is None:
+        print(f"suggested lr: undetermined ({test.undetermined})")
+    else:
+        print(f"suggested lr: {test.suggested_lr:.2g} (a tenth of the lr at the lowest smoothed "
+              "loss: clear of where the loss turns up)")
+        print("  " + " ".join(["python", "-m", "nnexp.train", *without_lr(overrides),
+                               f"lr={test.suggested_lr:.2g}"]))
     if run_id is not None:
         print(f"run {run_id}: loss against lr in {PLOT_ARTIFACT}")
 

@@ -228,6 +228,9 @@ def _validate_pruning_and_resume(cfg: DictConfig, names: list[str]) -> None:
                      ("prune_reduction_factor", 2), ("checkpoint_every", 0)):
         if s[key] < low:
             raise ConfigError(f"sweep.{key}: must be >= {low}, got {s[key]}")
+    if s.resume_force and not s.resume:
+        raise ConfigError("sweep.resume_force: continues a stopped run only with "
+                          "sweep.resume=true; got sweep.resume=false")
     if not cfg.tracking.enabled:
         for key, on in (("prune", s.prune is not None), ("resume", s.resume),
                         ("checkpoint_every", s.checkpoint_every > 0)):
@@ -236,10 +239,19 @@ def _validate_pruning_and_resume(cfg: DictConfig, names: list[str]) -> None:
                                   "checkpoints meet there); tracking.enabled is false")
 
 
+# Learning rates a float64 network trains with: below LR_FIND_LOWEST an update (lr times a
+# gradient of order 1) is under float64's resolution of a weight of order 1 (eps 2.2e-16);
+# above LR_FIND_HIGHEST the first step alone moves the weights by 1e16 times their gradient.
+LR_FIND_LOWEST, LR_FIND_HIGHEST = 1e-16, 1e16
+
+
 def _validate_lr_find(cfg: DictConfig) -> None:
     f = cfg.lr_find
-    _positive("lr_find.min_lr", f.min_lr)
-    _positive("lr_find.max_lr", f.max_lr)
+    for key in ("min_lr", "max_lr"):
+        value = f[key]
+        if not (isinstance(value, int | float) and LR_FIND_LOWEST <= value <= LR_FIND_HIGHEST):
+            raise ConfigError(f"lr_find.{key}: got {value!r}; allowed: {LR_FIND_LOWEST:g} to "
+                              f"{LR_FIND_HIGHEST:g} (what a float64 network trains with)")
     if f.max_lr <= f.min_lr:
         raise ConfigError(f"lr_find.max_lr: must be above lr_find.min_lr ({f.min_lr}), got "
                           f"{f.max_lr}")

@@ -133,6 +133,7 @@ class SweepConfig:
     prune_reduction_factor: int = 4  # asha: keep the best 1/reduction_factor at each rung
     checkpoint_every: int = 0  # epochs between checkpoints (0: none); sweep.resume reads them
     resume: bool = False  # continue stopped runs of the same config from their checkpoint
+    resume_force: bool = False  # continue even with other code or an altered checkpoint
     skip_lr_above: Any = None  # null, a learning rate, or "auto": the lr range test's divergence
 
 

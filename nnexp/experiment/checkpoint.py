@@ -12,6 +12,7 @@ One `.npz` file, read without pickles.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import zipfile
@@ -115,6 +116,15 @@ def save(checkpoint: Checkpoint, path: Path) -> Path:
     with open(path, "wb") as handle:  # a handle: numpy would otherwise append ".npz"
         np.savez(handle, **arrays)
     return path
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 of a checkpoint file's bytes, recorded when it is logged, checked on resume."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def load(path: Path) -> Checkpoint:

@@ -93,6 +93,9 @@ class RunObserver:
     def artifact(self, path: Path, artifact_dir: str | None = None) -> None:
         """A file (or a folder's files) the run produced, to keep under `artifact_dir`."""
 
+    def record_tags(self, values: dict[str, str]) -> None:
+        """Tags learned while the run lasts (a checkpoint's checksum), recorded in order."""
+
     def model(self, weights: Path, meta: dict[str, Any], dataset: Any, step: int) -> None:
         """The trained network (weights file and prediction metadata), loadable later."""
 
@@ -134,6 +137,10 @@ class Observers(RunObserver):
     def artifact(self, path: Path, artifact_dir: str | None = None) -> None:
         for observer in self.observers:
             observer.artifact(path, artifact_dir)
+
+    def record_tags(self, values: dict[str, str]) -> None:
+        for observer in self.observers:
+            observer.record_tags(values)
 
     def model(self, weights: Path, meta: dict[str, Any], dataset: Any, step: int) -> None:
         for observer in self.observers:

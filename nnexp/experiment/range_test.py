@@ -40,6 +40,9 @@ METRICS = ("lr_find/lr", "lr_find/loss", "lr_find/smoothed_loss")
 # what a test's outcome does not depend on: its own schedule replaces lr and the config's one
 KEY_EXCLUDES = ("tracking", "sweep", "gradcheck", "lr", "seed", "schedule")
 KEY_EXCLUDES_TRAIN = ("epochs", "patience")
+# below MIN_FALL_NOISE times the loss's step-to-step noise, a fall is noise: no suggestion
+MIN_FALL_NOISE = 2.0
+MIN_FALL_RELATIVE = 1e-3  # nor a fall below this fraction of the starting loss (no noise at all)
 
 
 class _Stop(Exception):
@@ -72,12 +75,29 @@ class RangeTest:
         return float(self.lrs[start + int(np.argmin(slope))])
 
     @property
-    def suggested_lr(self) -> float:
-        return self.min_loss_lr / 10
+    def undetermined(self) -> str | None:
+        """Why the test suggests no rate (its smoothed loss never fell by more than its noise,
+        so its lowest point is chance), or None when it does."""
+        start = float(self.losses[:max(5, self.lrs.size // 10)].mean())
+        steps = np.diff(self.losses)  # noise: robust spread of the step-to-step changes
+        noise = 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / math.sqrt(2)
+        fall = start - float(self.smoothed.min())
+        if fall > max(MIN_FALL_NOISE * noise, MIN_FALL_RELATIVE * abs(start)):
+            return None
+        where = (f"before it diverged at lr {self.divergence_lr:.3g}: lower lr_find.min_lr"
+                 if self.divergence_lr is not None else
+                 f"up to lr {self.lrs[-1]:.3g}: raise lr_find.max_lr")
+        return (f"the smoothed loss never fell below its start ({start:.4g}) by more than its "
+                f"step-to-step noise ({noise:.2g}) {where}")
+
+    @property
+    def suggested_lr(self) -> float | None:
+        """A tenth of the lr at the lowest smoothed loss; None when that point is noise."""
+        return None if self.undetermined else self.min_loss_lr / 10
 
     def tags(self) -> dict[str, str]:
-        steepest = self.steepest_lr
-        return {tags.LR_FIND_SUGGESTED: repr(self.suggested_lr),
+        steepest, suggested = self.steepest_lr, self.suggested_lr
+        return {tags.LR_FIND_SUGGESTED: repr(suggested) if suggested else "undetermined",
                 tags.LR_FIND_MIN_LOSS: repr(self.min_loss_lr),
                 tags.LR_FIND_STEEPEST: repr(steepest) if steepest is not None else "none",
                 tags.LR_FIND_DIVERGENCE: (repr(self.divergence_lr)
@@ -109,7 +129,8 @@ def range_test(cfg: DictConfig, dataset: Dataset | None = None,
     loss_fn = engine.make_loss(loss_name)
     X, y = engine.prepare_data(model, loss_fn, dataset.X_train,
                                targets_for(loss_name, dataset.y_train, cfg.model.dtype))
-    growth = (float(cfg.lr_find.max_lr) / min_lr) ** (1 / (steps - 1))
+    # in log space: the ratio max_lr / min_lr itself may overflow a float
+    rate = (math.log(float(cfg.lr_find.max_lr)) - math.log(min_lr)) / (steps - 1)
     lrs: list[float] = []
     losses: list[float] = []
     smoothed: list[float] = []
@@ -141,7 +162,7 @@ def range_test(cfg: DictConfig, dataset: Dataset | None = None,
             while True:
                 engine.train_epoch(model, loss_fn, optimizer, X, y,
                                    batch_size=cfg.train.batch_size, rng=rng,
-                                   schedule=lambda t: min_lr * growth ** t, step0=step,
+                                   schedule=lambda t: min_lr * math.exp(rate * t), step0=step,
                                    clip_norm=cfg.optimizer.clip_norm, on_step=on_step)
                 step += -(-X.shape[0] // cfg.train.batch_size)
         except _Stop:
@@ -182,7 +203,7 @@ def record_range_test(cfg: DictConfig, observer: RunObserver, *, overrides: list
         history.flush()
         if observer.records_files:
             with tempfile.TemporaryDirectory(prefix="nnexp-lr-find-") as work:
-                marks = {"suggested lr": test.suggested_lr,
+                marks: dict[str, float | None] = {"suggested lr": test.suggested_lr,
                          "lowest loss at lr": test.min_loss_lr}
                 if test.divergence_lr is not None:
                     marks["diverged at lr"] = test.divergence_lr

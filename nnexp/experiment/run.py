@@ -368,6 +368,9 @@ class _Training:
         checkpoints.save(checkpoints.capture(self.identity, self.model, self.optimizer,
                                              self.rng, self.state, self.history,
                                              self.hashes), path)
+        # the checksum first: a checkpoint in the store always has its checksum in the record
+        observer.record_tags({tags.CHECKPOINT_SHA256_PREFIX + path.name:
+                              checkpoints.file_sha256(path)})
         observer.artifact(path, checkpoints.CHECKPOINT_DIR)
         path.unlink()  # the observer keeps its own copy
 

@@ -265,15 +265,17 @@ def _is_number(value: object) -> bool:
 
 
 def lr_range(lrs: np.ndarray, losses: np.ndarray, smoothed: np.ndarray, path: Path,
-             marks: dict[str, float]) -> Path:
+             marks: dict[str, float | None]) -> Path:
     """The learning-rate range test: loss against learning rate (log scale), raw and smoothed,
-    with the points of `marks` (label -> learning rate) drawn as vertical lines."""
+    with the points of `marks` (label -> learning rate; None: no line) drawn as vertical lines."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.plot(lrs, losses, color="tab:blue", alpha=0.3, linewidth=1, label="loss")
     ax.plot(lrs, smoothed, color="tab:blue", linewidth=2, label="smoothed loss")
     for (label, lr), color in zip(marks.items(), ("tab:green", "tab:orange", "tab:red"),
                                   strict=False):
+        if lr is None:
+            continue
         ax.axvline(lr, color=color, linestyle="--", linewidth=1, label=f"{label} {lr:.3g}")
     top = float(np.percentile(smoothed, 95)) if smoothed.size else 1.0
     bottom = float(np.min(smoothed)) if smoothed.size else 0.0

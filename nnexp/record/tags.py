@@ -88,6 +88,9 @@ PRUNE_COST = "nnexp.prune.cost"  # decisions taken, store queries and their seco
 RESUMED_FROM = "nnexp.resumed_from"  # on a continuation: the run it continues
 RESUMED_AT_EPOCH = "nnexp.resumed_at_epoch"  # the checkpoint's epoch it started from
 CONTINUED_BY = "nnexp.continued_by"  # on a stopped run: the run that continued it
+CHECKPOINT_SHA256_PREFIX = "nnexp.checkpoint.sha256."  # + file name: sha256 of its bytes
+RESUME_LEASE = "nnexp.resume.lease"  # on a stopped run: "<token> <expiry, unix s>" of its resumer
+RESUME_FORCED = "nnexp.resume.forced"  # on a continuation (sweep.resume_force): what differed
 
 # Reproduction.
 REPRODUCED_FROM = "nnexp.reproduced_from"

@@ -41,7 +41,8 @@ def learning_rate_limit(cfg: DictConfig, config: dict[str, Any], uri: str | None
 
         found = recorded_range_test(uri, cfg.tracking.experiment, key)
     if found is None:
-        test, run_id = run_range_test(cfg, overrides=without_lr(overrides),
+        # its record names the lr_find.* settings it ran with, not the job's lr
+        test, run_id = run_range_test(cfg, overrides=[o for o in overrides if _key(o) != "lr"],
                                       parent_run_id=parent_run_id, dataset=dataset,
                                       command=command)
         found = (run_id or "not recorded", test.divergence_lr)
@@ -52,8 +53,25 @@ def learning_rate_limit(cfg: DictConfig, config: dict[str, Any], uri: str | None
     return divergence, f"{divergence:.4g}, where the lr range test (run {run_id}) diverged"
 
 
+def outside_tested_range(cfg: DictConfig, limit: float | None) -> str | None:
+    """`sweep.skip_lr_above=auto`: why the job's lr lies outside what its range test tried (below
+    lr_find.min_lr, or above lr_find.max_lr when the test saw no divergence), or None."""
+    f, lr = cfg.lr_find, float(cfg.lr)
+    if cfg.sweep.skip_lr_above != "auto":
+        return None
+    if lr < f.min_lr:
+        return (f"lr={lr:g} is below the lr range test's tested range (lr_find.min_lr="
+                f"{f.min_lr:g}): how it trains was not tested")
+    if limit is None and lr > f.max_lr:
+        return (f"lr={lr:g} is above the lr range test's tested range (lr_find.max_lr="
+                f"{f.max_lr:g}): whether it diverges was not tested")
+    return None
+
+
+def _key(override: str) -> str:
+    return override.split("=", 1)[0].lstrip("+~")
+
+
 def without_lr(overrides: list[str]) -> list[str]:
     """Overrides minus those of lr and of the range test itself."""
-    keys = [o.split("=", 1)[0].lstrip("+~") for o in overrides]
-    return [o for o, key in zip(overrides, keys, strict=True)
-            if key != "lr" and not key.startswith("lr_find.")]
+    return [o for o in overrides if _key(o) != "lr" and not _key(o).startswith("lr_find.")]

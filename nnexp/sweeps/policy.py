@@ -42,7 +42,7 @@ def decide(cfg: DictConfig, identity: str, uri: str | None, *, parent_run_id: st
            run_name: str, verbose: bool, overrides: list[str],
            command: list[str] | None) -> JobPolicy:
     """The job's policy: reuse (skip_finished, resume), continue (resume), skip (skip_lr_above)."""
-    from nnexp.sweeps.resume import find_resume_point
+    from nnexp.sweeps.resume import current_code, find_resume_point
     from nnexp.sweeps.reuse import finished_run
 
     s = cfg.sweep
@@ -50,17 +50,20 @@ def decide(cfg: DictConfig, identity: str, uri: str | None, *, parent_run_id: st
         done = finished_run(uri, cfg.tracking.experiment, identity)
         if done is not None:
             return JobPolicy(reuse(done, cfg, uri, parent_run_id, verbose, run_name))
-    resume = None
+    resume, forced = None, {}
     if uri is not None and s.resume:
         resume = find_resume_point(uri, cfg.tracking.experiment, identity,
-                                   keep_pruned=s.prune is not None)
+                                   keep_pruned=s.prune is not None, code=current_code(command),
+                                   force=s.resume_force)
         if resume is not None and resume.checkpoint is None:
             return JobPolicy(reuse(resume.run, cfg, uri, parent_run_id, verbose, run_name,
                                    resume.outcome))
+        if resume is not None and resume.forced:
+            forced = {tags.RESUME_FORCED: resume.forced[:tags.MAX_VALUE_CHARS]}
     if s.skip_lr_above is None:
-        return JobPolicy(resume=resume)
+        return JobPolicy(resume=resume, extra_tags=forced)
     from nnexp.config import to_container
-    from nnexp.sweeps.lr_limit import learning_rate_limit
+    from nnexp.sweeps.lr_limit import learning_rate_limit, outside_tested_range
 
     dataset, _ = prepared_data(cfg)
     limit, source = learning_rate_limit(cfg, to_container(cfg), uri, dataset, parent_run_id,
@@ -68,7 +71,11 @@ def decide(cfg: DictConfig, identity: str, uri: str | None, *, parent_run_id: st
     if limit is not None and cfg.lr > limit:
         return JobPolicy(skip(cfg, uri, parent_run_id, run_name, verbose,
                               f"lr={cfg.lr:g} is above {source}"))
-    return JobPolicy(resume=resume, extra_tags={tags.LR_LIMIT: source}, dataset=dataset)
+    outside = outside_tested_range(cfg, limit)
+    if outside is not None:
+        source = f"{source}; {outside}"
+        say(f"warning: {outside}", error=True)
+    return JobPolicy(resume=resume, extra_tags={**forced, tags.LR_LIMIT: source}, dataset=dataset)
 
 
 def reuse(done: Any, cfg: DictConfig, uri: str, parent_run_id: str | None, verbose: bool,
