@@ -326,7 +326,10 @@ def open_client(uri: str) -> Any:
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     with store_lock(uri):
         if uri.startswith("sqlite:///") and uri not in _PREPARED:
+            from nnexp.tracking.schema_head import remember_schema_head
             from nnexp.tracking.sqlite_schema import prepare_sqlite_store
+
+            remember_schema_head(cache_dir)
 
             note = prepare_sqlite_store(Path(sqlite_path(uri)))
             if note:

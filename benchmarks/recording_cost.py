@@ -1,0 +1,127 @@
+"""What recording a run costs besides MLflow's own import, and a long every-step run on/off.
+
+1. Default run (digits MLP, 30 epochs, plots on). Each round is a fresh process that first
+   imports nnexp's job code and MLflow with its SQL store modules (MLflow's own import, not
+   counted), then trains with tracking off (paying the data and engine's first use), then
+   times: tracking on (the first recorded run of the process: matplotlib's import, the store's
+   first client, the run's records and plots), tracking off, on, off (warm). Costs are
+   `on - off` of wall time; medians over the rounds (target: <= 0.15 s, plots included).
+2. `train.epochs=1500 tracking.log_every_n_steps=1` as whole processes
+   (`python -m nnexp.train ...`), tracking on and off alternating (target: on/off <= 1.35).
+
+    python benchmarks/recording_cost.py [--rounds 5] [--long-rounds 3]
+
+The stores are in a temporary folder. The last line is JSON with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {"recording_s": 0.15, "long_ratio": 1.35}
+LONG = ["train.epochs=1500", "tracking.log_every_n_steps=1"]
+ROUND = """
+import json, sys, time
+import mlflow, mlflow.store.tracking.sqlalchemy_store  # MLflow's own import: not counted
+from hydra import compose, initialize_config_dir
+from nnexp.config import register_configs
+from nnexp.sweeps.job import run_job
+register_configs()
+conf, uri = sys.argv[1], sys.argv[2]
+def timed(*overrides):
+    with initialize_config_dir(config_dir=conf, version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides))
+    start = time.perf_counter()
+    run_job(cfg, run_name="cost", verbose=False)
+    return time.perf_counter() - start
+timed("tracking.enabled=false")
+on = f"tracking.uri={uri}"
+out = {"cold_on": timed(on), "off": timed("tracking.enabled=false")}
+out["warm_on"], out["off2"] = timed(on), timed("tracking.enabled=false")
+out["warm_no_plots"] = timed(on, "tracking.plots=false")
+print(json.dumps(out))
+"""
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
+    env["PYTHONPATH"] = str(ROOT)
+    return env
+
+
+def default_run(tmp: Path, rounds: int) -> dict[str, float]:
+    uri = f"sqlite:///{tmp}/default/mlruns/mlflow.db"
+    found = []
+    for i in range(rounds + 1):  # the first round creates the store
+        done = subprocess.run([sys.executable, "-c", ROUND, str(ROOT / "conf"), uri], cwd=tmp,
+                              env=_env(), capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"a round failed:\n{done.stderr[-2000:]}")
+        if i:
+            found.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            print(f"round {i}: " + ", ".join(f"{k} {v:.3f} s" for k, v in found[-1].items()),
+                  flush=True)
+    med = {k: statistics.median(r[k] for r in found) for k in found[0]}
+    off = statistics.median([r[k] for r in found for k in ("off", "off2")])
+    costs = {"cold_s": med["cold_on"] - off, "warm_s": med["warm_on"] - off,
+             "warm_no_plots_s": med["warm_no_plots"] - off, "off_s": off}
+    spread = [r["warm_on"] - (r["off"] + r["off2"]) / 2 for r in found]
+    print(f"default run, median of {rounds} processes: off {off:.3f} s; recording cost "
+          f"{costs['cold_s']:.3f} s for a process's first run, {costs['warm_s']:.3f} s warm "
+          f"(rounds {min(spread):.3f}-{max(spread):.3f}), {costs['warm_no_plots_s']:.3f} s "
+          f"warm without plots")
+    for key in ("cold_s", "warm_s"):
+        verdict = "met" if costs[key] <= TARGETS["recording_s"] else "missed"
+        print(f"  target <= {TARGETS['recording_s']} s ({key[:-2]}): {verdict}")
+    return {k: round(v, 4) for k, v in costs.items()}
+
+
+def long_run(tmp: Path, rounds: int) -> dict[str, float]:
+    command = [sys.executable, "-m", "nnexp.train", *LONG]
+    variants = {"on": [*command, f"tracking.uri=sqlite:///{tmp}/long/mlruns/mlflow.db"],
+                "off": [*command, "tracking.enabled=false"]}
+    subprocess.run(variants["on"], cwd=tmp, env=_env(), capture_output=True, check=True)
+    times: dict[str, list[float]] = {"on": [], "off": []}
+    for i in range(rounds):
+        for name in (("on", "off") if i % 2 == 0 else ("off", "on")):
+            start = time.perf_counter()
+            subprocess.run(variants[name], cwd=tmp, env=_env(), capture_output=True,
+                           check=True)
+            times[name].append(time.perf_counter() - start)
+        print(f"long round {i + 1}: on {times['on'][-1]:.2f} s, off {times['off'][-1]:.2f} s",
+              flush=True)
+    on, off = statistics.median(times["on"]), statistics.median(times["off"])
+    ratios = [a / b for a, b in zip(times["on"], times["off"], strict=True)]
+    print(f"{' '.join(LONG)}, whole processes, median of {rounds}: on {on:.2f} s, off "
+          f"{off:.2f} s, ratio {on / off:.3f} (paired rounds {min(ratios):.3f}-"
+          f"{max(ratios):.3f}); target <= {TARGETS['long_ratio']}: "
+          f"{'met' if on / off <= TARGETS['long_ratio'] else 'missed'}")
+    return {"long_on_s": round(on, 3), "long_off_s": round(off, 3),
+            "long_ratio": round(on / off, 4)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--long-rounds", type=int, default=3)
+    parser.add_argument("--skip-long", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="nnexp-recording-") as folder:
+        tmp = Path(folder)
+        figures = default_run(tmp, args.rounds)
+        if not args.skip_long:
+            figures.update(long_run(tmp, args.long_rounds))
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
