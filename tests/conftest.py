@@ -31,6 +31,25 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     shutil.rmtree(os.environ.pop("NNEXP_CACHE_DIR", ""), ignore_errors=True)
 
 
+# Modules whose tests start real processes (servers, killed runs, a wheel's venv): collected
+# first, so that under `-n 2` the long tests start early and the workers end together.
+SLOW_FIRST = (
+    "packaging/test_wheel_install.py", "distributed/", "robustness/test_faults.py",
+    "robustness/test_sweep_faults.py", "robustness/test_store_outages.py",
+    "robustness/test_server_outage.py", "ui/test_ui_server.py", "ui/test_ui_start.py",
+    "sweeps/test_sweep_resume.py", "robustness/test_store_creation.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slow modules first, each in its own order; the others keep theirs."""
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return next((i for i, slow in enumerate(SLOW_FIRST) if slow in path), len(SLOW_FIRST))
+
+    items.sort(key=rank)
+
+
 @pytest.fixture(autouse=True)
 def _no_inherited_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test may touch the repo's mlruns/: drop any store the environment points at, and run

@@ -1,10 +1,13 @@
-"""Helpers for tests: run the real command line, read what the MLflow store holds."""
+"""Helpers for tests: run the real command line (in a subprocess or in-process), read what the
+MLflow store holds."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,104 @@ def run_cli(args: list[str], cwd: Path, *, env: dict[str, str] | None = None,
     """Run `python -m <args>` in a subprocess from `cwd`, as a user would type it."""
     return subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=clean_env(**(env or {})),
                           capture_output=True, text=True, timeout=timeout)
+
+
+def run_inprocess(args: list[str], cwd: Path, *,
+                  env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`run_cli` without a new interpreter (~2.5 s of imports saved): the module's `main()` in
+    this process, from `cwd`, with the same clean environment and argv; stdout and stderr
+    captured, SystemExit as the return code. For tests where a process of its own is not the
+    point (signals, kills, a fresh interpreter's imports, concurrency keep `run_cli`); joblib's
+    workers are processes of their own, whose output this does not capture."""
+    import importlib
+    import io
+    import logging
+    import signal
+
+    from mlflow.tracking import fluent
+
+    module = importlib.import_module(args[0])
+    saved_mlflow = (_tracking_utils()._tracking_uri, fluent._active_experiment_id)
+    saved_env, saved_cwd, saved_argv = dict(os.environ), os.getcwd(), sys.argv
+    saved_signals = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    saved_hook, root = sys.unraisablehook, logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    os.environ.clear()
+    os.environ.update(clean_env(**(env or {})))
+    os.chdir(cwd)
+    sys.argv = list(args)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), _at_exit():
+            returned = module.main()  # nnexp.runs returns its code
+        code = returned if isinstance(returned, int) else 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if exc.code is not None and not isinstance(exc.code, int):
+            err.write(f"{exc.code}\n")
+    finally:
+        _restore_process(saved_env, saved_cwd, saved_argv, saved_signals, saved_hook,
+                         saved_mlflow)
+        for handler in root.handlers:
+            if handler not in saved_handlers:
+                handler.close()
+        root.handlers[:], root.level = saved_handlers, saved_level
+    return subprocess.CompletedProcess(args, code, out.getvalue(), err.getvalue())
+
+
+@contextlib.contextmanager
+def _at_exit() -> Iterator[None]:
+    """What nnexp registers with atexit inside runs when the block ends, as the command's own
+    process would run it when it exits (a sweep whose job raised ends its parent there)."""
+    import atexit
+
+    from nnexp.experiment.interrupts import received
+
+    register, saved_received, ours = atexit.register, received[:], []
+
+    def collect(func: Any, *args: Any, **kwargs: Any) -> Any:
+        if not getattr(func, "__module__", "").startswith("nnexp"):
+            return register(func, *args, **kwargs)
+        ours.append((func, args, kwargs))
+        return func
+
+    atexit.register = collect
+    try:
+        yield
+    finally:
+        atexit.register = register
+        for func, args, kwargs in reversed(ours):
+            func(*args, **kwargs)
+        received[:] = saved_received
+
+
+def _tracking_utils() -> Any:
+    import mlflow.tracking._tracking_service.utils as utils
+
+    return utils
+
+
+def _restore_process(env: dict[str, str], cwd: str, argv: list[str],
+                     signals: dict[int, Any], hook: Any, mlflow_state: tuple[Any, Any]) -> None:
+    """What a command run in-process may leave behind: environment, folder, argv, signal
+    handlers, MLflow's active run and tracking URI, Hydra's global state."""
+    import signal
+
+    import mlflow
+    from hydra.core.global_hydra import GlobalHydra
+    from mlflow.tracking import fluent
+
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    sys.argv = argv
+    for sig, handler in signals.items():
+        signal.signal(sig, handler)
+    sys.unraisablehook = hook
+    while mlflow.active_run():
+        mlflow.end_run()
+    _tracking_utils()._tracking_uri, fluent._active_experiment_id = mlflow_state
+    GlobalHydra.instance().clear()
 
 
 def store_of(root: Path) -> str:

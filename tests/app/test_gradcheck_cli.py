@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from helpers import clean_env, run_cli
+from helpers import clean_env, run_inprocess
 
 FLOAT32_ONLY_BUG = """
 import sys
@@ -32,8 +32,8 @@ def _rows(stdout: str) -> dict[str, list[str]]:
 
 
 def test_a_float32_config_is_also_checked_on_its_float32_code_path(tmp_path):
-    proc = run_cli(["nnexp.gradcheck", "model.hidden=[6,4]", "model.activation=sigmoid"],
-                   cwd=tmp_path)
+    proc = run_inprocess(["nnexp.gradcheck", "model.hidden=[6,4]", "model.activation=sigmoid"],
+                         cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     header = proc.stdout.splitlines()[0]
     assert header.split()[:5] == ["parameter", "float64", "error", "status", "float32"]
@@ -48,7 +48,8 @@ def test_a_float32_config_is_also_checked_on_its_float32_code_path(tmp_path):
 
 
 def test_a_float64_config_is_checked_in_float64_only(tmp_path):
-    proc = run_cli(["nnexp.gradcheck", "model.hidden=[5]", "model.dtype=float64"], cwd=tmp_path)
+    proc = run_inprocess(["nnexp.gradcheck", "model.hidden=[5]", "model.dtype=float64"],
+                         cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "float32" not in proc.stdout
     assert all(row[2] == "ok" for row in _rows(proc.stdout).values())

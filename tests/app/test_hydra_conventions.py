@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import all_runs, clean_env, logged_config, run_cli
+from helpers import all_runs, clean_env, logged_config, run_inprocess
 
 from nnexp.config.paths import conf_dir
 from nnexp.data import make_image_folder
@@ -43,8 +43,8 @@ def _last_error(proc: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_glob_sweep_with_the_multirun_flag_after_an_override(tmp_path):
-    proc = run_cli(["nnexp.train", "optimizer=glob(*,exclude=[a*,m*,n*])", "-m", *FAST],
-                   cwd=tmp_path)
+    proc = run_inprocess(["nnexp.train", "optimizer=glob(*,exclude=[a*,m*,n*])", "-m", *FAST],
+                         cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     parent, children = _sweep(_store(tmp_path))
     assert parent.info.status == "FINISHED"
@@ -54,8 +54,8 @@ def test_glob_sweep_with_the_multirun_flag_after_an_override(tmp_path):
 
 
 def test_chdir_sweep_keeps_the_one_store_and_each_job_logs_what_it_printed(tmp_path):
-    proc = run_cli(["nnexp.train", "-m", "hydra.job.chdir=true", "lr=0.1,0.01", *FAST],
-                   cwd=tmp_path, env={"MLFLOW_EXPERIMENT_NAME": "from_env"})
+    proc = run_inprocess(["nnexp.train", "-m", "hydra.job.chdir=true", "lr=0.1,0.01", *FAST],
+                         cwd=tmp_path, env={"MLFLOW_EXPERIMENT_NAME": "from_env"})
     assert proc.returncode == 0, proc.stderr
     parent, children = _sweep(_store(tmp_path), "from_env")
     assert parent.info.status == "FINISHED" and len(children) == 2
@@ -74,9 +74,9 @@ def test_chdir_sweep_keeps_the_one_store_and_each_job_logs_what_it_printed(tmp_p
 
 def test_chdir_run_resolves_relative_paths_where_it_started_and_records_them(tmp_path):
     make_image_folder(tmp_path / "pics", per_class=6, size=(8, 8))
-    proc = run_cli(["nnexp.train", "hydra.job.chdir=true", "data=images", "data.image_dir=pics",
-                    "data.image_size=[8,8]", "tracking.uri=sqlite:///rel/store.db", *FAST],
-                   cwd=tmp_path)
+    proc = run_inprocess(["nnexp.train", "hydra.job.chdir=true", "data=images",
+                          "data.image_dir=pics", "data.image_size=[8,8]",
+                          "tracking.uri=sqlite:///rel/store.db", *FAST], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     uri = _store(tmp_path, "rel/store.db")
     (run,) = all_runs(uri)
@@ -96,8 +96,8 @@ def test_chdir_run_resolves_relative_paths_where_it_started_and_records_them(tmp
 
 def test_sweep_across_experiments_is_refused_before_it_starts(tmp_path):
     make_image_folder(tmp_path / "pics", per_class=6, size=(8, 8))
-    proc = run_cli(["nnexp.train", "-m", "experiment=tutorial_line,cat_classifier",
-                    "data.image_dir=pics", *FAST], cwd=tmp_path)
+    proc = run_inprocess(["nnexp.train", "-m", "experiment=tutorial_line,cat_classifier",
+                          "data.image_dir=pics", *FAST], cwd=tmp_path)
     assert proc.returncode == 2
     assert _last_error(proc) == (
         "nnexp.train: error: tracking.experiment: this sweep's jobs record into 2 experiments "
@@ -121,8 +121,8 @@ hydra:
 def test_a_sweeper_choosing_another_experiment_fails_the_job_not_the_record(tmp_path):
     (tmp_path / "cfg" / "hparams_search").mkdir(parents=True)
     (tmp_path / "cfg" / "hparams_search" / "elsewhere.yaml").write_text(OTHER_EXPERIMENT_SEARCH)
-    proc = run_cli(["nnexp.train", "-m", f"--config-dir={tmp_path / 'cfg'}",
-                    "hparams_search=elsewhere", *FAST], cwd=tmp_path)
+    proc = run_inprocess(["nnexp.train", "-m", f"--config-dir={tmp_path / 'cfg'}",
+                          "hparams_search=elsewhere", *FAST], cwd=tmp_path)
     assert proc.returncode == 2
     assert _last_error(proc) == (
         "nnexp.train: error: tracking.experiment: this job records into 'elsewhere' but its "
@@ -134,9 +134,9 @@ def test_a_sweeper_choosing_another_experiment_fails_the_job_not_the_record(tmp_
 
 @needs_optuna
 def test_optuna_optimises_in_the_direction_of_sweep_direction(tmp_path):
-    proc = run_cli(["nnexp.train", "-m", "hparams_search=lr_width", "hydra.sweeper.n_trials=2",
-                    "sweep.direction=maximize", "sweep.objective=val/accuracy", *FAST],
-                   cwd=tmp_path)
+    proc = run_inprocess(["nnexp.train", "-m", "hparams_search=lr_width",
+                          "hydra.sweeper.n_trials=2", "sweep.direction=maximize",
+                          "sweep.objective=val/accuracy", *FAST], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     parent, children = _sweep(_store(tmp_path))
     accuracy = {c.info.run_id: c.data.metrics["val/accuracy"] for c in children}
@@ -148,8 +148,9 @@ def test_optuna_optimises_in_the_direction_of_sweep_direction(tmp_path):
 
 @needs_optuna
 def test_a_sweeper_direction_against_sweep_direction_is_refused(tmp_path):
-    proc = run_cli(["nnexp.train", "-m", "hparams_search=lr_width", "hydra.sweeper.n_trials=1",
-                    "hydra.sweeper.direction=maximize", *FAST], cwd=tmp_path)
+    proc = run_inprocess(["nnexp.train", "-m", "hparams_search=lr_width",
+                          "hydra.sweeper.n_trials=1", "hydra.sweeper.direction=maximize", *FAST],
+                         cwd=tmp_path)
     assert proc.returncode == 2
     assert _last_error(proc) == (  # the preset links it to sweep.direction: one direction
         "nnexp.train: error: hydra.sweeper.direction: the config sets it to ${sweep.direction}, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from helpers import all_runs, clean_env, client_for, run_cli
+from helpers import all_runs, clean_env, client_for, run_cli, run_inprocess
 
 from nnexp.tracking.store import default_tracking_uri, resolve_tracking_uri
 
@@ -43,15 +43,16 @@ def test_tracking_uri_comes_from_config_then_environment_then_cwd(tmp_path, monk
 
 
 def test_gradcheck_command_passes_and_fails_on_tolerance(tmp_path):
-    ok = run_cli(["nnexp.gradcheck", "model.hidden=[6,4]", "model.activation=tanh"], cwd=tmp_path)
+    ok = run_inprocess(["nnexp.gradcheck", "model.hidden=[6,4]", "model.activation=tanh"],
+                       cwd=tmp_path)
     assert ok.returncode == 0, ok.stderr
     rows = [line.split() for line in ok.stdout.splitlines()[1:-1]]
     assert [r[0] for r in rows] == ["layer1.weight", "layer1.bias", "layer2.weight",
                                     "layer2.bias", "layer3.weight", "layer3.bias"]
     assert all(float(r[1]) < 1e-6 and r[2] == "ok" for r in rows)
     assert ok.stdout.splitlines()[-1] == "gradient check passed"
-    strict = run_cli(["nnexp.gradcheck", "model.hidden=[6,4]", "gradcheck.tol=1e-30"],
-                     cwd=tmp_path)
+    strict = run_inprocess(["nnexp.gradcheck", "model.hidden=[6,4]", "gradcheck.tol=1e-30"],
+                           cwd=tmp_path)
     assert strict.returncode == 1
     assert "gradient check failed for layer1.weight" in strict.stderr
     assert not (tmp_path / "mlruns" / "mlflow.db").exists()  # nothing is tracked

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import all_runs, run_cli
+from helpers import all_runs, run_inprocess
 
 FAST = ["train.epochs=1", "model.hidden=[4]", "tracking.plots=false"]
 GOOD = "a,b,y\n1,2,0\n3,4,1\n5,6,0\n7,8,1\n"
@@ -119,8 +119,8 @@ def test_parquet_without_pyarrow_names_the_extra(tmp_path, store_uri, monkeypatc
 
 def test_the_command_line_refuses_a_text_column_in_one_line(tmp_path, store_uri):
     (tmp_path / "shop.csv").write_text("price,color,sold\n9.5,red,1\n7.25,blue,0\n8,red,1\n")
-    done = run_cli(["nnexp.train", *FAST, "data=csv", "data.path=shop.csv", "data.target=sold",
-                    f"tracking.uri={store_uri}"], tmp_path)
+    done = run_inprocess(["nnexp.train", *FAST, "data=csv", "data.path=shop.csv",
+                          "data.target=sold", f"tracking.uri={store_uri}"], tmp_path)
     assert done.returncode == 2, done.stderr
     assert _one_error_line(done.stderr) == (
         f"nnexp.train: error: data.path '{tmp_path / 'shop.csv'}' line 2, column 'color': "

@@ -7,7 +7,7 @@ import logging
 import subprocess
 from pathlib import Path
 
-from helpers import run_cli
+from helpers import run_inprocess
 from PIL import Image
 
 from nnexp.data.cat_pictures import write_cat_pictures
@@ -15,8 +15,8 @@ from nnexp.sweeps.job import run_job
 
 
 def test_the_command_writes_a_class_per_folder_set_and_says_what_next(tmp_path):
-    proc = run_cli(["nnexp.demo", "cat-pictures", "pics", "--per-class", "3", "--size", "40"],
-                   cwd=tmp_path)
+    proc = run_inprocess(["nnexp.demo", "cat-pictures", "pics", "--per-class", "3", "--size", "40"],
+                         cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == [
         f"wrote 3 cat and 3 not_cat pictures (40x40 PNG, seed 0) to {tmp_path / 'pics'} "
@@ -29,7 +29,7 @@ def test_the_command_writes_a_class_per_folder_set_and_says_what_next(tmp_path):
         with Image.open(files[0]) as picture:
             assert picture.size == (40, 40) and picture.mode == "RGB"
     (tmp_path / "pics" / "notes.txt").write_text("mine")
-    again = run_cli(["nnexp.demo", "cat-pictures", "pics"], cwd=tmp_path)
+    again = run_inprocess(["nnexp.demo", "cat-pictures", "pics"], cwd=tmp_path)
     assert again.returncode == 2
     assert again.stderr == ("nnexp.demo: error: pics: already holds notes.txt; give a new folder "
                             "(a training folder must hold only one sub-folder per class)\n")
@@ -51,22 +51,22 @@ def test_the_pictures_go_to_the_cache_never_into_the_working_folder_or_a_reposit
     project.mkdir()
     subprocess.run(["git", "init", "-q", str(project)], check=True)
     cache = tmp_path / "cache"
-    proc = run_cli(["nnexp.demo", "cat-pictures", "--per-class", "2", "--size", "16"],
-                   cwd=project, env={"XDG_CACHE_HOME": str(cache)})
+    proc = run_inprocess(["nnexp.demo", "cat-pictures", "--per-class", "2", "--size", "16"],
+                         cwd=project, env={"XDG_CACHE_HOME": str(cache)})
     assert proc.returncode == 0, proc.stderr
     folder = cache / "nnexp" / "cat_pictures"
     assert len(list(folder.glob("*/*.png"))) == 4
     assert proc.stdout.splitlines()[1] == (
         "train on them: python -m nnexp.train experiment=cat_classifier")  # its default folder
     assert sorted(p.name for p in project.iterdir()) == [".git"]
-    inside = run_cli(["nnexp.demo", "cat-pictures", "pics"], cwd=project)
+    inside = run_inprocess(["nnexp.demo", "cat-pictures", "pics"], cwd=project)
     assert inside.returncode == 2 and not (project / "pics").exists()
     assert inside.stderr == (
         f"nnexp.demo: error: pics: inside the git repository {project.resolve()}, where every "
         "later run would record the pictures as uncommitted changes; give a folder outside it, "
         "or none (nnexp's cache)\n")
-    other_seed = run_cli(["nnexp.demo", "cat-pictures", "--per-class", "1", "--seed", "1"],
-                         cwd=project, env={"XDG_CACHE_HOME": str(cache)})
+    other_seed = run_inprocess(["nnexp.demo", "cat-pictures", "--per-class", "1", "--seed", "1"],
+                               cwd=project, env={"XDG_CACHE_HOME": str(cache)})
     assert other_seed.returncode == 0, other_seed.stderr
     assert len(list((cache / "nnexp" / "cat_pictures_seed1").glob("*/*.png"))) == 2
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import all_runs, client_for, run_cli
+from helpers import all_runs, client_for, run_inprocess
 
 from nnexp.config import ConfigError, validate
 from nnexp.experiment.range_test import range_test
@@ -18,7 +18,7 @@ from nnexp.sweeps.job import run_job
 
 
 def test_lr_find_command_records_the_curve_and_prints_the_suggestion(tmp_path: Path):
-    proc = run_cli(["nnexp.lr_find", "optimizer=sgd", "model.hidden=[16]"], cwd=tmp_path)
+    proc = run_inprocess(["nnexp.lr_find", "optimizer=sgd", "model.hidden=[16]"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     (run,) = all_runs(uri)
@@ -86,9 +86,9 @@ def test_a_single_run_above_a_given_limit_is_skipped_without_a_run(make_cfg, sto
 
 
 def test_sweep_skips_learning_rates_above_the_divergence_point(tmp_path: Path):
-    proc = run_cli(["nnexp.train", "-m", "lr=0.01,100", "sweep.skip_lr_above=auto",
-                    "train.epochs=1", "model.hidden=[8]", "tracking.plots=false",
-                    "tracking.log_model=false"], cwd=tmp_path)
+    proc = run_inprocess(["nnexp.train", "-m", "lr=0.01,100", "sweep.skip_lr_above=auto",
+                          "train.epochs=1", "model.hidden=[8]", "tracking.plots=false",
+                          "tracking.log_model=false"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     runs = all_runs(uri)

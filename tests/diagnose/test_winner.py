@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import all_runs, client_for, run_cli
+from helpers import all_runs, client_for, run_inprocess
 
 from nnexp.sweeps.summary import seed_statistics
 from nnexp.sweeps.winner import (
@@ -180,9 +180,9 @@ def test_the_winner_test_is_calibrated_on_simulated_sweeps():
 
 def test_seed_sweep_summary_says_the_winner_is_real(tmp_path: Path):
     # 6 seeds: the fewest with which the exact paired sign-flip test can reach p <= 0.05
-    proc = run_cli(["nnexp.train", "-m", "lr=0.003,1e-5", "seed=0,1,2,3,4,5", "train.epochs=1",
-                    "model.hidden=[8]", "tracking.plots=false", "tracking.log_model=false"],
-                   cwd=tmp_path)
+    proc = run_inprocess(["nnexp.train", "-m", "lr=0.003,1e-5", "seed=0,1,2,3,4,5",
+                          "train.epochs=1", "model.hidden=[8]", "tracking.plots=false",
+                          "tracking.log_model=false"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     (parent,) = [r for r in all_runs(uri) if r.data.tags.get("nnexp.sweep") == "parent"]

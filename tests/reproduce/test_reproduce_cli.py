@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from helpers import client_for, run_cli
+from helpers import client_for, run_inprocess
 
 from nnexp.reproduce import main
 from nnexp.tracking.store import ensure_experiment
@@ -11,7 +11,7 @@ from nnexp.tracking.store import ensure_experiment
 
 def test_cli_reproduces_a_run_identically(train_run, store_uri, tmp_path):
     run_id = train_run()
-    done = run_cli(["nnexp.reproduce", run_id, "--tracking-uri", store_uri], cwd=tmp_path)
+    done = run_inprocess(["nnexp.reproduce", run_id, "--tracking-uri", store_uri], cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     verdict = done.stdout.splitlines()[-1]
     assert verdict.startswith("identical: ") and f"reproduces {run_id}" in verdict
@@ -20,7 +20,7 @@ def test_cli_reproduces_a_run_identically(train_run, store_uri, tmp_path):
 
 def test_cli_unknown_run_id_is_one_line_and_exit_2(train_run, store_uri, tmp_path):
     ensure_experiment(client_for(store_uri), "nnexp", store_uri)  # a store, but no such run
-    done = run_cli(["nnexp.reproduce", "0123abc", "--tracking-uri", store_uri], cwd=tmp_path)
+    done = run_inprocess(["nnexp.reproduce", "0123abc", "--tracking-uri", store_uri], cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
         f"nnexp.reproduce: error: unknown run id '0123abc' in {store_uri}"]

@@ -7,7 +7,7 @@ import csv
 from pathlib import Path
 
 import pytest
-from helpers import all_runs, client_for, run_cli
+from helpers import all_runs, client_for, run_inprocess
 
 from nnexp.sweeps.configurations import TRAINED, configurations, duplicate_jobs
 from nnexp.sweeps.summary import seed_groups, seed_statistics
@@ -60,9 +60,9 @@ def _csv(client, run_id: str, path: str, into: Path) -> list[dict[str, str]]:
 
 
 def test_seed_sweep_of_0_1_and_1e_1_is_one_configuration_of_three_seeds(tmp_path: Path):
-    proc = run_cli(["nnexp.train", "-m", "seed=0,1,2", "lr=0.1,1e-1,0.1000001",
-                    "train.epochs=1", "model.hidden=[8]", "tracking.plots=false",
-                    "tracking.log_model=false"], cwd=tmp_path)
+    proc = run_inprocess(["nnexp.train", "-m", "seed=0,1,2", "lr=0.1,1e-1,0.1000001",
+                          "train.epochs=1", "model.hidden=[8]", "tracking.plots=false",
+                          "tracking.log_model=false"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     runs = all_runs(uri)

@@ -9,7 +9,7 @@ import statistics
 from pathlib import Path
 
 import pytest
-from helpers import all_runs, client_for, run_cli
+from helpers import all_runs, client_for, run_cli, run_inprocess
 
 FAST = ["optimizer=sgd", "model.hidden=[8]", "tracking.log_every_n_steps=5", "tracking.plots=false",
         "tracking.log_model=false"]
@@ -33,9 +33,9 @@ def _value_at_epoch(client, run, key: str, epoch: int) -> float:
 
 def test_median_pruning_stops_hopeless_learning_rates_and_says_why(tmp_path):
     # sequential: the two good rates finish first, the hopeless ones meet their median
-    proc = run_cli(["nnexp.train", "-m", "lr=0.3,0.1,1e-5,1e-6", "train.epochs=4", *FAST,
-                    "sweep.prune=median", "sweep.prune_warmup_epochs=1",
-                    "sweep.prune_startup_runs=2"], cwd=tmp_path)
+    proc = run_inprocess(["nnexp.train", "-m", "lr=0.3,0.1,1e-5,1e-6", "train.epochs=4", *FAST,
+                          "sweep.prune=median", "sweep.prune_warmup_epochs=1",
+                          "sweep.prune_startup_runs=2"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "pruned at epoch 2, run" in proc.stdout
     assert proc.stdout.splitlines()[1] == ("pruning: 4 children, median: a child may stop after "
@@ -76,8 +76,8 @@ def test_median_pruning_stops_hopeless_learning_rates_and_says_why(tmp_path):
 def test_a_sweep_that_cannot_prune_says_so_when_it_starts(tmp_path):
     """Five children and median's default five finished siblings: no child can ever be pruned,
     and the first lines say so instead of leaving the user to wonder."""
-    proc = run_cli(["nnexp.train", "-m", "lr=0.3,0.1,0.03,0.01,0.003", "train.epochs=1", *FAST,
-                    "sweep.prune=median", "sweep.prune_warmup_epochs=0"], cwd=tmp_path)
+    proc = run_inprocess(["nnexp.train", "-m", "lr=0.3,0.1,0.03,0.01,0.003", "train.epochs=1",
+                          *FAST, "sweep.prune=median", "sweep.prune_warmup_epochs=0"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[1] == (
         "pruning: 5 children, sweep.prune_startup_runs=5: no child can be pruned (median waits "
@@ -108,10 +108,10 @@ def test_asha_prunes_across_parallel_workers(tmp_path, launcher):
                     reason="the optuna extra is not installed (pip install -e '.[optuna]')")
 def test_optuna_trials_are_pruned_through_the_store_and_the_study_gets_their_last_value(
         tmp_path):
-    proc = run_cli(["nnexp.train", "-m", "hparams_search=lr_width", "hydra.sweeper.n_trials=5",
-                    "train.epochs=3", "sweep.prune=median", "sweep.prune_startup_runs=1",
-                    "sweep.prune_warmup_epochs=0", "tracking.plots=false",
-                    "tracking.log_model=false"], cwd=tmp_path)
+    proc = run_inprocess(["nnexp.train", "-m", "hparams_search=lr_width",
+                          "hydra.sweeper.n_trials=5", "train.epochs=3", "sweep.prune=median",
+                          "sweep.prune_startup_runs=1", "sweep.prune_warmup_epochs=0",
+                          "tracking.plots=false", "tracking.log_model=false"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     uri, parent, children = _sweep(tmp_path)
     pruned = [c for c in children.values() if "nnexp.pruned" in c.data.tags]

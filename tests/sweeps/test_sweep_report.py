@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from helpers import client_for, run_cli
+from helpers import client_for, run_inprocess
 
 import nnexp
 from nnexp.record import tags
@@ -114,7 +114,7 @@ def test_why_on_a_run_that_is_no_parent_is_one_line_exit_2(store_uri, tmp_path):
     parent = _sweep_in_store(client, running=False)
     child = next(r for r in client.search_runs([client.get_run(parent).info.experiment_id])
                  if r.info.run_id != parent).info.run_id
-    done = run_cli(["nnexp.why", child, "--tracking-uri", store_uri], cwd=tmp_path)
+    done = run_inprocess(["nnexp.why", child, "--tracking-uri", store_uri], cwd=tmp_path)
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == (f"nnexp.why: error: PARENT_RUN_ID: run '{child}' is not a sweep's "
                            "parent run (give the id the sweep printed as `sweep: parent run "

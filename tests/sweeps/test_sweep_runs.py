@@ -7,7 +7,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-from helpers import all_runs, client_for, run_cli
+from helpers import all_runs, client_for, run_cli, run_inprocess
 
 from nnexp.experiment.verdict import VERDICTS
 
@@ -33,7 +33,7 @@ def _summary_rows(uri: str, parent, tmp_path: Path) -> list[dict[str, str]]:
 
 
 def test_lr_and_seed_sweep_parent_children_summary_then_resume(tmp_path):
-    proc = run_cli(["nnexp.train", "-m", "lr=0.1,0.01", "seed=0,1", *FAST], cwd=tmp_path)
+    proc = run_inprocess(["nnexp.train", "-m", "lr=0.1,0.01", "seed=0,1", *FAST], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     uri = _store(tmp_path)
     parent, children = _split(all_runs(uri))
@@ -100,8 +100,8 @@ def test_lr_and_seed_sweep_parent_children_summary_then_resume(tmp_path):
     assert table[-2:] == [f"parent run {parent.info.run_id} FINISHED, recorded in {db}",
                           f"open: python -m nnexp.ui --run {parent.info.run_id}"]
 
-    again = run_cli(["nnexp.train", "-m", "lr=0.1,0.01", "seed=0,1", "sweep.skip_finished=true",
-                     *FAST], cwd=tmp_path)
+    again = run_inprocess(["nnexp.train", "-m", "lr=0.1,0.01", "seed=0,1",
+                           "sweep.skip_finished=true", *FAST], cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     runs = all_runs(uri)
     assert len(runs) == 6  # two parents, the four children of the first sweep, no new child
@@ -113,8 +113,8 @@ def test_lr_and_seed_sweep_parent_children_summary_then_resume(tmp_path):
 
 
 def test_layer_size_sweep_with_divergent_jobs_fails_parent_and_lists_them(tmp_path):
-    proc = run_cli(["nnexp.train", "-m", "optimizer=sgd", "lr=0.05,1e9",
-                    "model.hidden=[8],[16,8]", "train.epochs=2"], cwd=tmp_path)
+    proc = run_inprocess(["nnexp.train", "-m", "optimizer=sgd", "lr=0.05,1e9",
+                          "model.hidden=[8],[16,8]", "train.epochs=2"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr  # divergence is a result of a sweep, not a crash
     uri = _store(tmp_path)
     parent, children = _split(all_runs(uri))
@@ -172,7 +172,7 @@ def test_joblib_sweep_of_four_parallel_jobs_loses_nothing(tmp_path):
 
 
 def test_invalid_value_in_a_sweep_stops_before_any_run(tmp_path):
-    proc = run_cli(["nnexp.train", "-m", "lr=0.1,-1", *FAST], cwd=tmp_path)
+    proc = run_inprocess(["nnexp.train", "-m", "lr=0.1,-1", *FAST], cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
         "nnexp.train: error: lr: must be a finite number > 0, got -1.0")
@@ -183,8 +183,8 @@ def test_invalid_value_in_a_sweep_stops_before_any_run(tmp_path):
 @pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_optuna_sweeper") is None,
                     reason="the optuna extra is not installed (pip install -e '.[optuna]')")
 def test_optuna_search_runs_trials_as_children(tmp_path):
-    proc = run_cli(["nnexp.train", "-m", "hparams_search=lr_width", "hydra.sweeper.n_trials=3",
-                    "train.epochs=2"], cwd=tmp_path)
+    proc = run_inprocess(["nnexp.train", "-m", "hparams_search=lr_width",
+                          "hydra.sweeper.n_trials=3", "train.epochs=2"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     parent, children = _split(all_runs(_store(tmp_path)))
     assert len(children) == 3 and parent.info.status == "FINISHED"
@@ -209,8 +209,8 @@ def test_job_that_raises_fails_the_parent_and_other_jobs_still_run(tmp_path):
 
     good = make_image_folder(tmp_path / "pictures", per_class=6, size=(8, 8))
     missing = tmp_path / "nowhere"
-    proc = run_cli(["nnexp.train", "-m", "data=images", "data.image_size=[8,8]",
-                    f"data.image_dir={missing},{good}", *FAST], cwd=tmp_path)
+    proc = run_inprocess(["nnexp.train", "-m", "data=images", "data.image_size=[8,8]",
+                          f"data.image_dir={missing},{good}", *FAST], cwd=tmp_path)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1] == (
         f"nnexp.train: error: data.image_dir: folder '{missing}' does not exist")
