@@ -12,6 +12,7 @@ never guessed from metrics, and no metric history is read.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import sys
 import time
@@ -23,6 +24,7 @@ from nnexp.experiment.observer import FAILED, KILLED
 from nnexp.record import tags
 from nnexp.record.redact import redact
 from nnexp.tracking.liveness import same_process_alive, stale_reason
+from nnexp.tracking.mlflow_observer import SYNC_COMMAND
 from nnexp.tracking.store import StoreError, outbox_root, resolve_tracking_uri
 
 PROG = "nnexp.runs"
@@ -42,7 +44,8 @@ def sync(uri: str, client: Any) -> list[str]:
     from nnexp.tracking.sync import replay
 
     lines = []
-    for outbox in outboxes(outbox_root(uri)):
+    # a sweep's parent last: its summary is written from its children, synced before it
+    for outbox in sorted(outboxes(outbox_root(uri)), key=_is_local_parent):
         info = outbox.info
         if info.get("host") == platform.node() and same_process_alive(
                 int(info.get("pid", 0)), info.get("pid_start")):
@@ -56,9 +59,46 @@ def sync(uri: str, client: Any) -> list[str]:
                 f"cleanup: process {info.get('pid')} on {info.get('host')} ended without "
                 "ending its run (killed); its journal was replayed"))
         ended = f", ended {done.ended}" if done.ended else ""
-        lines.append(f"synced run {done.run_id}: {done.n_values} metric values, "
+        if _is_local_parent(outbox):
+            ended += f", summary written, {summarize(client, done.run_id, keep_end=True)}"
+        local = f" (recorded locally as {outbox.run_id})" if done.run_id != outbox.run_id else ""
+        lines.append(f"synced run {done.run_id}{local}: {done.n_values} metric values, "
                      f"{done.n_ops} pending writes{ended}")
     return lines
+
+
+def _is_local_parent(outbox: Any) -> bool:
+    """A sweep's parent run that no store answered at its start."""
+    local = outbox.info.get("local") or {}
+    return local.get("tags", {}).get(tags.SWEEP) == "parent"
+
+
+def sync_waiting(given: str | None) -> tuple[list[str], int]:
+    """`sync` for the store given (--tracking-uri, MLFLOW_TRACKING_URI), else for every store a
+    journal here waits for; the lines to print, and the exit code (1: a store did not answer,
+    its runs still wait, with the command that uploads them)."""
+    from nnexp.tracking.mlflow_observer import sync_command
+    from nnexp.tracking.pending import usable, waiting_stores
+    from nnexp.tracking.store import open_client
+
+    if given or os.environ.get("MLFLOW_TRACKING_URI"):
+        uri = resolve_tracking_uri(given)
+        return sync(uri, open_client(uri)), 0
+    lines, code = [], 0
+    for uri, count in waiting_stores().items():
+        if not usable(uri):
+            lines.append(f"{count} run(s) wait for {uri}: give its password, "
+                         f"`{SYNC_COMMAND} --tracking-uri URI`")
+            code = 1
+            continue
+        try:
+            store = resolve_tracking_uri(uri)
+            lines += sync(store, open_client(store))
+        except StoreError as exc:
+            lines.append(f"{count} run(s) still wait for {redact(uri)} ({exc}): "
+                         f"retry with `{sync_command(uri)}`")
+            code = 1
+    return lines, code
 
 
 def stale_runs(client: Any, stale_minutes: float) -> list[tuple[Any, str]]:
@@ -112,8 +152,11 @@ def _children_still_running(client: Any, parent_id: str, stale_ids: set[str]) ->
                for child in running_children(client, parent_id))
 
 
-def summarize(client: Any, parent_id: str, end_status: str | None = None) -> str:
-    """Rebuild a sweep parent's summary from its children in the store; end it if asked."""
+def summarize(client: Any, parent_id: str, end_status: str | None = None,
+              keep_end: bool = False) -> str:
+    """Rebuild a sweep parent's summary from its children in the store; end it if asked.
+    `keep_end`: a parent that ended FINISHED ends FAILED when the summary says a child failed
+    (a sweep whose parent was recorded locally), at the end time it had."""
     from nnexp.sweeps.summary import write_summary
 
     parent = client.get_run(parent_id)
@@ -124,6 +167,11 @@ def summarize(client: Any, parent_id: str, end_status: str | None = None) -> str
     objective = run_tags.get(tags.SWEEP_OBJECTIVE, "val/loss").split(" (")[0]
     direction = run_tags.get(tags.SWEEP_DIRECTION, "minimize")
     status = write_summary(client, parent_id, keys, objective, direction).status
+    if keep_end and parent.info.status == "FINISHED" and status != "FINISHED":
+        client.set_terminated(parent_id, status, end_time=client.get_run(parent_id).info.end_time)
+        return status
+    if keep_end:
+        return client.get_run(parent_id).info.status
     if end_status is not None:
         client.set_terminated(parent_id, end_status)
         return end_status
@@ -153,12 +201,14 @@ def main(argv: list[str] | None = None) -> int:
 
     args = _arguments(argv)
     try:
+        if args.command == "sync":
+            lines, code = sync_waiting(args.tracking_uri)
+            synced = sum(line.startswith("synced run") for line in lines)
+            print("\n".join(lines + [f"{synced} run(s) synced"]))
+            return code
         uri = resolve_tracking_uri(args.tracking_uri)
         client = open_client(uri)
-        if args.command == "sync":
-            lines = sync(uri, client)
-            print("\n".join(lines + [f"{len(lines)} run(s) synced"]))
-        elif args.command == "summarize":
+        if args.command == "summarize":
             parent = client.get_run(args.parent_run_id)
             alive = parent.info.status == "RUNNING" and stale_reason(
                 parent.data.tags, parent.info.start_time or 0, time.time(), 600) is None
