@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nnexp.config.metric_catalogue import LAST_EPOCH_SUFFIX
+from nnexp.experiment.interrupts import LAST_WAIT_SECONDS, RunStopped
 from nnexp.experiment.observer import MetricChunk, RunObserver, RunOutcome, RunPlan, RunStart
 from nnexp.record import tags
 from nnexp.record.redact import redact, redacted_copy
@@ -249,7 +250,18 @@ class MlflowObserver(RunObserver):
                              "tags": {k: redact(str(v)) for k, v in outcome.tags.items()}})
         self._writer.op({"op": "end", "status": outcome.status,
                          "end_time": int(time.time() * 1000)})
-        self.complete = self._writer.close(self.retry_seconds)
+        wait = min(self.retry_seconds, outcome.wait_seconds or self.retry_seconds)
+        try:
+            self.complete = self._writer.close(wait)
+        except (RunStopped, KeyboardInterrupt):  # a second Ctrl-C: one last short wait
+            self.complete = self._writer.close(min(wait, LAST_WAIT_SECONDS))
+            self._kept(min(wait, LAST_WAIT_SECONDS))
+            raise
+        self._kept(wait)
+
+    def _kept(self, waited: float) -> None:
+        """Remove the journal the store holds all of, else say where it waits."""
+        assert self._outbox is not None and self._writer is not None
         if self.complete:
             self._outbox.remove()
             return
@@ -258,7 +270,7 @@ class MlflowObserver(RunObserver):
             problem = self._writer.problems[-1] if self._writer.problems else "no answer"
             log.warning(redact(
                 f"warning: the tracking store did not take run {self.run_id} within "
-                f"{self.retry_seconds:g} s ({problem}); everything is kept in "
+                f"{waited:g} s ({problem}); everything is kept in "
                 f"{self._outbox.folder}: upload it with `{sync_command(self.uri)}`"))
 
     def summary_line(self) -> str | None:
@@ -332,7 +344,7 @@ class MlflowObserver(RunObserver):
                 raise StoreUnavailable(f"tracking store {redact(self.uri)}: cannot {what}: "
                                        f"{redact(_first_line(failure))}") from None
             if not told and deadline - time.monotonic() > 5:
-                log.warning(redact(f"note: waiting up to {deadline - time.monotonic():.0f} s "
+                log.warning(redact(f"note: waiting up to {self._start_wait():g} s "
                                    f"for the tracking store ({_first_line(failure)})"))
                 told = True
             time.sleep(pause)

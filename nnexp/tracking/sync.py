@@ -70,7 +70,10 @@ def store_run(outbox: Outbox, client: Any) -> str:
         return found
     run_tags = dict(local["tags"])
     parent = run_tags.get(tags.MLFLOW_PARENT_RUN_ID)
-    if parent:  # a sweep's parent recorded locally too: its run in the store (sync made it)
+    parent_journal = outbox.folder.parent / str(parent)
+    if parent and (parent_journal / "run.json").is_file():  # the parent was recorded locally
+        run_tags[tags.MLFLOW_PARENT_RUN_ID] = store_run(Outbox(parent_journal), client)
+    elif parent:  # recorded locally and synced already, or in the store from its start
         run_tags[tags.MLFLOW_PARENT_RUN_ID] = find_local_run(client, experiment_id,
                                                              parent) or parent
     return str(client.create_run(experiment_id, start_time=local["start_time"], tags=run_tags,
