@@ -34,6 +34,7 @@ def _start_and_wait_for_epoch_2(tmp_path: Path, *extra: str) -> subprocess.Popen
 def test_a_second_ctrl_c_still_ends_the_run_killed_in_the_store(tmp_path):
     proc = _start_and_wait_for_epoch_2(tmp_path)
     proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)  # two signals at once are one: the second comes while the run ends
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
