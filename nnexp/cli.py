@@ -49,7 +49,8 @@ def errors_exit(prog: str, hint: Callable[[BaseException], str] | None = None) -
         _fail(prog, f"{exc} (run ended FAILED)", EXIT_RUN_FAILED)
     except RunInterrupted as exc:
         received.append(exc.signame)  # also when a pool's worker raised it: the sweep ends KILLED
-        _fail(prog, f"{exc}; run ended KILLED, weights saved", EXIT_INTERRUPTED)
+        saved = "" if getattr(exc, "hurried", False) else ", weights saved"
+        _fail(prog, f"{exc}; run ended KILLED{saved}", EXIT_INTERRUPTED)
     except BrokenExecutor as exc:  # a pool worker (joblib) was killed from outside
         _fail(prog, f"a sweep worker process ended unexpectedly ({_first_line(exc)}); the "
                     "sweep stopped, its parent run says which jobs ran", EXIT_RUN_FAILED)

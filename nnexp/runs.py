@@ -15,6 +15,8 @@ command exits 1.
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from nnexp.experiment.observer import FAILED, KILLED
 from nnexp.record import tags
 from nnexp.record.redact import redact
 from nnexp.tracking.liveness import stale_reason
+from nnexp.tracking.mlflow_observer import SYNC_COMMAND
 from nnexp.tracking.store import StoreError, outbox_root, resolve_tracking_uri
 
 PROG = "nnexp.runs"
@@ -46,7 +49,8 @@ def sync(uri: str, client: Any, stale_minutes: float = STALE_MINUTES) -> tuple[l
     from nnexp.tracking.outbox import journal_folders
 
     lines, failed = [], 0
-    for folder in journal_folders(outbox_root(uri)):
+    # a sweep's parent last: its summary is written from its children, synced before it
+    for folder in sorted(journal_folders(outbox_root(uri)), key=_is_local_parent):
         said, ok = _sync_one(folder, uri, client, stale_minutes)
         lines += said
         failed += not ok
@@ -79,8 +83,11 @@ def _sync_one(folder: Path, uri: str, client: Any, stale_minutes: float) -> tupl
             why = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
             return [redact(f"not synced: run {outbox.run_id}: {why}; kept in {folder}")], False
     ended = f", ended {done.ended}" if done.ended else ""
+    if _is_local_parent(folder):
+        ended += f", summary written, {summarize(client, done.run_id, keep_end=True)}"
+    local = f" (recorded locally as {outbox.run_id})" if done.run_id != outbox.run_id else ""
     history = f", full history of {done.history_values} values" if done.history_values else ""
-    lines = [f"synced run {done.run_id}: {done.n_values} metric values{history}, "
+    lines = [f"synced run {done.run_id}{local}: {done.n_values} metric values{history}, "
              f"{done.n_ops} pending writes{ended}"]
     lines += [f"refused: run {done.run_id}: path {path!r} leads outside its journal's "
               f"files/; not uploaded, journal kept in {folder}" for path in done.refused]
@@ -95,6 +102,47 @@ def journal_stale_reason(outbox: Any, now_s: float, stale_seconds: float) -> str
                          tags.PID_START: str(info.get("pid_start", "")),
                          tags.MACHINE: str(info.get("machine", "")),
                          tags.HEARTBEAT: str(int(outbox.last_beat()))}, 0, now_s, stale_seconds)
+
+
+def _is_local_parent(folder: Path) -> bool:
+    """The journal of a sweep's parent run that no store answered at its start."""
+    try:
+        local = json.loads((folder / "run.json").read_text()).get("local") or {}
+        return local.get("tags", {}).get(tags.SWEEP) == "parent"
+    except (OSError, ValueError, AttributeError):
+        return False  # a damaged journal: reported by its sync
+
+
+def sync_waiting(given: str | None, stale_minutes: float = STALE_MINUTES
+                 ) -> tuple[list[str], int]:
+    """`sync` for the store given (--tracking-uri, MLFLOW_TRACKING_URI), else for every store a
+    journal here waits for; the lines to print, and the exit code (1: a store did not answer,
+    its runs still wait, with the command that uploads them; or a journal could not be synced)."""
+    from nnexp.tracking.mlflow_observer import sync_command
+    from nnexp.tracking.pending import usable, waiting_stores
+    from nnexp.tracking.store import open_client
+
+    if given or os.environ.get("MLFLOW_TRACKING_URI"):
+        uri = resolve_tracking_uri(given)
+        lines, failed = sync(uri, open_client(uri), stale_minutes)
+        return lines, 1 if failed else 0
+    lines, code = [], 0
+    for uri, count in waiting_stores().items():
+        if not usable(uri):
+            lines.append(f"{count} run(s) wait for {uri}: give its password, "
+                         f"`{SYNC_COMMAND} --tracking-uri URI`")
+            code = 1
+            continue
+        try:
+            store = resolve_tracking_uri(uri)
+            said, failed = sync(store, open_client(store), stale_minutes)
+            lines += said
+            code = code or (1 if failed else 0)
+        except StoreError as exc:
+            lines.append(f"{count} run(s) still wait for {redact(uri)} ({exc}): "
+                         f"retry with `{sync_command(uri)}`")
+            code = 1
+    return lines, code
 
 
 def stale_runs(client: Any, stale_minutes: float, uri: str) -> list[tuple[Any, str]]:
@@ -163,8 +211,11 @@ def _children_still_running(client: Any, parent_id: str, stale_ids: set[str]) ->
                for child in running_children(client, parent_id))
 
 
-def summarize(client: Any, parent_id: str, end_status: str | None = None) -> str:
-    """Rebuild a sweep parent's summary from its children in the store; end it if asked."""
+def summarize(client: Any, parent_id: str, end_status: str | None = None,
+              keep_end: bool = False) -> str:
+    """Rebuild a sweep parent's summary from its children in the store; end it if asked.
+    `keep_end`: a parent that ended FINISHED ends FAILED when the summary says a child failed
+    (a sweep whose parent was recorded locally), at the end time it had."""
     from nnexp.sweeps.summary import write_summary
 
     parent = client.get_run(parent_id)
@@ -175,6 +226,11 @@ def summarize(client: Any, parent_id: str, end_status: str | None = None) -> str
     objective = run_tags.get(tags.SWEEP_OBJECTIVE, "val/loss").split(" (")[0]
     direction = run_tags.get(tags.SWEEP_DIRECTION, "minimize")
     status = write_summary(client, parent_id, keys, objective, direction).status
+    if keep_end and parent.info.status == "FINISHED" and status != "FINISHED":
+        client.set_terminated(parent_id, status, end_time=client.get_run(parent_id).info.end_time)
+        return status
+    if keep_end:
+        return client.get_run(parent_id).info.status
     if end_status is not None:
         client.set_terminated(parent_id, end_status)
         return end_status
@@ -206,13 +262,14 @@ def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     failed = 0  # journals that could not be synced (each said in one line, each kept)
     try:
-        uri = resolve_tracking_uri(args.tracking_uri)
-        client = open_client(uri)
         if args.command == "sync":
-            lines, failed = sync(uri, client, args.stale_minutes)
+            lines, code = sync_waiting(args.tracking_uri, args.stale_minutes)
             synced = sum(line.startswith("synced run") for line in lines)
             print("\n".join(lines + [f"{synced} run(s) synced"]))
-        elif args.command == "summarize":
+            return code
+        uri = resolve_tracking_uri(args.tracking_uri)
+        client = open_client(uri)
+        if args.command == "summarize":
             parent = _existing_run(client, args.parent_run_id)
             alive = parent.info.status == "RUNNING" and stale_reason(
                 parent.data.tags, parent.info.start_time or 0, time.time(), 600) is None

@@ -191,6 +191,7 @@ def _validate_tracking_and_sweep(cfg: DictConfig) -> None:
     if t.metric_budget < 3:
         raise ConfigError(f"tracking.metric_budget: must be >= 3 points, got {t.metric_budget}")
     _positive("tracking.retry_seconds", t.retry_seconds, allow_zero=True)
+    _positive("tracking.start_wait_seconds", t.start_wait_seconds, allow_zero=True)
     if not str(t.experiment).strip():
         raise ConfigError("tracking.experiment: must be a non-empty name")
     max_length("tracking.experiment", t.experiment, MAX_EXPERIMENT_NAME, "an experiment name")

@@ -112,6 +112,7 @@ class TrackingConfig:
     run_name: str | None = None
     metric_budget: int = 1000  # points per metric in the store; the full history is an artifact
     retry_seconds: float = 120.0  # how long to wait for a locked or unreachable store
+    start_wait_seconds: float = 5.0  # a server store silent this long at start: record locally
     hash_every_n_steps: int = 10  # weight hashes for reproduce to localise a difference; 0: off
     description: str | None = None  # the run's description (MLflow's mlflow.note.content)
     tags: dict[str, str] = field(default_factory=dict)  # the user's own run tags: {team: vision}

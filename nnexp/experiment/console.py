@@ -25,6 +25,13 @@ def say(text: str, *, error: bool = False) -> None:
     (log.warning if error else log.info)(text)
 
 
+def say_start(summary: str, notes: list[str]) -> None:
+    """The network in one line, and what the user should know about their data."""
+    say(f"model: {summary}")
+    for note in (n for n in notes if "convert" in n or n.startswith("data.task:")):
+        say(f"note: {note}", error=True)
+
+
 def number(value: float) -> str:
     """Four decimals, or scientific notation for values that would not fit (a diverging loss)."""
     if math.isfinite(value) and value != 0 and not 1e-4 <= abs(value) < 1e5:

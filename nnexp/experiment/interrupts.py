@@ -1,4 +1,6 @@
-"""Ctrl-C and SIGTERM during a run: the first stops training at a safe point, a second kills.
+"""Ctrl-C and SIGTERM during a run: the first stops training at a safe point, a second stops
+the ending short (no weights saved, a last wait of LAST_WAIT_SECONDS for the store: the run
+still ends KILLED, in the store or in its journal), a third kills.
 
 Interruption is a domain event: the experiment ends its run KILLED with the latest weights, and
 observers only hear about it.
@@ -22,12 +24,14 @@ class RunInterrupted(RunStopped):
     def __init__(self, signame: str) -> None:
         super().__init__(f"interrupted by {signame}")
         self.signame = signame
+        self.hurried = False  # a second signal cut the run's ending short: no weights saved
 
     def __reduce__(self) -> tuple[type, tuple[str]]:  # crosses process pools as itself
         return type(self), (self.signame,)
 
 
 received: list[str] = []  # names of the signals that stopped a run in this process
+LAST_WAIT_SECONDS = 5.0  # how long a run stopped by a second signal waits for its store
 
 
 class InterruptFlag:
@@ -41,17 +45,22 @@ class InterruptFlag:
 
     def __init__(self, second_kills: bool = True) -> None:
         self.signame: str | None = None
+        self.hurried = False  # a second signal came: end the run without saving or waiting
         self.deferred = False
         self.second_kills = second_kills
         self.previous: dict[int, Any] = {}
 
     def handle(self, signum: int, _frame: Any) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            before = self.previous.get(sig)
-            signal.signal(sig, signal.SIG_DFL if self.second_kills or before is None else before)
+        second = self.signame is not None
+        if second or not self.second_kills:  # a third signal kills (a notebook: as before)
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                before = self.previous.get(sig)
+                signal.signal(sig, signal.SIG_DFL if self.second_kills or before is None
+                              else before)
+        self.hurried = second
         self.signame = signal.Signals(signum).name
         received.append(self.signame)
-        if not self.deferred:
+        if second or not self.deferred:
             raise RunInterrupted(self.signame)
 
     def check(self) -> None:

@@ -72,6 +72,7 @@ class RunOutcome:
     metrics: dict[str, float] = field(default_factory=dict)  # the final values
     seconds: float = 0.0  # training time
     epochs_run: int = 0
+    wait_seconds: float | None = None  # at most this long for a store (the user wants out)
 
 
 class RunObserver:

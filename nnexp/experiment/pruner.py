@@ -57,3 +57,16 @@ class StopAtEpoch:
 
     def outcome_tags(self) -> dict[str, str]:
         return {}
+
+
+def pruning_tags(pruner: Pruner | None, pruned: Pruned | None, objective: str) -> dict[str, str]:
+    """Why the run was pruned (it ends KILLED: it did not train its planned epochs, so no
+    filter on FINISHED takes it for a complete run), and what pruning cost it."""
+    from nnexp.record import tags
+
+    found = pruner.outcome_tags() if pruner is not None else {}
+    if pruned is not None:
+        reason = pruned.describe(objective)
+        found.update({tags.PRUNED: reason, tags.PRUNED_EPOCH: str(pruned.epoch),
+                      tags.STATUS_REASON: f"pruned at {reason}"})
+    return found

@@ -22,6 +22,7 @@ from nnexp.config import config_hash, to_container, validate
 from nnexp.config.choices import group_choices
 from nnexp.data import Dataset
 from nnexp.experiment import checkpoint as checkpoints
+from nnexp.experiment import interrupts
 from nnexp.experiment.build import (
     build_network,
     build_optimizer,
@@ -30,7 +31,7 @@ from nnexp.experiment.build import (
     prepared_data,
     targets_for,
 )
-from nnexp.experiment.console import say
+from nnexp.experiment.console import say, say_start
 from nnexp.experiment.final_values import final_metrics
 from nnexp.experiment.history import MetricHistory
 from nnexp.experiment.interrupts import RunInterrupted, RunStopped, interrupts_stop_run
@@ -52,7 +53,7 @@ from nnexp.experiment.observer import (
     RunPlan,
     RunStart,
 )
-from nnexp.experiment.pruner import Pruned, Pruner
+from nnexp.experiment.pruner import Pruned, Pruner, pruning_tags
 from nnexp.experiment.run_files import draw_plots, save_network
 from nnexp.experiment.verdict import diagnose, history_of
 from nnexp.experiment.weight_hashes import HASHES_ARTIFACT, RecordedHashes, WeightHashes
@@ -159,7 +160,7 @@ def run_experiment(
     start = _run_start(cfg, config, run_name, plan, dataset, loss_name, model, overrides,
                        parent_run_id, hydra_dir, extra_tags, command)
     if verbose:
-        _say_start(start, dataset)
+        say_start(start.params["model.summary"], dataset.notes)
     history = MetricHistory(observer)
     if resumed_from is not None and options.continuation is not None:
         history.restore(options.continuation.checkpoint.history)
@@ -172,13 +173,6 @@ def run_experiment(
     training.objective, training.checkpoint_every = options.objective, options.checkpoint_every
     training.run_start = start
     return training.start(observer, options)
-
-
-def _say_start(start: RunStart, dataset: Dataset) -> None:
-    """The network in one line, and what the user should know about their data."""
-    say(f"model: {start.params['model.summary']}")
-    for note in (n for n in dataset.notes if "convert" in n or n.startswith("data.task:")):
-        say(f"note: {note}", error=True)
 
 
 def _hashes(cfg: DictConfig, model: Any, observer: RunObserver, options: RunOptions,
@@ -249,17 +243,23 @@ class _Training:
         self.pruned: Pruned | None = None
         self.objective, self.checkpoint_every = "val/loss", 0
         self.run_start: RunStart | None = None
+        self.interrupt = interrupts.InterruptFlag()  # the run's own, once it starts
+        self.began = False  # training began (the run exists in its observers)
 
     def start(self, observer: RunObserver, options: RunOptions) -> ExperimentResult:
-        """Create the run, train it, and end it with its outcome, whatever happens."""
-        history, model = self.history, self.model
-        with tempfile.TemporaryDirectory(prefix="nnexp-run-") as work:
+        """Create the run, train it, and end it with its outcome, whatever happens; a signal
+        from the run's creation on ends it KILLED (see `interrupts`)."""
+        history = self.history
+        with (tempfile.TemporaryDirectory(prefix="nnexp-run-") as work,
+              interrupts_stop_run(second_kills=self.second_interrupt_kills) as interrupt):
+            self.interrupt = interrupt
             try:
                 observer.started(self.run_start)
                 if options.on_started is not None:
                     options.on_started(observer.run_id)
                 self.pruner = options.pruner or (options.pruner_for(history)
                                                  if options.pruner_for else None)
+                self.began = True
                 return self.run(observer, Path(work))
             except Diverged as exc:
                 history.flush()
@@ -271,14 +271,7 @@ class _Training:
                     **diagnose(history_of(history), {"what": exc.what, **exc.where}).tags()}))
                 raise
             except (RunStopped, KeyboardInterrupt) as exc:
-                history.flush()
-                if observer.records_files and isinstance(exc, RunInterrupted):  # between steps
-                    save_network(observer, model, self.dataset, self.loss_name, Path(work))
-                    self.save_hashes(observer, Path(work))
-                observer.ended(RunOutcome(KILLED, {
-                    tags.STATUS_REASON: str(exc) or "interrupted (KeyboardInterrupt)",
-                    tags.LAST_COMPLETED_EPOCH: str(self.last_epoch),
-                    **diagnose(history_of(history)).tags()}))
+                self._end_killed(observer, exc, Path(work))
                 raise
             except BaseException as exc:
                 history.flush()
@@ -288,6 +281,26 @@ class _Training:
                     tags.LAST_COMPLETED_EPOCH: str(self.last_epoch)},
                     traceback="".join(traceback.format_exception(exc))))
                 raise
+
+    def _end_killed(self, observer: RunObserver, exc: BaseException, work: Path) -> None:
+        """End the run KILLED with its latest weights; a second signal, or one before training
+        began, skips them and waits for the store briefly (else its journal keeps the end)."""
+        try:
+            self.history.flush()
+            if (observer.records_files and isinstance(exc, RunInterrupted) and self.began
+                    and not self.interrupt.hurried):  # between steps
+                save_network(observer, self.model, self.dataset, self.loss_name, work)
+                self.save_hashes(observer, work)
+        except (RunStopped, KeyboardInterrupt):
+            pass  # a second signal: the user will not wait for the weights
+        if isinstance(exc, RunInterrupted):
+            exc.hurried = self.interrupt.hurried or not self.began
+        brief = self.interrupt.hurried or not self.began
+        observer.ended(RunOutcome(KILLED, {
+            tags.STATUS_REASON: str(exc) or "interrupted (KeyboardInterrupt)",
+            tags.LAST_COMPLETED_EPOCH: str(self.last_epoch),
+            **diagnose(history_of(self.history)).tags()},
+            wait_seconds=interrupts.LAST_WAIT_SECONDS if brief else None))
 
     def run(self, observer: RunObserver, work: Path) -> ExperimentResult:
         cfg, dataset, model = self.cfg, self.dataset, self.model
@@ -313,52 +326,42 @@ class _Training:
                 self._checkpoint(observer, work)
             return self.pruned is not None
 
-        with interrupts_stop_run(second_kills=self.second_interrupt_kills) as interrupt:
-            interrupt.deferred = True
-            loop = train_loop(
-                model, loss_fn, self.optimizer, self.schedule,
-                (dataset.X_train, y_train, dataset.X_val, y_val), settings, self.rng,
-                self.history, classify=classify, on_epoch=on_epoch,
-                between_steps=interrupt.check, state=self.state,
-                weight_hashes=self.hashes)
-            interrupt.deferred = False
-            interrupt.check()
-            final = final_metrics(loop, self.history, model, loss_fn,
-                                  (dataset.X_train, y_train), (dataset.X_val, y_val),
-                                  classify=classify, patience=cfg.train.patience)
-            if dataset.X_test.shape[0] and self.pruned is None:
-                test = {f"test/{k}": v for k, v in
-                        evaluate(model, loss_fn, dataset.X_test, y_test, classify).items()}
-                self.history.add_many(test, loop.steps)
-                final.update(test)
-            line = learned_line(model, dataset)  # y = a*x + b: the a and b it learned
-            if line:
-                self.history.add_many(line, loop.steps)
-                final.update(line)
-            self.history.flush()
-            if observer.records_files:
-                self._record_files(observer, work, loop, classify)
+        self.interrupt.deferred = True
+        loop = train_loop(
+            model, loss_fn, self.optimizer, self.schedule,
+            (dataset.X_train, y_train, dataset.X_val, y_val), settings, self.rng,
+            self.history, classify=classify, on_epoch=on_epoch,
+            between_steps=self.interrupt.check, state=self.state,
+            weight_hashes=self.hashes)
+        self.interrupt.deferred = False
+        self.interrupt.check()
+        final = final_metrics(loop, self.history, model, loss_fn,
+                              (dataset.X_train, y_train), (dataset.X_val, y_val),
+                              classify=classify, patience=cfg.train.patience)
+        if dataset.X_test.shape[0] and self.pruned is None:
+            test = {f"test/{k}": v for k, v in
+                    evaluate(model, loss_fn, dataset.X_test, y_test, classify).items()}
+            self.history.add_many(test, loop.steps)
+            final.update(test)
+        line = learned_line(model, dataset)  # y = a*x + b: the a and b it learned
+        if line:
+            self.history.add_many(line, loop.steps)
+            final.update(line)
+        self.history.flush()
+        if observer.records_files:
+            self._record_files(observer, work, loop, classify)
         objective = self.history.last(self.objective)  # the kept weights' value
         kept = {} if loop.kept_epoch is None else {tags.KEPT_EPOCH: str(loop.kept_epoch)}
         observer.ended(RunOutcome(KILLED if self.pruned else FINISHED, {
             tags.BEST_EPOCH: str(loop.best_epoch), tags.EPOCHS_RUN: str(loop.epochs_run),
             tags.TRAIN_SECONDS: f"{loop.seconds:.4f}", **kept,
-            tags.STOPPED_EARLY: str(loop.stopped_early).lower(), **self._pruning_tags(),
+            tags.STOPPED_EARLY: str(loop.stopped_early).lower(),
+            **pruning_tags(self.pruner, self.pruned, self.objective),
             **diagnose(history_of(self.history)).tags()},
             metrics=final, seconds=loop.seconds, epochs_run=loop.epochs_run))
         return ExperimentResult(observer.run_id, math.nan if objective is None else objective,
                                 final, loop, kept_locally=observer.kept_locally,
                                 pruned=self.pruned, resumed_from=self.resumed_from)
-
-    def _pruning_tags(self) -> dict[str, str]:
-        """Why the run was pruned (it ends KILLED: it did not train its planned epochs, so no
-        filter on FINISHED takes it for a complete run), and what pruning cost it."""
-        found = self.pruner.outcome_tags() if self.pruner is not None else {}
-        if self.pruned is not None:
-            reason = self.pruned.describe(self.objective)
-            found.update({tags.PRUNED: reason, tags.PRUNED_EPOCH: str(self.pruned.epoch),
-                          tags.STATUS_REASON: f"pruned at {reason}"})
-        return found
 
     def _checkpoint(self, observer: RunObserver, work: Path) -> None:
         """Hand the observer a checkpoint of the run as it stands between two epochs."""

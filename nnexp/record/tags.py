@@ -60,6 +60,9 @@ HEARTBEAT = "nnexp.heartbeat"  # unix seconds, refreshed while the process lives
 PID_START = "nnexp.pid_start"  # the process's start time, so a reused pid is not taken for it
 MACHINE = "nnexp.machine"  # a digest of the machine and boot ids: where a pid means something
 STATUS_REASON = "nnexp.status_reason"
+# the id a run had while no store answered at its start (its journal's folder name); `runs sync`
+# creates the run in the store with this tag and finds it again by it
+LOCAL_RUN_ID = "nnexp.local_run_id"
 ERROR = "nnexp.error"
 DIVERGED = "nnexp.diverged"
 DIVERGED_PREFIX = "nnexp.diverged."  # + what, epoch, step, layer

@@ -19,6 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nnexp.record import tags
 from nnexp.record.redact import redact, redact_logging
+from nnexp.sweeps.local_parent import LocalSweepParent
 from nnexp.sweeps.naming import (
     HANDOFF_ENV,
     LAUNCHER_PID_ENV,
@@ -90,11 +91,25 @@ def _check_direction(config: DictConfig) -> None:
                           "presets follow it)")
 
 
+def _sweep_tags(config: DictConfig, keys: list[str], sweep_dir: str) -> dict[str, str]:
+    """What a sweep's parent run says about the sweep: where, what it varies, how it ranks."""
+    return {
+        tags.SWEEP_DIR: sweep_dir,
+        tags.SWEEP_PARAMS: ",".join(keys),
+        tags.SWEEP_OVERRIDES: redact(" ".join(config.hydra.overrides.task)),
+        tags.SWEEP_SWEEPER: str(config.hydra.sweeper.get("_target_")),
+        tags.SWEEP_LAUNCHER: str(config.hydra.launcher.get("_target_")),
+        tags.SWEEP_OBJECTIVE: config.sweep.objective,
+        tags.SWEEP_DIRECTION: config.sweep.direction,
+        **tags.user_tags(config.tracking),
+    }
+
+
 class MlflowSweepCallback(Callback):
     """Creates the sweep's parent run and, at the end, its summary; see the module docstring."""
 
     def __init__(self) -> None:
-        self.parent: SweepParent | None = None
+        self.parent: SweepParent | LocalSweepParent | None = None
         self.keys: list[str] = []
 
     def __getstate__(self) -> dict[str, Any]:
@@ -121,28 +136,18 @@ class MlflowSweepCallback(Callback):
         one_experiment(experiments)
         _check_direction(config)
         experiment = next(iter(experiments), config.tracking.experiment)
-        from nnexp.tracking.store import ensure_experiment, open_client, resolve_tracking_uri
+        from nnexp.tracking.store import resolve_tracking_uri
 
-        uri = resolve_tracking_uri(config.tracking.uri)
+        uri = resolve_tracking_uri(config.tracking.uri, probe=False)
         os.environ["MLFLOW_TRACKING_URI"] = uri  # jobs in other processes use the same store
         remember(uri)
-        client = open_client(uri)
-        experiment_id = ensure_experiment(client, experiment, uri)
         self.keys = swept_keys(list(config.hydra.overrides.task), _sweeper_params(config))
         sweep_dir = str(Path(config.hydra.sweep.dir).resolve())
         name = redact(sweep_name(list(config.hydra.overrides.task), _sweeper_params(config)))
-        run_id = create_parent_run(client, experiment_id, name, {
-            tags.SWEEP_DIR: sweep_dir,
-            tags.SWEEP_PARAMS: ",".join(self.keys),
-            tags.SWEEP_OVERRIDES: redact(" ".join(config.hydra.overrides.task)),
-            tags.SWEEP_SWEEPER: str(config.hydra.sweeper.get("_target_")),
-            tags.SWEEP_LAUNCHER: str(config.hydra.launcher.get("_target_")),
-            tags.SWEEP_OBJECTIVE: config.sweep.objective,
-            tags.SWEEP_DIRECTION: config.sweep.direction,
-            **tags.user_tags(config.tracking),
-        }, ["python", "-m", "nnexp.train", *sys.argv[1:]])
-        self.parent = SweepParent(client, run_id, self.keys, config.sweep.objective,
-                                  config.sweep.direction)
+        command = ["python", "-m", "nnexp.train", *sys.argv[1:]]
+        self.parent = self._open_parent(config, uri, experiment, name,
+                                        _sweep_tags(config, self.keys, sweep_dir), command)
+        run_id = self.parent.run_id
         os.environ[PARENT_RUN_ENV] = run_id
         os.environ[SWEPT_KEYS_ENV] = ",".join(self.keys)
         os.environ[PARENT_EXPERIMENT_ENV] = experiment
@@ -159,6 +164,26 @@ class MlflowSweepCallback(Callback):
         print(f"sweep: parent run {run_id} ({distinct_name(name, run_id)})", flush=True)
         if config.sweep.prune is not None:
             print(pruning_outlook(prune_settings(config.sweep), children, epochs), flush=True)
+
+    def _open_parent(self, config: DictConfig, uri: str, experiment: str, name: str,
+                     sweep_tags: dict[str, str], command: list[str]
+                     ) -> SweepParent | LocalSweepParent:
+        """The parent run in the store, or kept locally when a server store does not answer
+        within tracking.start_wait_seconds: the sweep trains all the same."""
+        from nnexp.tracking.mlflow_observer import server_silent
+        from nnexp.tracking.store import ensure_experiment, open_client
+
+        silent = server_silent(uri, min(config.tracking.start_wait_seconds,
+                                        config.tracking.retry_seconds))
+        if silent is not None:
+            print(redact(f"note: {silent}; the sweep trains and is recorded locally"),
+                  file=sys.stderr, flush=True)
+            return LocalSweepParent(uri, experiment, name, sweep_tags, command)
+        client = open_client(uri)
+        experiment_id = ensure_experiment(client, experiment, uri)
+        run_id = create_parent_run(client, experiment_id, name, sweep_tags, command)
+        return SweepParent(client, run_id, self.keys, config.sweep.objective,
+                           config.sweep.direction)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self.finish(ended_normally=True)

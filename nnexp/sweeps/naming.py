@@ -68,8 +68,11 @@ def record_job_error(parent_id: str, job_name: str, exc: BaseException,
     """Note on the parent run (in the store at `uri`, by default the sweep's) that a job raised,
     whether or not it had created its own run."""
     from nnexp.config.user_errors import describe_user_error
+    from nnexp.tracking.mlflow_observer import LOCAL_PARENT_ENV
     from nnexp.tracking.store import open_client
 
+    if os.environ.get(LOCAL_PARENT_ENV) == parent_id:
+        return  # the parent is not in the store yet; the job's error is on the console
     message = describe_user_error(exc) or f"{type(exc).__name__}: {exc}"
     key = tags.SWEEP_JOB_ERROR_PREFIX + re.sub(r"[^A-Za-z0-9_.-]+", "_", job_name)[:200]
     try:

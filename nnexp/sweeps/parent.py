@@ -137,6 +137,15 @@ def create_parent_run(client: Any, experiment_id: str, name: str, sweep_tags: di
                       command: list[str], parent_run_id: str | None = None) -> str:
     """Create a sweep's parent run, with the provenance tags its children carry (user, source,
     git commit, versions) and the launcher's liveness tags; its run id."""
+    run_tags = parent_run_tags(name, sweep_tags, command, parent_run_id)
+    run_id = client.create_run(experiment_id, run_name=name, tags=run_tags).info.run_id
+    client.update_run(run_id, name=distinct_name(name, run_id))
+    return run_id
+
+
+def parent_run_tags(name: str, sweep_tags: dict[str, str], command: list[str],
+                    parent_run_id: str | None = None) -> dict[str, str]:
+    """A sweep parent's tags: provenance, the launcher's liveness, the sweep's own."""
     from nnexp.record.provenance import provenance_tags
     from nnexp.tracking.liveness import liveness_tags
 
@@ -146,9 +155,7 @@ def create_parent_run(client: Any, experiment_id: str, name: str, sweep_tags: di
                 tags.HEARTBEAT: str(int(time.time())), **sweep_tags}
     if parent_run_id:
         run_tags[tags.MLFLOW_PARENT_RUN_ID] = parent_run_id
-    run_id = client.create_run(experiment_id, run_name=name, tags=run_tags).info.run_id
-    client.update_run(run_id, name=distinct_name(name, run_id))
-    return run_id
+    return run_tags
 
 
 def stop_workers(client: Any, parent_id: str, signum: int,

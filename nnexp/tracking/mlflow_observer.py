@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from nnexp.config.metric_catalogue import LAST_EPOCH_SUFFIX
+from nnexp.experiment.interrupts import LAST_WAIT_SECONDS, RunStopped
 from nnexp.experiment.observer import MetricChunk, RunObserver, RunOutcome, RunPlan, RunStart
 from nnexp.record import tags
 from nnexp.record.redact import redact, redacted_copy
@@ -32,11 +33,46 @@ from nnexp.tracking.store import (
     outbox_root,
     probe_server,
 )
-from nnexp.tracking.writer import StoreWriter, is_permanent
+from nnexp.tracking.writer import JournalWriter, StoreWriter, is_permanent
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 SYNC_COMMAND = "python -m nnexp.runs sync"
+LOCAL_PARENT_ENV = "NNEXP_LOCAL_PARENT"  # a sweep's parent run id while it is recorded locally
+
+
+def sync_command(uri: str) -> str:
+    """The command that uploads a run journaled for `uri`, as it can be typed."""
+    import shlex
+
+    from nnexp.tracking.store import default_tracking_uri
+
+    if uri == default_tracking_uri():
+        return SYNC_COMMAND
+    return f"{SYNC_COMMAND} --tracking-uri {shlex.quote(redact(uri))}"
+
+
+def server_silent(uri: str, wait_seconds: float) -> str | None:
+    """Why the server store at `uri` did not answer within `wait_seconds` (one line), or None
+    once it does; None at once for other stores (a locked SQLite file is waited for)."""
+    if not uri.startswith(("http://", "https://")):
+        return None
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            probe_server(uri, timeout_s=max(1.0, min(10.0, wait_seconds)))
+            return None
+        except StoreUnavailable as exc:
+            if time.monotonic() + 0.5 > deadline:
+                return _first_line(exc)
+        time.sleep(0.5)
+
+
+def local_run_id() -> str:
+    """An id for a run no store answered at its start: 32 hex digits, as MLflow's."""
+    import uuid
+
+    return uuid.uuid4().hex
 
 
 class MlflowObserver(RunObserver):
@@ -45,13 +81,15 @@ class MlflowObserver(RunObserver):
     records_files = True
 
     def __init__(self, uri: str, *, budget: int = DEFAULT_BUDGET, retry_seconds: float = 120.0,
-                 heartbeat_seconds: float = 30.0, remember_store: bool = True,
-                 system_metrics: bool = False) -> None:
+                 start_wait_seconds: float = 5.0, heartbeat_seconds: float = 30.0,
+                 remember_store: bool = True, system_metrics: bool = False) -> None:
         self.uri = uri
         self.system_metrics = system_metrics  # MLflow's monitor samples the machine
         self.remember_store = remember_store  # list the store in mlruns/stores.json
         self.budget = budget
         self.retry_seconds = retry_seconds
+        self.start_wait_seconds = start_wait_seconds
+        self.local_reason: str | None = None  # why no store recorded the run from its start
         self.heartbeat_seconds = heartbeat_seconds
         self.run_id: str | None = None
         self.experiment_id: str | None = None
@@ -59,7 +97,7 @@ class MlflowObserver(RunObserver):
         self.status: str | None = None  # how the run ended
         self._plan: RunPlan | None = None
         self._outbox: Outbox | None = None
-        self._writer: StoreWriter | None = None
+        self._writer: StoreWriter | JournalWriter | None = None
         self._budgets: dict[str, SeriesBudget] = {}
         self._last_sent: dict[str, tuple[float, int, int]] = {}  # key -> (value, time, step)
         self._splits: dict[str, tuple[str, str]] = {}  # train/val/test -> dataset (name, digest)
@@ -70,34 +108,35 @@ class MlflowObserver(RunObserver):
 
     # ---- events ----------------------------------------------------------------------------
     def started(self, start: RunStart) -> None:
-        client = self._patiently(self._open, "reach the tracking store")
-        self.experiment_id = self._patiently(
-            lambda: ensure_experiment(client, start.experiment, self.uri), "reach the store")
         name = redact(start.name)
         run_tags = {tags.MLFLOW_RUN_NAME: name, **liveness_tags(),
                     tags.HEARTBEAT: str(int(time.time())),
                     **{k: redact(str(v)) for k, v in start.tags.items()}}
         if start.parent_run_id:
             run_tags[tags.MLFLOW_PARENT_RUN_ID] = start.parent_run_id
-        run = self._patiently(lambda: client.create_run(self.experiment_id, run_name=name,
-                                                        tags=run_tags), "create the run")
-        self.run_id = run.info.run_id
-        if self.system_metrics:
+        start_ms = int(time.time() * 1000)
+        local: dict[str, Any] | None = None
+        client: Any = None
+        try:
+            if start.parent_run_id and os.environ.get(LOCAL_PARENT_ENV) == start.parent_run_id:
+                # its sweep's parent is not in the store: the children wait with it
+                raise StoreUnavailable(f"the sweep's parent run {start.parent_run_id} is "
+                                       "recorded locally")
+            client = self._create_run(start.experiment, name, run_tags, start_ms)
+        except StoreUnavailable as exc:
+            self.run_id, self.local_reason = local_run_id(), _first_line(exc)
+            local = {"experiment": start.experiment, "run_name": name, "start_time": start_ms,
+                     "tags": {**run_tags, tags.LOCAL_RUN_ID: self.run_id}}
+        if self.system_metrics and local is None:
             from nnexp.tracking.system_metrics import start_system_metrics
 
             self._system = start_system_metrics(self.uri, self.run_id)
         # a sweep's launcher remembers the store of its children
         if self.remember_store and not start.parent_run_id:
             remember(self.uri)
-        self._plan = start.plan
-        self._outbox = Outbox.create(outbox_root(self.uri), self.run_id, {
-            "uri": redact(self.uri), "experiment_id": self.experiment_id, "pid": os.getpid(),
-            "pid_start": run_tags[tags.PID_START], "host": run_tags[tags.HOST],
-            "machine": run_tags[tags.MACHINE], "budget": self.budget, "plan": vars(start.plan)})
-        self._writer = StoreWriter(client, self._outbox,
-                                   heartbeat_seconds=self.heartbeat_seconds)
+        self._open_outbox(start, run_tags, local, client)
         self._params = {k: redact(str(v)) for k, v in start.params.items()}
-        self._run_name = name
+        self._run_name = run_tags[tags.MLFLOW_RUN_NAME]
         self._overrides = run_tags.get(tags.OVERRIDES, "").split()
         self._writer.op({"op": "params", "params": self._params})
         for name, text in start.texts.items():
@@ -111,6 +150,48 @@ class MlflowObserver(RunObserver):
             described = describe_dataset_inputs(start.dataset)
             self._splits = {d["context"]: (d["name"], d["digest"]) for d in described}
             self._writer.op({"op": "inputs", "datasets": described})
+
+    def _create_run(self, experiment: str, name: str, run_tags: dict[str, str],
+                    start_ms: int) -> Any:
+        """The run created in the store, waiting for it at most `_start_wait()`; its client.
+        StoreUnavailable when the store did not answer in that time."""
+        deadline = time.monotonic() + self._start_wait()
+        client = self._patiently(self._open, "reach the tracking store", deadline)
+        self.experiment_id = self._patiently(
+            lambda: ensure_experiment(client, experiment, self.uri), "reach the store", deadline)
+        run = self._patiently(lambda: client.create_run(self.experiment_id, run_name=name,
+                                                        tags=run_tags, start_time=start_ms),
+                              "create the run", deadline)
+        self.run_id = run.info.run_id
+        return client
+
+    def _start_wait(self) -> float:
+        """A server silent at start is not waited for past `start_wait_seconds`; a local SQLite
+        file is (its lock is another run's write, over in moments)."""
+        if self.uri.startswith("sqlite:"):
+            return self.retry_seconds
+        return min(self.start_wait_seconds, self.retry_seconds)
+
+    def _open_outbox(self, start: RunStart, run_tags: dict[str, str],
+                     local: dict[str, Any] | None, client: Any) -> None:
+        """The run's journal, and what sends it: the store's writer, or (`local`: no store
+        answered) the journal alone, with one line saying so."""
+        assert self.run_id is not None
+        self._plan = start.plan
+        self._outbox = Outbox.create(outbox_root(self.uri), self.run_id, {
+            "uri": redact(self.uri), "experiment_id": self.experiment_id, "pid": os.getpid(),
+            "pid_start": run_tags[tags.PID_START], "host": run_tags[tags.HOST],
+            "machine": run_tags[tags.MACHINE], "budget": self.budget, "plan": vars(start.plan),
+            **({"local": local} if local is not None else {})})
+        if local is None:
+            self._writer = StoreWriter(client, self._outbox,
+                                       heartbeat_seconds=self.heartbeat_seconds)
+            return
+        self._writer = JournalWriter(self._outbox, self.local_reason or "",
+                                     heartbeat_seconds=self.heartbeat_seconds)
+        log.warning(redact(f"note: {self.local_reason}; run {self.run_id} trains and is "
+                           f"recorded locally in {self._outbox.folder} until "
+                           f"`{sync_command(self.uri)}`"))
 
     def metrics(self, chunk: MetricChunk) -> None:
         assert self._outbox is not None and self._writer is not None and self._plan is not None
@@ -166,17 +247,30 @@ class MlflowObserver(RunObserver):
         if outcome.tags:
             self._writer.op({"op": "tags",
                              "tags": {k: redact(str(v)) for k, v in outcome.tags.items()}})
-        self._writer.op({"op": "end", "status": outcome.status})
-        self.complete = self._writer.close(self.retry_seconds)
+        self._writer.op({"op": "end", "status": outcome.status,
+                         "end_time": int(time.time() * 1000)})
+        wait = min(self.retry_seconds, outcome.wait_seconds or self.retry_seconds)
+        try:
+            self.complete = self._writer.close(wait)
+        except (RunStopped, KeyboardInterrupt):  # a second Ctrl-C: one last short wait
+            self.complete = self._writer.close(min(wait, LAST_WAIT_SECONDS))
+            self._kept(min(wait, LAST_WAIT_SECONDS))
+            raise
+        self._kept(wait)
+
+    def _kept(self, waited: float) -> None:
+        """Remove the journal the store holds all of, else say where it waits."""
+        assert self._outbox is not None and self._writer is not None
         if self.complete:
             self._outbox.remove()
-        else:
-            self.kept_locally = str(self._outbox.folder)
+            return
+        self.kept_locally = str(self._outbox.folder)
+        if self.local_reason is None:  # summary_line says it for a run recorded locally
             problem = self._writer.problems[-1] if self._writer.problems else "no answer"
             log.warning(redact(
                 f"warning: the tracking store did not take run {self.run_id} within "
-                f"{self.retry_seconds:g} s ({problem}); everything is kept in "
-                f"{self._outbox.folder}: upload it with `{SYNC_COMMAND}`"))
+                f"{waited:g} s ({problem}); everything is kept in "
+                f"{self._outbox.folder}: upload it with `{sync_command(self.uri)}`"))
 
     def summary_line(self) -> str | None:
         if self.run_id is None:
@@ -184,8 +278,12 @@ class MlflowObserver(RunObserver):
         from nnexp.tracking.browse import how_to_open
         from nnexp.tracking.store import describe_store
 
-        state = "recorded" if self.complete else "kept locally (store unavailable)"
         ended = f" ended {self.status}," if self.status not in (None, "FINISHED") else ""
+        if self.local_reason is not None and self._outbox is not None:
+            return redact(f"run {self.run_id}{ended} kept locally in {self._outbox.folder} "
+                          f"(no store answered at its start): upload it with "
+                          f"`{sync_command(self.uri)}`")
+        state = "recorded" if self.complete else "kept locally (store unavailable)"
         line = f"run {self.run_id}{ended} {state} in {redact(describe_store(self.uri))}"
         if not self.complete:
             return line
@@ -220,12 +318,12 @@ class MlflowObserver(RunObserver):
         """A client on the store, once a server store answers (MLflow's own retries take minutes
         per request; a probe answers in seconds)."""
         if self.uri.startswith(("http://", "https://")):
-            probe_server(self.uri)
+            probe_server(self.uri, timeout_s=max(1.0, min(10.0, self._start_wait())))
         return open_client(self.uri)
 
-    def _patiently(self, attempt: Callable[[], T], what: str) -> T:
-        """`attempt()`, retried while the store is locked or down, for `retry_seconds` at most."""
-        deadline = time.monotonic() + self.retry_seconds
+    def _patiently(self, attempt: Callable[[], T], what: str, deadline: float) -> T:
+        """`attempt()`, retried while the store is locked or down, until `deadline` (monotonic);
+        then StoreUnavailable."""
         pause, told = 0.5, False
         while True:
             try:
@@ -240,12 +338,13 @@ class MlflowObserver(RunObserver):
                                      f"{redact(_first_line(exc))}") from None
                 failure = exc
             if time.monotonic() + pause > deadline:
-                raise StoreError(f"tracking store {redact(self.uri)}: cannot {what} after "
-                                 f"{self.retry_seconds:g} s: {redact(_first_line(failure))}"
-                                 ) from None
-            if not told:
-                log.warning(redact(f"note: waiting up to {self.retry_seconds:g} s for the "
-                                   f"tracking store ({_first_line(failure)})"))
+                if isinstance(failure, StoreUnavailable):
+                    raise failure
+                raise StoreUnavailable(f"tracking store {redact(self.uri)}: cannot {what}: "
+                                       f"{redact(_first_line(failure))}") from None
+            if not told and deadline - time.monotonic() > 5:
+                log.warning(redact(f"note: waiting up to {self._start_wait():g} s "
+                                   f"for the tracking store ({_first_line(failure)})"))
                 told = True
             time.sleep(pause)
             pause = min(pause * 2, 10.0)

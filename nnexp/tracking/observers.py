@@ -20,6 +20,7 @@ def make_observer(cfg: DictConfig, uri: str | None, verbose: bool, *,
     if uri is not None:
         store = MlflowObserver(uri, budget=cfg.tracking.metric_budget,
                                retry_seconds=cfg.tracking.retry_seconds,
+                               start_wait_seconds=cfg.tracking.start_wait_seconds,
                                remember_store=remember_store,
                                system_metrics=system_metrics_wanted(cfg.tracking))
     return Observers(*([store] if store else []), *([ConsoleObserver(store)] if verbose else []))

@@ -23,6 +23,7 @@ from nnexp.experiment.observer import FAILED, RunPlan
 from nnexp.record import tags
 from nnexp.tracking.budget import SeriesBudget
 from nnexp.tracking.outbox import FILES, JournalError, Outbox, UnsafePath, safe_artifact_dir
+from nnexp.tracking.store import ensure_experiment
 from nnexp.tracking.writer import apply_op, is_permanent, send_metrics
 
 Points = list[tuple[str, float, int, int]]
@@ -49,20 +50,21 @@ def replay(outbox: Outbox, client: Any, *, unended_reason: str,
     plan, budget = _plan(outbox)
     series = outbox.metric_series()
     pending = outbox.pending_ops()
-    _known_run(client, outbox.run_id)
+    run_id = store_run(outbox, client)
+    _known_run(client, run_id)
     points = _budgeted_points(series, plan, budget)
-    send_metrics(client, outbox.run_id, points)
-    history_values = _keep_full_history(outbox, client, series)
-    refused = _apply_pending(outbox, client, pending)
+    send_metrics(client, run_id, points)
+    history_values = _keep_full_history(outbox, client, run_id, series)
+    refused = _apply_pending(outbox, client, run_id, pending)
     ended = None
     if not any(op["op"] == "end" for op in outbox.all_ops()):
-        client.set_tag(outbox.run_id, tags.STATUS_REASON, unended_reason)
-        client.set_terminated(outbox.run_id, unended_status)
+        client.set_tag(run_id, tags.STATUS_REASON, unended_reason)
+        client.set_terminated(run_id, unended_status)
         ended = unended_status
-    _confirm_stored(outbox, client, points, bool(history_values))
+    _confirm_stored(outbox, client, run_id, points, bool(history_values))
     if not refused:
         outbox.remove()
-    return Replayed(outbox.run_id, len(points), len(pending), ended, refused, history_values)
+    return Replayed(run_id, len(points), len(pending), ended, refused, history_values)
 
 
 def replay_if_kept(folder: Path, client: Any, *, unended_reason: str,
@@ -113,7 +115,7 @@ def _budgeted_points(series: dict[str, Any], plan: RunPlan, budget: int) -> Poin
     return points
 
 
-def _keep_full_history(outbox: Outbox, client: Any, series: dict[str, Any]) -> int:
+def _keep_full_history(outbox: Outbox, client: Any, run_id: str, series: dict[str, Any]) -> int:
     """Upload `metrics/history.npz` built from the journal (as the live run builds it) when the
     run never journaled its own; the number of values it holds (0 when none was needed)."""
     own = f"{FILES}/{HISTORY_ARTIFACT}"
@@ -125,16 +127,17 @@ def _keep_full_history(outbox: Outbox, client: Any, series: dict[str, Any]) -> i
     path = outbox.folder / own
     path.parent.mkdir(parents=True, exist_ok=True)
     history.save(path)
-    client.log_artifact(outbox.run_id, str(path), str(PurePosixPath(HISTORY_ARTIFACT).parent))
+    client.log_artifact(run_id, str(path), str(PurePosixPath(HISTORY_ARTIFACT).parent))
     return sum(len(s["values"]) for s in series.values())
 
 
-def _apply_pending(outbox: Outbox, client: Any, pending: list[dict[str, Any]]) -> list[str]:
+def _apply_pending(outbox: Outbox, client: Any, run_id: str,
+                   pending: list[dict[str, Any]]) -> list[str]:
     """Carry out the pending operations in order; the paths of those refused as unsafe."""
     refused = []
     for op in pending:
         try:
-            apply_op(client, outbox.run_id, op, outbox)
+            apply_op(client, run_id, op, outbox)
         except UnsafePath as exc:
             refused.append(str(exc))
             continue
@@ -142,10 +145,10 @@ def _apply_pending(outbox: Outbox, client: Any, pending: list[dict[str, Any]]) -
     return refused
 
 
-def _confirm_stored(outbox: Outbox, client: Any, points: Points, history: bool) -> None:
+def _confirm_stored(outbox: Outbox, client: Any, run_id: str, points: Points,
+                    history: bool) -> None:
     """JournalError unless the store, read back, holds every point and file sent and the run
     has ended: only then may the journal go."""
-    run_id = outbox.run_id
     sent: dict[str, set[tuple[int, int]]] = defaultdict(set)
     for key, _, time_ms, step in points:
         sent[key].add((step, time_ms))
@@ -184,3 +187,36 @@ def _expected_artifacts(outbox: Outbox) -> set[str]:
         else:
             wanted.add(str(PurePosixPath(folder or ".") / path.name))
     return {w.removeprefix("./") for w in wanted}
+
+
+def store_run(outbox: Outbox, client: Any) -> str:
+    """The run's id in the store. A run no store answered at its start has a local id: it is
+    created (in its experiment, created if missing) with its real start time, name and tags,
+    the local id among them, by which a later sync finds it again instead of creating another."""
+    local = outbox.info.get("local")
+    if not local:
+        return outbox.run_id
+    experiment_id = ensure_experiment(client, local["experiment"], client.tracking_uri)
+    outbox.info["experiment_id"] = experiment_id  # where its logged model goes
+    found = find_local_run(client, experiment_id, outbox.run_id)
+    if found is not None:
+        return found
+    run_tags = dict(local["tags"])
+    parent = run_tags.get(tags.MLFLOW_PARENT_RUN_ID)
+    parent_journal = outbox.folder.parent / str(parent)
+    if parent and (parent_journal / "run.json").is_file():  # the parent was recorded locally
+        run_tags[tags.MLFLOW_PARENT_RUN_ID] = store_run(Outbox(parent_journal), client)
+    elif parent:  # recorded locally and synced already, or in the store from its start
+        run_tags[tags.MLFLOW_PARENT_RUN_ID] = find_local_run(client, experiment_id,
+                                                             parent) or parent
+    return str(client.create_run(experiment_id, start_time=local["start_time"], tags=run_tags,
+                                 run_name=local["run_name"]).info.run_id)
+
+
+def find_local_run(client: Any, experiment_id: str, local_id: str) -> str | None:
+    """The store's id of the run `sync` created for the local id `local_id`, if any."""
+    from mlflow.entities import ViewType
+
+    found = client.search_runs([experiment_id], max_results=1, run_view_type=ViewType.ALL,
+                               filter_string=f"tags.`{tags.LOCAL_RUN_ID}` = '{local_id}'")
+    return str(found[0].info.run_id) if found else None

@@ -67,8 +67,8 @@ def apply_op(client: Any, run_id: str, op: dict[str, Any], outbox: Outbox, *,
                           experiment_id=outbox.info.get("experiment_id"),
                           params=op.get("params"), run_name=op.get("run_name"),
                           look_for_earlier=not first_attempt)
-    elif kind == "end":
-        client.set_terminated(run_id, op["status"])
+    elif kind == "end":  # when the run ended, not when the store heard of it (a later sync)
+        client.set_terminated(run_id, op["status"], end_time=op.get("end_time"))
     else:
         raise ValueError(f"unknown outbox operation {kind!r}")
 
@@ -235,3 +235,31 @@ class StoreWriter:
             self.client.set_tag(self.run_id, tags.HEARTBEAT, str(int(time.time())))
         except Exception:  # noqa: BLE001,S110 - liveness is best effort, the record is not
             pass
+
+
+class JournalWriter:
+    """StoreWriter's stand-in for a run no store answered at its start: every operation is
+    journaled and nothing is sent; `python -m nnexp.runs sync` creates the run and replays it."""
+
+    def __init__(self, outbox: Outbox, problem: str, *, heartbeat_seconds: float = 30.0) -> None:
+        self.outbox = outbox
+        self.problems = [problem]
+        self.heartbeat_seconds = heartbeat_seconds
+        self._closed = threading.Event()
+        self._beats = threading.Thread(target=self._journal_beats, name="nnexp-journal-heartbeat",
+                                       daemon=True)
+        self._beats.start()
+
+    _journal_beats = StoreWriter._journal_beats
+
+    def metrics(self, points: list[tuple[str, float, int, int]]) -> None:
+        """Nothing to send: every value is in the journal's metrics.bin already."""
+
+    def op(self, op: dict[str, Any]) -> None:
+        self.outbox.add_op(op)
+
+    def close(self, wait_seconds: float) -> bool:
+        """False: the store holds nothing of this run yet."""
+        self._closed.set()
+        self._beats.join(5)  # no touch after this: sync may take the journal
+        return False

@@ -1,5 +1,7 @@
-"""A tracking server that is down when a job starts, or goes down while it trains: the job waits,
-the journal keeps every value, and the run ends complete once the server is back."""
+"""A tracking server that is down when a job starts (told to wait for it with
+tracking.start_wait_seconds), or goes down while it trains: the job waits, the journal keeps
+every value, and the run ends complete once the server is back. Not told to wait, a job starts
+locally at once: test_offline_start.py."""
 
 from __future__ import annotations
 
@@ -19,7 +21,8 @@ def test_a_server_down_at_start_and_during_training_loses_nothing(tmp_path):
     server_root.mkdir()
     job = subprocess.Popen(
         [sys.executable, "-m", "nnexp.train", f"tracking.uri={uri}", "train.epochs=400",
-         "model.hidden=[32]", "tracking.retry_seconds=300", "tracking.log_every_n_steps=1"],
+         "model.hidden=[32]", "tracking.retry_seconds=300", "tracking.start_wait_seconds=300",
+         "tracking.log_every_n_steps=1"],
         cwd=tmp_path, env=clean_env(), text=True, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE)
     try:

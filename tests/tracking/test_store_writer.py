@@ -34,7 +34,7 @@ class FlakyClient:
         self._maybe_fail()
         self.written.append(("tag", key))
 
-    def set_terminated(self, run_id, status):
+    def set_terminated(self, run_id, status, end_time=None):  # as MlflowClient
         self._maybe_fail()
         self.written.append(("end", status))
 
