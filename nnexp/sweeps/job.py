@@ -17,7 +17,6 @@ from omegaconf import DictConfig
 
 from nnexp.config import ConfigError, config_hash, diverged_objective, to_container, validate
 from nnexp.config.paths import from_launch_dir
-from nnexp.config.user_errors import EXIT_RUN_FAILED
 from nnexp.experiment.data_source import stamp_data_digest
 from nnexp.experiment.history import MetricHistory
 from nnexp.experiment.interrupts import RunInterrupted
@@ -213,7 +212,8 @@ class _PoolWorkerSignals:
 
 
 def _report(cfg: DictConfig, name: str, result: ExperimentResult, multirun: bool) -> None:
-    """A sweep job's one line; a single run whose record waits locally exits non-zero."""
+    """A sweep job's one line. A single run whose record waits locally exits 0: it trained, and
+    its journal holds everything for `nnexp.runs sync`."""
     if multirun and result.skipped:
         log.info(f"[{name}] skipped: {result.skipped}")
     elif multirun:
@@ -223,5 +223,3 @@ def _report(cfg: DictConfig, name: str, result: ExperimentResult, multirun: bool
         elif result.resumed_from is not None:
             what = f"continues {result.resumed_from} as run"
         log.info(f"[{name}] {cfg.sweep.objective} {result.objective:.4f}  {what} {result.run_id}")
-    elif result.kept_locally:  # trained, but the record is not in the store yet: not a success
-        raise SystemExit(EXIT_RUN_FAILED)
