@@ -135,4 +135,4 @@ def test_a_store_held_locked_is_named_as_sqlite_contention(tmp_path):
     assert "database is locked" in warning and "no answer" not in warning
     (kept,) = (tmp_path / "mlruns" / "outbox").iterdir()
     summary = [line for line in out.splitlines() if line.startswith("run ")][-1]
-    assert f"kept locally in {kept}" in summary and not summary.endswith("mlflow.db")
+    assert f"kept locally in {kept}," in summary
