@@ -25,6 +25,7 @@ from nnexp.tracking.budget import DEFAULT_BUDGET, SeriesBudget
 from nnexp.tracking.known_stores import remember
 from nnexp.tracking.liveness import liveness_tags
 from nnexp.tracking.outbox import Outbox
+from nnexp.tracking.sqlite_concurrency import describe_store_problem
 from nnexp.tracking.store import (
     StoreError,
     StoreUnavailable,
@@ -266,9 +267,10 @@ class MlflowObserver(RunObserver):
             return
         self.kept_locally = str(self._outbox.folder)
         if self.local_reason is None:  # summary_line says it for a run recorded locally
-            problem = self._writer.problems[-1] if self._writer.problems else "no answer"
+            problem = describe_store_problem(self._writer.problems[-1]
+                                             if self._writer.problems else None, self.uri)
             log.warning(redact(
-                f"warning: the tracking store did not take run {self.run_id} within "
+                f"warning: the tracking store took nothing of run {self.run_id} for "
                 f"{waited:g} s ({problem}); everything is kept in "
                 f"{self._outbox.folder}: upload it with `{sync_command(self.uri)}`"))
 
@@ -283,10 +285,10 @@ class MlflowObserver(RunObserver):
             return redact(f"run {self.run_id}{ended} kept locally in {self._outbox.folder} "
                           f"(no store answered at its start): upload it with "
                           f"`{sync_command(self.uri)}`")
-        state = "recorded" if self.complete else "kept locally (store unavailable)"
-        line = f"run {self.run_id}{ended} {state} in {redact(describe_store(self.uri))}"
         if not self.complete:
-            return line
+            return (f"run {self.run_id}{ended} kept locally in {self.kept_locally}, not yet "
+                    f"in {redact(describe_store(self.uri))}")
+        line = f"run {self.run_id}{ended} recorded in {redact(describe_store(self.uri))}"
         return f"{line}\n{how_to_open(self.uri, self.experiment_id, self.run_id)}"
 
     # ---- helpers ---------------------------------------------------------------------------

@@ -11,6 +11,7 @@ the store is refused in one line naming the folder that cannot be reached.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -72,6 +73,11 @@ def follow_moved_store(uri: str, client: Any, experiment_id: str) -> str | None:
         raise RecordError(f"the artifacts of experiment '{experiment.name}' are recorded in "
                           f"{recorded}, {why}, and this store has no {mine}: refused (copy the "
                           f"folder beside {db.name}, or pass --tracking-uri of the original)")
+    if not os.access(here, os.W_OK) or not os.access(db, os.W_OK):
+        raise RecordError(f"this store was moved or copied: it records its artifacts in {old}, "
+                          f"{why}, and it is read-only here, so it cannot be made to record "
+                          f"{here}: make {here} writable once, or pass --tracking-uri of the "
+                          "original")
     with store_lock(uri):
         _rewrite(db, str(old), str(here))
     how = "copied" if other.is_file() else "moved"

@@ -294,11 +294,18 @@ def store_lock(uri: str) -> Iterator[None]:
         yield
         return
     folder = store_files_dir(uri)
-    folder.mkdir(parents=True, exist_ok=True)
     lock_path = folder / f"{Path(sqlite_path(uri)).stem}.lock"
     import fcntl
 
-    with open(lock_path, "a") as handle:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a")  # noqa: SIM115 - closed below
+    except OSError:
+        if not lock_path.is_file():  # a read-only folder: nobody can create a store there
+            yield
+            return
+        handle = open(lock_path)  # noqa: SIM115 - flock needs no write access
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -324,16 +331,20 @@ def open_client(uri: str) -> Any:
     # MLflow prints a run's URL (with any password in it) when a run ends on a server; nnexp
     # says itself, in one line, where the run was recorded
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+    from nnexp.tracking.sqlite_concurrency import install_connection_setup, use_wal, writable
+
+    install_connection_setup()
     with store_lock(uri):
-        if uri.startswith("sqlite:///") and uri not in _PREPARED:
+        db = Path(sqlite_path(uri))
+        if uri.startswith("sqlite:///") and uri not in _PREPARED and writable(db):
             from nnexp.tracking.schema_head import remember_schema_head
             from nnexp.tracking.sqlite_schema import prepare_sqlite_store
 
             remember_schema_head(cache_dir)
-
-            note = prepare_sqlite_store(Path(sqlite_path(uri)))
+            note = prepare_sqlite_store(db)
             if note:
                 print(note, file=sys.stderr)
+            use_wal(db)
             _PREPARED.add(uri)
         return MlflowClient(tracking_uri=uri)
 
@@ -342,13 +353,18 @@ def ensure_experiment(client: Any, name: str, uri: str) -> str:
     """The id of experiment `name`, created (artifacts under mlruns/artifacts/) if missing, and
     marked as model training (`mark_model_training`).
 
-    Under the store lock, so concurrent jobs neither race to create the schema nor the
-    experiment; on a server store the loser of a creation race reads the winner's experiment.
+    Created under the store lock, so concurrent jobs do not race to create it (an existing one is
+    read without the lock: sixteen jobs starting together need not queue); on a server store
+    the loser of a creation race reads the winner's experiment.
     """
     from mlflow.exceptions import MlflowException
 
     from nnexp.record.tags import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
 
+    found = client.get_experiment_by_name(name)  # the usual case needs no lock
+    if found is not None:
+        mark_model_training(client, found.experiment_id, found.tags)
+        return found.experiment_id
     with store_lock(uri):
         found = client.get_experiment_by_name(name)
         if found is not None:

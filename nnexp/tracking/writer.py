@@ -107,6 +107,7 @@ class StoreWriter:
         self.waited_seconds = 0.0  # time spent waiting for an unavailable store
         self._queue: queue.Queue[Any] = queue.Queue()
         self._deadline: float | None = None  # set by close(): stop retrying after it
+        self._patience = 0.0  # close()'s wait without progress
         self._gave_up = False
         self._next_beat = time.monotonic() + heartbeat_seconds  # the run starts with a beat
         self._thread = threading.Thread(target=self._run, name="nnexp-store-writer", daemon=True)
@@ -126,10 +127,17 @@ class StoreWriter:
         self._queue.put(("op", seq, op))
 
     def close(self, wait_seconds: float) -> bool:
-        """Wait up to `wait_seconds` for everything queued to be written; True if it was."""
+        """Wait until everything queued is written, giving up once `wait_seconds` pass without
+        a write completing; True if everything was written.
+
+        A store that is slow but answering (sixteen runs sharing an SQLite file on a busy
+        machine) is waited for: only a store that stopped taking writes costs a sync.
+        """
+        self._patience = wait_seconds
         self._deadline = time.monotonic() + wait_seconds
         self._queue.put(_STOP)
-        self._thread.join(wait_seconds + 5)
+        while self._thread.is_alive() and time.monotonic() < self._deadline + 5:
+            self._thread.join(min(1.0, max(0.01, self._deadline + 5 - time.monotonic())))
         self._closed.set()
         self._beats.join(5)  # no touch after this: the caller may remove the journal
         return not self._thread.is_alive() and self._queue.empty() and not self._gave_up
@@ -139,6 +147,11 @@ class StoreWriter:
         self.outbox.beat()
         while not self._closed.wait(self.heartbeat_seconds):
             self.outbox.beat()
+
+    def _progressed(self) -> None:
+        """A write completed: a closing writer gets its full patience again."""
+        if self._deadline is not None:
+            self._deadline = time.monotonic() + self._patience
 
     def _run(self) -> None:
         while True:
@@ -159,6 +172,8 @@ class StoreWriter:
                     self.outbox.mark_done(seq)
             if not done and self._gave_up:
                 return
+            if done:
+                self._progressed()
             if time.monotonic() >= self._next_beat:
                 self._beat()
 

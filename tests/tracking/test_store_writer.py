@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE, TEMPORARILY_UNAVAILABLE
@@ -74,3 +76,36 @@ def test_a_refused_write_is_reported_and_the_rest_still_goes(outbox, caplog):
     assert writer.close(wait_seconds=10)
     assert ("tag", "a") in client.written and ("end", "FINISHED") in client.written
     assert "the store refused a write" in caplog.text
+
+
+class SlowClient(FlakyClient):
+    """Takes every write, each after `seconds`: a store shared by many busy processes."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(failures=0)
+        self.seconds = seconds
+
+    def set_terminated(self, run_id, status):
+        time.sleep(self.seconds)
+        super().set_terminated(run_id, status)
+
+
+def test_a_slow_store_that_keeps_taking_writes_is_waited_for(outbox):
+    # 40 writes of 0.2 s: 8 s in all, past the 1 s patience and its 5 s grace, yet every
+    # write lands within the patience of the one before
+    client = SlowClient(seconds=0.2)
+    writer = StoreWriter(client, outbox, heartbeat_seconds=3600)
+    for _ in range(40):
+        writer.op({"op": "end", "status": "FINISHED"})
+    assert writer.close(wait_seconds=1)
+    assert client.written.count(("end", "FINISHED")) == 40
+    assert outbox.pending_ops() == []
+
+
+def test_a_store_stuck_inside_one_write_is_given_up(outbox):
+    writer = StoreWriter(SlowClient(seconds=30), outbox, heartbeat_seconds=3600)
+    writer.op({"op": "end", "status": "FINISHED"})
+    started = time.monotonic()
+    assert not writer.close(wait_seconds=0.5)
+    assert time.monotonic() - started < 10
+    assert [op["op"] for op in outbox.pending_ops()] == ["end"]
