@@ -27,6 +27,7 @@ from nnexp.record.redact import redact
 from nnexp.tracking.local_server import (
     LOOPBACK,
     ServerNotReady,
+    busy_port,
     free_port,
     server_env,
     stop_group,
@@ -227,6 +228,12 @@ def serve(argv: list[str] | None = None) -> int:
     process: subprocess.Popen[bytes] | None = None
     signal.signal(signal.SIGTERM, _stop)
     try:
+        port = args.port or free_port()
+        shown = LOOPBACK if args.host in (LOOPBACK, "0.0.0.0") else args.host
+        url = f"http://{shown}:{port}"
+        busy = busy_port(args.host, port, url)
+        if busy:  # before anything starts: a second server would find the first one "ready"
+            raise ServerError(busy, 2)
         if args.backend_store_uri:
             backend = args.backend_store_uri
         elif args.backend == "postgresql":
@@ -237,9 +244,6 @@ def serve(argv: list[str] | None = None) -> int:
         else:
             backend = f"sqlite:///{folder / 'mlflow.db'}"
         check_driver(backend)
-        port = args.port or free_port()
-        shown = LOOPBACK if args.host in (LOOPBACK, "0.0.0.0") else args.host
-        url = f"http://{shown}:{port}"
         print(f"MLflow server starting on {url} (store {redact(backend)}, artifacts in "
               f"{folder / 'artifacts'}) ...", flush=True)
         process = start_server(

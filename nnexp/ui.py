@@ -24,6 +24,7 @@ from nnexp.cli import UserAbort, run_cli
 from nnexp.tracking.local_server import (
     LOOPBACK,
     ServerNotReady,
+    busy_port,
     free_port,
     server_env,
     stop_group,
@@ -149,6 +150,9 @@ def serve(argv: list[str] | None = None) -> int:
     view = saved_view(client, exp_id, run_id) if exp_id and run_id else None
     port = args.port or free_port()
     base = f"http://{LOOPBACK if args.host in (LOOPBACK, '0.0.0.0') else args.host}:{port}"
+    busy = busy_port(args.host, port, base) if args.port else None
+    if busy:
+        raise UserAbort(busy)
     page = run_url(base, exp_id, run_id, view) if exp_id and run_id else experiment_url(base,
                                                                                        exp_id)
     log_path = None if args.verbose else server_log(uri)
