@@ -31,6 +31,7 @@ from nnexp.tracking.local_server import (
     wait_healthy,  # noqa: F401 - scripts and tests import it from here
     wait_ready,
 )
+from nnexp.tracking.server_guard import guarded
 
 
 def artifact_root_for(uri: str) -> str:
@@ -157,13 +158,16 @@ def serve(argv: list[str] | None = None) -> int:
                                                                                        exp_id)
     log_path = None if args.verbose else server_log(uri)
     output: IO[Any] | None = None if log_path is None else open(log_path, "w")  # noqa: SIM115
-    # Its own process group: `mlflow ui` starts uvicorn, and stopping us (Ctrl-C or SIGTERM)
-    # must stop all of it, not leave a server holding the port. No job runner: see server_env.
-    process = subprocess.Popen(server_command(uri, args.host, port), start_new_session=True,
-                               env=server_env(), stdout=output,
-                               stderr=subprocess.STDOUT if output else None)
-    signal.signal(signal.SIGTERM, _stop)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # killed, or its terminal closed
+        signal.signal(sig, _stop)
+    process: subprocess.Popen[bytes] | None = None
     try:
+        # Its own process group, led by a guard: `mlflow ui` starts uvicorn, and stopping us
+        # (Ctrl-C, SIGTERM, SIGHUP, even SIGKILL) must stop all of it, not leave a server
+        # holding the port. No job runner: see server_env.
+        process = subprocess.Popen(guarded(server_command(uri, args.host, port)),
+                                   start_new_session=True, env=server_env(), stdout=output,
+                                   stderr=subprocess.STDOUT if output else None)
         print(f"starting the MLflow UI on {redact(describe_store(uri))} ...", flush=True)
         try:
             wait_ready(base, process, log=log_path, what="the MLflow UI")
@@ -179,7 +183,8 @@ def serve(argv: list[str] | None = None) -> int:
         return 0
     finally:
         remove_ui_state(uri)
-        stop_group(process)
+        if process is not None:
+            stop_group(process)
         if output is not None:
             output.close()
 
