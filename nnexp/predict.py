@@ -6,6 +6,7 @@
 
 A run trained on a table (data=csv, parquet, a DataFrame) reads rows.csv by column name: a
 header row, the columns in any order, extra columns ignored with a note.
+Other runs read rows of numbers; a first row is a header only when it names the run's features.
 
 It computes with the run's weights.npz and model_meta.json, read as data: no code from the
 artifact store runs (loading the logged MLflow model would run its Python code).
