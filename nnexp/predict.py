@@ -6,6 +6,7 @@
 
 A run trained on a table (data=csv, parquet, a DataFrame) reads rows.csv by column name: a
 header row, the columns in any order, extra columns ignored with a note.
+Other runs read rows of numbers; a first row is a header only when it names the run's features.
 
 It computes with the run's weights.npz and model_meta.json, read as data: no code from the
 artifact store runs (loading the logged MLflow model would run its Python code).
@@ -26,6 +27,7 @@ from nnexp.data import DataError, load_image
 from nnexp.tracking.logged_network import LoggedNetwork, ModelMeta, load_logged_network
 
 PROG = "nnexp.predict"
+MAX_NAME = 60  # characters of a class name printed; the rest is cut with an ellipsis
 
 
 def load_run_network(uri: str, run_id: str) -> LoggedNetwork:
@@ -46,6 +48,14 @@ def load_run_network(uri: str, run_id: str) -> LoggedNetwork:
 def shown(path: Path) -> str:
     """A path as text that can always be printed (undecodable bytes of a file name escaped)."""
     return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def printable(text: str, limit: int = MAX_NAME) -> str:
+    """`text` from the record made safe for a terminal: control and format characters (escape
+    sequences, bidi overrides) shown as `\\x1b`-style escapes, cut to `limit` characters."""
+    safe = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+    return safe if len(safe) <= limit else safe[:limit - 1] + "\u2026"
 
 
 # ---- inputs ------------------------------------------------------------------------------------
@@ -88,7 +98,7 @@ def read_named_rows(path: Path, meta: ModelMeta) -> tuple[np.ndarray, list[str]]
     return rows, [where(i) for i in range(len(frame))]
 
 
-def read_csv(path: Path, n_features: int) -> tuple[np.ndarray, list[str]]:
+def read_csv(path: Path, meta: ModelMeta) -> tuple[np.ndarray, list[str]]:
     """Rows of a CSV (an optional header), each named `file:line`; every value must be finite."""
     try:
         text = path.read_text()
@@ -97,8 +107,9 @@ def read_csv(path: Path, n_features: int) -> tuple[np.ndarray, list[str]]:
                         f"{getattr(exc, 'strerror', None) or exc}") from None
     lines = [(number, line) for number, line in enumerate(text.splitlines(), 1) if line.strip()]
     header: list[str] = []
-    if lines and not _numeric(lines[0][1]):
+    if lines and _is_header(lines[0][1].split(","), meta.feature_names):
         header = [cell.strip() for cell in lines.pop(0)[1].split(",")]
+    n_features = meta.n_features
     if not lines:
         raise UserAbort(f"{shown(path)}: no rows (expected rows of {n_features} numbers)")
     rows = []
@@ -110,9 +121,10 @@ def read_csv(path: Path, n_features: int) -> tuple[np.ndarray, list[str]]:
         try:
             rows.append([float(cell) for cell in cells])
         except ValueError:
-            column = next(j for j, cell in enumerate(cells) if not _numeric(cell))
-            raise UserAbort(f"{_cell(path, number, column, header)}: {cells[column].strip()!r} "
-                            "is not a number") from None
+            column = next(j for j, cell in enumerate(cells) if not _number(cell))
+            hint = _header_hint(cells, meta.feature_names) if (number, line) == lines[0] else ""
+            raise UserAbort(f"{_cell(path, number, column, header)}: "
+                            f"'{printable(cells[column].strip())}' is not a number{hint}") from None
     array = np.array(rows, dtype=np.float64)
     bad = np.argwhere(~np.isfinite(array))
     if bad.size:
@@ -123,15 +135,35 @@ def read_csv(path: Path, n_features: int) -> tuple[np.ndarray, list[str]]:
     return array, [f"{shown(path)}: line {number}" for number, _ in lines]
 
 
+def _is_header(cells: list[str], names: list[str] | None) -> bool:
+    """A header row: the run's feature names (in their order), or, for a run that recorded no
+    names, a row mostly of text. A typo in a row of numbers (`O.2`) leaves it a row."""
+    cells = [cell.strip() for cell in cells]
+    if names:
+        return [c.casefold() for c in cells] == [n.casefold() for n in names]
+    return 2 * sum(not _number(cell) for cell in cells) > len(cells)
+
+
+def _header_hint(cells: list[str], names: list[str] | None) -> str:
+    """What the first row lacked to be read as a header, when it looks like one."""
+    if not names or any(_number(cell) for cell in cells):
+        return ""
+    wanted = [printable(n, 20) for n in names[:4]]
+    more = ", ..." if len(names) > 4 else ""
+    if sorted(c.strip().casefold() for c in cells) == sorted(n.casefold() for n in names):
+        return f" (a header row names the features in the run's order: {', '.join(wanted)}{more})"
+    return f" (a header row must name the run's features: {', '.join(wanted)}{more})"
+
+
 def _cell(path: Path, number: int, column: int, header: list[str]) -> str:
     """`rows.csv: line 3, column 2 (age)`: where a value is, as a user finds it in an editor."""
     name = f" ({header[column]})" if column < len(header) and header[column] else ""
     return f"{shown(path)}: line {number}, column {column + 1}{name}"
 
 
-def _numeric(line: str) -> bool:
+def _number(cell: str) -> bool:
     try:
-        [float(v) for v in line.split(",")]
+        float(cell)
     except ValueError:
         return False
     return True
@@ -170,7 +202,7 @@ def describe(outputs: np.ndarray, meta: ModelMeta) -> list[str]:
     """One line per row: the predicted class and every class's probability, or the values."""
     if meta.task != "classification":
         return [" ".join(f"{v:.6g}" for v in row) for row in outputs]
-    names = meta.class_names
+    names = [printable(name) for name in meta.class_names]
     lines = []
     for row in outputs:
         best = int(np.argmax(row))
@@ -247,7 +279,7 @@ def predict(argv: list[str] | None = None) -> int:
     elif model.meta.input_columns is not None:
         rows, names = read_named_rows(args.input, model.meta)
     else:
-        rows, names = read_csv(args.input, model.meta.n_features)
+        rows, names = read_csv(args.input, model.meta)
     for line in predict_rows(model, rows, names):
         print(line)
     return 0

@@ -27,11 +27,13 @@ from nnexp.record.redact import redact
 from nnexp.tracking.local_server import (
     LOOPBACK,
     ServerNotReady,
+    busy_port,
     free_port,
     server_env,
     stop_group,
     wait_ready,
 )
+from nnexp.tracking.server_guard import guarded
 
 PROG = "nnexp.server"
 SERVER_DIR = Path("mlruns") / "server"
@@ -177,11 +179,12 @@ def server_command(backend_uri: str, port: int, artifacts: Path | None, *,
 
 def start_server(command: list[str], url: str, *, cwd: Path, log: Path | None = None,
                  env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """Start `command` in its own process group and return once `url`/health answers."""
+    """Start `command` in its own process group, under a guard that stops it when this process
+    ends however it ends, and return once `url`/health answers."""
     env = server_env(env)
     output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
     try:
-        process = subprocess.Popen(command, cwd=cwd, env=env, stdout=output,
+        process = subprocess.Popen(guarded(command), cwd=cwd, env=env, stdout=output,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     finally:
         if log:
@@ -225,8 +228,15 @@ def serve(argv: list[str] | None = None) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     postgres: LocalPostgres | None = None
     process: subprocess.Popen[bytes] | None = None
-    signal.signal(signal.SIGTERM, _stop)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # killed, or its terminal closed
+        signal.signal(sig, _stop)
     try:
+        port = args.port or free_port()
+        shown = LOOPBACK if args.host in (LOOPBACK, "0.0.0.0") else args.host
+        url = f"http://{shown}:{port}"
+        busy = busy_port(args.host, port, url)
+        if busy:  # before anything starts: a second server would find the first one "ready"
+            raise ServerError(busy, 2)
         if args.backend_store_uri:
             backend = args.backend_store_uri
         elif args.backend == "postgresql":
@@ -237,9 +247,6 @@ def serve(argv: list[str] | None = None) -> int:
         else:
             backend = f"sqlite:///{folder / 'mlflow.db'}"
         check_driver(backend)
-        port = args.port or free_port()
-        shown = LOOPBACK if args.host in (LOOPBACK, "0.0.0.0") else args.host
-        url = f"http://{shown}:{port}"
         print(f"MLflow server starting on {url} (store {redact(backend)}, artifacts in "
               f"{folder / 'artifacts'}) ...", flush=True)
         process = start_server(

@@ -24,12 +24,14 @@ from nnexp.cli import UserAbort, run_cli
 from nnexp.tracking.local_server import (
     LOOPBACK,
     ServerNotReady,
+    busy_port,
     free_port,
     server_env,
     stop_group,
     wait_healthy,  # noqa: F401 - scripts and tests import it from here
     wait_ready,
 )
+from nnexp.tracking.server_guard import guarded
 
 
 def artifact_root_for(uri: str) -> str:
@@ -149,17 +151,23 @@ def serve(argv: list[str] | None = None) -> int:
     view = saved_view(client, exp_id, run_id) if exp_id and run_id else None
     port = args.port or free_port()
     base = f"http://{LOOPBACK if args.host in (LOOPBACK, '0.0.0.0') else args.host}:{port}"
+    busy = busy_port(args.host, port, base) if args.port else None
+    if busy:
+        raise UserAbort(busy)
     page = run_url(base, exp_id, run_id, view) if exp_id and run_id else experiment_url(base,
                                                                                        exp_id)
     log_path = None if args.verbose else server_log(uri)
     output: IO[Any] | None = None if log_path is None else open(log_path, "w")  # noqa: SIM115
-    # Its own process group: `mlflow ui` starts uvicorn, and stopping us (Ctrl-C or SIGTERM)
-    # must stop all of it, not leave a server holding the port. No job runner: see server_env.
-    process = subprocess.Popen(server_command(uri, args.host, port), start_new_session=True,
-                               env=server_env(), stdout=output,
-                               stderr=subprocess.STDOUT if output else None)
-    signal.signal(signal.SIGTERM, _stop)
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # killed, or its terminal closed
+        signal.signal(sig, _stop)
+    process: subprocess.Popen[bytes] | None = None
     try:
+        # Its own process group, led by a guard: `mlflow ui` starts uvicorn, and stopping us
+        # (Ctrl-C, SIGTERM, SIGHUP, even SIGKILL) must stop all of it, not leave a server
+        # holding the port. No job runner: see server_env.
+        process = subprocess.Popen(guarded(server_command(uri, args.host, port)),
+                                   start_new_session=True, env=server_env(), stdout=output,
+                                   stderr=subprocess.STDOUT if output else None)
         print(f"starting the MLflow UI on {redact(describe_store(uri))} ...", flush=True)
         try:
             wait_ready(base, process, log=log_path, what="the MLflow UI")
@@ -175,7 +183,8 @@ def serve(argv: list[str] | None = None) -> int:
         return 0
     finally:
         remove_ui_state(uri)
-        stop_group(process)
+        if process is not None:
+            stop_group(process)
         if output is not None:
             output.close()
 

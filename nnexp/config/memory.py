@@ -11,7 +11,10 @@ from omegaconf import DictConfig
 
 from nnexp.config.layer_list import configured_layers, dense_widths
 from nnexp.config.user_errors import ConfigError
+from nnexp.config.vocabulary import IMAGE_EXTENSIONS
 from nnexp.engine import optimizer_buffers
+
+READ_BYTES = 1 + 8  # per pixel value while an image folder is read: uint8, then float64
 
 
 def check_memory(cfg: DictConfig, *, n_inputs: int = 1, n_outputs: int = 1,
@@ -19,12 +22,23 @@ def check_memory(cfg: DictConfig, *, n_inputs: int = 1, n_outputs: int = 1,
     """Refuse a model whose training needs more memory than is available, before allocating it.
 
     Without the data's sizes (n_inputs = n_outputs = 1) this is a lower bound, enough for the
-    hidden layers that make a model too large.
+    hidden layers that make a model too large; for an image folder the pictures' size and
+    number are known before reading them, and count with the model.
     """
+    images = image_data(cfg) if n_inputs == 1 else None
+    if images is not None:
+        n_inputs = images[0]
     need = memory_needed(cfg, n_inputs, n_outputs, n_eval)
+    reading = 0 if images is None else images[0] * images[1] * READ_BYTES
     available = available_memory()
-    if available is None or need["total"] <= available:
+    if available is None or need["total"] + reading <= available:
         return
+    if images is not None and (reading > available or need["total"] < reading):
+        size, mode = list(cfg.data.image_size), cfg.data.image_mode
+        raise ConfigError(
+            f"data.image_size: {size} in mode {mode} is {images[0]} values per picture; reading "
+            f"{images[1]} picture(s) needs {_size(reading)} and the model {_size(need['total'])};"
+            f" {_size(available)} is available (choose a smaller size, such as [64, 64])")
     rows = max(cfg.train.batch_size, n_eval)
     key, value = (("model.hidden", list(cfg.model.hidden)) if cfg.model.get("layers") is None
                   else ("model.layers", f"{len(cfg.model.layers)} layers"))
@@ -34,6 +48,30 @@ def check_memory(cfg: DictConfig, *, n_inputs: int = 1, n_outputs: int = 1,
         f"{_size(need['gradients'])} + {cfg.optimizer.name} state {_size(need['optimizer'])} + "
         f"activations {_size(need['activations'])} for {rows} rows); "
         f"{_size(available)} is available")
+
+
+def image_data(cfg: DictConfig) -> tuple[int, int] | None:
+    """(values per picture, pictures) of an image-folder config, known before any is read:
+    width x height x channels, and the picture files of its class folders (at least 1)."""
+    if cfg.data.name != "images":
+        return None
+    width, height = (int(n) for n in cfg.data.image_size)
+    channels = 1 if cfg.data.image_mode == "L" else len(str(cfg.data.image_mode))
+    return width * height * channels, max(_count_pictures(cfg.data.image_dir), 1)
+
+
+def _count_pictures(folder: str | None) -> int:
+    """Picture files one level below `folder` (one sub-folder per class); 0 if unreadable."""
+    if not folder:
+        return 0
+    try:
+        classes = [e.path for e in os.scandir(Path(folder).expanduser())
+                   if e.is_dir() and not e.name.startswith(".")]
+        return sum(1 for c in classes for e in os.scandir(c)
+                   if not e.name.startswith(".") and e.is_file()
+                   and os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS)
+    except OSError:
+        return 0
 
 
 def memory_needed(cfg: DictConfig, n_inputs: int, n_outputs: int, n_eval: int = 0
@@ -80,8 +118,8 @@ def available_memory() -> int | None:
 
 
 def _size(n_bytes: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n_bytes < 1024 or unit == "GiB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n_bytes < 1024 or unit == "TiB":
             return f"{n_bytes:.1f} {unit}" if unit != "B" else f"{int(n_bytes)} B"
         n_bytes /= 1024
     raise AssertionError("unreachable")

@@ -126,8 +126,18 @@ class SweepParent:
         name = signal.Signals(signum).name
         print(f"sweep: {name}: stopping the jobs and ending the sweep KILLED", file=sys.stderr,
               flush=True)
-        stop_workers(self.client, self.run_id, signum)
-        self.finish(interrupted=name)
+        try:
+            stop_workers(self.client, self.run_id, signum)
+        except Exception as exc:  # noqa: BLE001 - the store is locked or down: stop them anyway
+            print(redact(f"sweep: cannot read the running jobs from the store ({_first(exc)}); "
+                         "stopping every worker of this launcher"), file=sys.stderr, flush=True)
+            stop_workers(None, self.run_id, signum)
+        try:
+            self.finish(interrupted=name)
+        except Exception as exc:  # noqa: BLE001 - the parent waits for `runs cleanup`
+            print(redact(f"sweep: cannot end the parent run in the store ({_first(exc)}); "
+                         "`python -m nnexp.runs cleanup` ends it once the store answers"),
+                  file=sys.stderr, flush=True)
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(128 + signum)
@@ -158,14 +168,31 @@ def parent_run_tags(name: str, sweep_tags: dict[str, str], command: list[str],
     return run_tags
 
 
-def stop_workers(client: Any, parent_id: str, signum: int,
+def _any_running(client: Any, parent_id: str) -> bool:
+    """Whether a child still runs; True when the store cannot say (the processes then tell)."""
+    try:
+        return bool(running_children(client, parent_id))
+    except Exception:  # noqa: BLE001 - locked or down mid-wait: keep waiting on the processes
+        return True
+
+
+def _first(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def stop_workers(client: Any | None, parent_id: str, signum: int,
                  grace_seconds: float = WORKER_GRACE_SECONDS) -> None:
     """Pass `signum` to the process of every running child on this host (its run ends KILLED,
     with its weights), wait for those runs to end, then kill what is left below this process
-    (idle pool workers), except the pool's resource trackers (see `pool_trackers`)."""
-    pids = {int(pid) for run in running_children(client, parent_id)
-            if on_this_machine(run.data.tags)
-            and (pid := run.data.tags.get(tags.PID, "")).isdigit() and int(pid) != os.getpid()}
+    (idle pool workers), except the pool's resource trackers (see `pool_trackers`). Without a
+    `client` (the store does not answer) every worker gets `signum`."""
+    if client is None:  # the store cannot say which workers run jobs: all of them
+        pids = set(descendants(os.getpid())) - pool_trackers(descendants(os.getpid()))
+    else:
+        pids = {int(pid) for run in running_children(client, parent_id)
+                if on_this_machine(run.data.tags)
+                and (pid := run.data.tags.get(tags.PID, "")).isdigit()
+                and int(pid) != os.getpid()}
     for pid in pids:
         try:
             os.kill(pid, signum)
@@ -173,7 +200,7 @@ def stop_workers(client: Any, parent_id: str, signum: int,
             pass
     deadline = time.monotonic() + grace_seconds
     while (time.monotonic() < deadline and any(process_alive(p) for p in pids)
-           and running_children(client, parent_id)):
+           and (client is None or _any_running(client, parent_id))):
         time.sleep(0.25)
     below = descendants(os.getpid())
     trackers = pool_trackers(below)

@@ -31,6 +31,31 @@ def free_port(host: str = LOOPBACK) -> int:
         return int(sock.getsockname()[1])
 
 
+def port_refused(host: str, port: int) -> str | None:
+    """Why a server could not listen on `host`:`port` (in use, an address this machine does not
+    have), or None when it could; binding as uvicorn does (SO_REUSEADDR) is the only honest test."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return exc.strerror or str(exc)
+    return None
+
+
+def busy_port(host: str, port: int, base: str) -> str | None:
+    """One line for `--port` when nothing new can listen there, saying who answers if a server
+    does (its store cannot be asked: reusing it is the user's call); None when the port is free."""
+    reason = port_refused(host, port)
+    if reason is None:
+        return None
+    served = (f"; a server already answers {base} (if it serves the store you mean, use it: "
+              f"tracking.uri={base})" if answers(base) else "")
+    return (f"--port: cannot listen on {host}:{port} ({reason}){served}; choose another --port, "
+            "or --port 0 for a free one")
+
+
 def server_env(env: dict[str, str] | None = None) -> dict[str, str]:
     """`env` (default: this process's) for `mlflow server`/`ui`: the job runner off, unless the
     user switched it on explicitly."""

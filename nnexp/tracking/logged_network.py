@@ -55,6 +55,7 @@ class ModelMeta:
     input_columns: list[str] | None = None  # a table's columns, read by name (csv, parquet, ...)
     categories: dict[str, list[str]] | None = None  # one-hot encoded column -> its categories
     delimiter: str = ","
+    feature_names: list[str] | None = None  # the source's names, one per feature (older runs: none)
 
     @property
     def image_size(self) -> tuple[int, int] | None:
@@ -241,8 +242,12 @@ def parse_meta(data: Any, what: str) -> ModelMeta:
     delimiter = data.get("delimiter") or ","
     if not isinstance(delimiter, str) or len(delimiter) != 1:
         raise RecordError(f"{what}: delimiter {delimiter!r} is not one character")
+    features = data.get("feature_names")
+    if features is not None and (not isinstance(features, list) or len(features) != n_features
+                                 or not all(isinstance(f, str) for f in features)):
+        raise RecordError(f"{what}: feature_names is not a list of {n_features} names")
     return ModelMeta(task, loss, names, n_features, dtype, mean, std, shape, mode, columns,
-                     categories, delimiter)
+                     categories, delimiter, features or None)
 
 
 def _table_format(data: dict[str, Any], n_features: int, what: str

@@ -246,6 +246,11 @@ CASES: list[tuple[str, list[str], str, object]] = [
      r"model.hidden: \[100000, 100000\] needs [\d.]+ GiB in float32 \(parameters 37.3 GiB \+ "
      r"gradients 37.3 GiB \+ adam state [\d.]+ GiB \+ activations [\d.]+ MiB for 32 rows\); "
      r"[\d.]+ GiB is available$", None),
+    ("image-size-too-big-for-memory", ["data=images", "data.image_dir={dir}",
+                                       "data.image_size=[100000,100000]"],
+     r"data.image_size: \[100000, 100000\] in mode L is 10000000000 values per picture; reading "
+     r"8 picture\(s\) needs 670.6 GiB and the model [\d.]+ [GT]iB; [\d.]+ GiB is available "
+     r"\(choose a smaller size, such as \[64, 64\]\)$", _images),
     ("model-too-big-in-its-dtype", ["model.hidden=[100000,100000]", "model.dtype=float64"],
      r"needs [\d.]+ GiB in float64 \(parameters 74.5 GiB \+ gradients 74.5 GiB", None),
     ("experiment-name-too-long", ["tracking.experiment=" + "x" * 300],

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from helpers import all_runs, clean_env, client_for, run_cli
 
+from nnexp.sweeps.parent import pool_trackers
 from nnexp.tracking.liveness import descendants, machine_id, process_alive
 from nnexp.tracking.store import ensure_experiment, open_client
 
@@ -80,6 +81,31 @@ def test_sigterm_to_a_joblib_launcher_stops_workers_and_ends_the_parent_killed(t
     assert parent.data.tags["nnexp.sweep.n_children"] == str(len(children))
     summary = {a.path for a in client_for(uri).list_artifacts(parent.info.run_id, "summary")}
     assert "summary/children.md" in summary
+
+
+def test_sigterm_while_the_store_is_locked_stops_the_sweep_without_a_traceback(tmp_path):
+    """SIGTERM to a joblib launcher while another process holds the SQLite store locked: the
+    launcher cannot ask the store which jobs run, so it stops every worker, says so in one line,
+    and exits 143; the parent is left for `runs cleanup`."""
+    import sqlite3
+
+    proc = _launch(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
+                   "lr=0.1,0.05,0.01,0.005", *LONG)
+    uri = _store(tmp_path)
+    _wait_for_running_children(uri, 2, proc)
+    workers = descendants(proc.pid)
+    lock = sqlite3.connect(uri[len("sqlite:///"):], isolation_level=None, timeout=60)
+    try:
+        lock.execute("BEGIN EXCLUSIVE")  # a backup, a long query: nobody else reads or writes
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=600)
+    finally:
+        lock.close()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "Traceback" not in err, err
+    assert "sweep: cannot read the running jobs from the store" in err, err
+    assert not [pid for pid in _alive_after(workers, 10)
+                if pid not in pool_trackers(workers)]
 
 
 @pytest.mark.parametrize("moment", ["first_run", "training"])

@@ -239,7 +239,8 @@ def test_runs_logged_before_model_meta_read_the_models_meta_as_data(wine_run, tm
 def test_non_finite_csv_values_are_refused_by_line_and_column(value, wine_run, tmp_path,
                                                              monkeypatch, capsys):
     store_uri, run_id, X_raw = wine_run
-    header = ",".join(f"f{i}" for i in range(13))
+    names = _meta(store_uri, run_id)["feature_names"]
+    header = ",".join(names)
     rows = [",".join(repr(float(v)) for v in row) for row in X_raw[:3]]
     cells = rows[1].split(",")
     cells[4] = value
@@ -248,7 +249,7 @@ def test_non_finite_csv_values_are_refused_by_line_and_column(value, wine_run, t
     code, out, err = _run([run_id, str(tmp_path / "rows.csv"), "--tracking-uri", store_uri],
                           monkeypatch, capsys)
     assert (code, out) == (2, "")
-    assert err == (f"nnexp.predict: error: {tmp_path / 'rows.csv'}: line 4, column 5 (f4): "
+    assert err == (f"nnexp.predict: error: {tmp_path / 'rows.csv'}: line 4, column 5 ({names[4]}): "
                    f"'{value}' is not a finite number; the network cannot predict from NaN or "
                    "infinity\n")
 
@@ -302,3 +303,69 @@ def test_a_folder_predicts_every_picture_and_reports_unreadable_ones(image_store
         "(truncated or not an image)",
         f"nnexp.predict: error: 2 of {len(pictures) + 2} pictures in '{folder}' could not be "
         "read (listed above)"]
+
+
+def _meta(store_uri: str, run_id: str) -> dict:
+    return json.loads((_folders(store_uri, run_id)[0] / "model_meta.json").read_text())
+
+
+def test_class_names_reach_the_terminal_escaped_and_cut(wine_run, tmp_path, monkeypatch,
+                                                        capsys):
+    """A class name is the record's text, not the terminal's: an escape sequence in it (colour,
+    window title, a bell) is printed as its escape, a 100 000-character name is cut."""
+    store_uri, run_id, X_raw = wine_run
+    meta_path = _folders(store_uri, run_id)[0] / "model_meta.json"
+    names = ["\x1b[31mred\x1b]0;owned\x07", "x" * 100_000, "right\u202eto-left"]
+    meta_path.write_text(json.dumps({**_meta(store_uri, run_id), "class_names": names}))
+    np.savetxt(tmp_path / "rows.csv", X_raw[:3], delimiter=",")
+    code, out, err = _run([run_id, str(tmp_path / "rows.csv"), "--tracking-uri", store_uri],
+                          monkeypatch, capsys)
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert len(lines) == 3
+    assert all(ch.isprintable() for ch in out.replace("\n", "")), out[:300]
+    assert all(len(line) < 400 for line in lines), [len(line) for line in lines]
+    assert "\\x1b[31mred\\x1b]0;owned\\x07" in out and "right\\u202eto-left" in out
+    cut = predict_cli.printable(names[1])
+    assert cut == "x" * (predict_cli.MAX_NAME - 1) + "\u2026" and cut in out
+
+
+def _two_rows(tmp_path: Path, X_raw: np.ndarray, first: list[str] | None = None,
+              header: str | None = None) -> Path:
+    rows = [[repr(float(v)) for v in row] for row in X_raw[:2]]
+    if first is not None:
+        rows[0][: len(first)] = first
+    lines = ([header] if header else []) + [",".join(row) for row in rows]
+    (tmp_path / "rows.csv").write_text("\n".join(lines) + "\n")
+    return tmp_path / "rows.csv"
+
+
+def test_a_typo_in_the_first_row_is_refused_not_taken_for_a_header(wine_run, tmp_path,
+                                                                  monkeypatch, capsys):
+    store_uri, run_id, X_raw = wine_run
+    argv = ["--tracking-uri", store_uri]
+    rows = _two_rows(tmp_path, X_raw, first=["O.2"])
+    code, out, err = _run([run_id, str(rows), *argv], monkeypatch, capsys)
+    assert (code, out) == (2, "")
+    assert err == f"nnexp.predict: error: {rows}: line 1, column 1: 'O.2' is not a number\n"
+
+    names = _meta(store_uri, run_id)["feature_names"]
+    rows = _two_rows(tmp_path, X_raw, header=",".join(names))
+    code, out, err = _run([run_id, str(rows), *argv], monkeypatch, capsys)
+    assert (code, err) == (0, "") and len(out.splitlines()) == 2  # the names: a header
+
+    rows = _two_rows(tmp_path, X_raw, header=",".join(f"c{i}" for i in range(13)))
+    code, out, err = _run([run_id, str(rows), *argv], monkeypatch, capsys)
+    assert (code, out) == (2, "")
+    assert err.startswith(f"nnexp.predict: error: {rows}: line 1, column 1: 'c0' is not a "
+                          f"number (a header row must name the run's features: {names[0]}, ")
+    assert len(err.splitlines()) == 1
+
+    meta_path = _folders(store_uri, run_id)[0] / "model_meta.json"  # a run that named nothing
+    meta_path.write_text(json.dumps({**_meta(store_uri, run_id), "feature_names": None}))
+    rows = _two_rows(tmp_path, X_raw, first=["O.2"])
+    code, out, err = _run([run_id, str(rows), *argv], monkeypatch, capsys)
+    assert (code, out) == (2, "") and "line 1, column 1: 'O.2' is not a number" in err
+    rows = _two_rows(tmp_path, X_raw, header=",".join(f"c{i}" for i in range(13)))
+    code, out, err = _run([run_id, str(rows), *argv], monkeypatch, capsys)
+    assert (code, err) == (0, "") and len(out.splitlines()) == 2  # mostly text: a header

@@ -118,3 +118,47 @@ def test_ui_starts_under_a_cpu_hog_with_few_processes(tmp_path, store_uri):
     assert any("mlflow ui" in args for args in started), started
     assert not any("huey" in args for args in started), started
     assert len(started) <= 3, started  # `mlflow ui` and its uvicorn; no job runner
+
+
+def _pids_below(pid: int) -> list[int]:
+    import psutil
+
+    return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGHUP", "SIGKILL"])
+def test_the_ui_killed_or_hung_up_leaves_no_server_behind(sig, tmp_path, store_uri):
+    """Whatever ends nnexp.ui (kill, a closed terminal, kill -9), `mlflow ui` and its uvicorn
+    end with it: no process left, nothing listening on the port."""
+    import signal
+
+    import psutil
+
+    from nnexp.tracking.local_server import port_refused
+
+    port = free_port()
+    ui = subprocess.Popen([sys.executable, "-m", "nnexp.ui", "--tracking-uri", store_uri,
+                           "--port", str(port)], cwd=tmp_path, env=clean_env(),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        printed = []
+        while not (printed and printed[-1].startswith("open: ")):
+            line = ui.stdout.readline()
+            assert line, (printed, ui.stderr.read())
+            printed.append(line)
+        below = _pids_below(ui.pid)
+        assert len(below) >= 2 and port_refused("127.0.0.1", port)  # guard, mlflow, uvicorn
+        ui.send_signal(getattr(signal, sig))
+        ui.wait(timeout=60)
+    finally:
+        if ui.poll() is None:
+            ui.kill()
+            ui.wait()
+    deadline = time.monotonic() + 60  # the guard's grace before SIGKILL is 10 s
+    while time.monotonic() < deadline and (
+            port_refused("127.0.0.1", port) or any(psutil.pid_exists(p) for p in below)):
+        time.sleep(0.2)
+    left = [p for p in below if psutil.pid_exists(p)
+            and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
+    assert not left, [psutil.Process(p).cmdline() for p in left]
+    assert port_refused("127.0.0.1", port) is None
