@@ -142,7 +142,8 @@ class MlflowSweepCallback(Callback):
             **tags.user_tags(config.tracking),
         }, ["python", "-m", "nnexp.train", *sys.argv[1:]])
         self.parent = SweepParent(client, run_id, self.keys, config.sweep.objective,
-                                  config.sweep.direction)
+                                  config.sweep.direction,
+                                  full_best=config.tracking.full_model == "best")
         os.environ[PARENT_RUN_ENV] = run_id
         os.environ[SWEPT_KEYS_ENV] = ",".join(self.keys)
         os.environ[PARENT_EXPERIMENT_ENV] = experiment

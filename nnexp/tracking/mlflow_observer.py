@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import platform
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,11 +34,13 @@ from nnexp.tracking.store import (
     outbox_root,
     probe_server,
 )
-from nnexp.tracking.writer import StoreWriter, is_permanent
+from nnexp.tracking.writer import MAX_BATCH, StoreWriter, is_permanent
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 SYNC_COMMAND = "python -m nnexp.runs sync"
+SEND_EVERY_SECONDS = 5.0  # metrics go to the store in batches this far apart (or 1 000 points)
+_experiments: dict[tuple[str, str], str] = {}  # (uri, name) -> id: looked up once a process
 
 
 class MlflowObserver(RunObserver):
@@ -47,8 +50,9 @@ class MlflowObserver(RunObserver):
 
     def __init__(self, uri: str, *, budget: int = DEFAULT_BUDGET, retry_seconds: float = 120.0,
                  heartbeat_seconds: float = 30.0, remember_store: bool = True,
-                 system_metrics: bool = False) -> None:
+                 system_metrics: bool = False, full_model: str = "best") -> None:
         self.uri = uri
+        self.full_model = full_model  # best (a run without parent), always, never: else light
         self.system_metrics = system_metrics  # MLflow's monitor samples the machine
         self.remember_store = remember_store  # list the store in mlruns/stores.json
         self.budget = budget
@@ -68,12 +72,16 @@ class MlflowObserver(RunObserver):
         self._overrides: list[str] = []
         self._run_name = ""
         self._system: Any | None = None
+        self._child = False  # a sweep's child: its model is light unless full_model=always
+        self._unsent: list[tuple[str, float, int, int]] = []  # journaled, not yet queued
+        self._held: list[tuple[int, dict[str, Any]]] = []  # journaled ops sent with them
+        self._next_send = 0.0
 
     # ---- events ----------------------------------------------------------------------------
     def started(self, start: RunStart) -> None:
         client = self._patiently(self._open, "reach the tracking store")
         self.experiment_id = self._patiently(
-            lambda: ensure_experiment(client, start.experiment, self.uri), "reach the store")
+            lambda: _experiment(client, start.experiment, self.uri), "reach the store")
         name = redact(start.name)
         run_tags = {tags.MLFLOW_RUN_NAME: name, tags.PID: str(os.getpid()),
                     tags.PID_START: process_start_time(), tags.HOST: platform.node(),
@@ -84,6 +92,8 @@ class MlflowObserver(RunObserver):
         run = self._patiently(lambda: client.create_run(self.experiment_id, run_name=name,
                                                         tags=run_tags), "create the run")
         self.run_id = run.info.run_id
+        self._child = bool(start.parent_run_id)
+        _know_artifact_location(self.uri, run)
         if self.system_metrics:
             from nnexp.tracking.system_metrics import start_system_metrics
 
@@ -101,7 +111,8 @@ class MlflowObserver(RunObserver):
         self._params = {k: redact(str(v)) for k, v in start.params.items()}
         self._run_name = name
         self._overrides = run_tags.get(tags.OVERRIDES, "").split()
-        self._writer.op({"op": "params", "params": self._params})
+        params = {"op": "params", "params": self._params}  # sent with the first metrics
+        self._held = [(self._outbox.add_op(params), params)]
         for name, text in start.texts.items():
             self._keep_text(text, name)
         for artifact_dir, folder in start.folders.items():
@@ -125,7 +136,18 @@ class MlflowObserver(RunObserver):
                 budget = self._budgets[key] = SeriesBudget(expected, self.budget)
             self._send(key, budget.push(chunk.steps, chunk.timestamps, chunk.values[:, j]),
                        points)
-        self._writer.metrics(points)
+        self._unsent += points  # the outbox has them: the store gets them a batch at a time
+        if len(self._unsent) >= MAX_BATCH or time.monotonic() >= self._next_send:
+            self._queue_unsent()
+
+    def _queue_unsent(self) -> None:
+        assert self._writer is not None
+        for seq, op in self._held:
+            self._writer.queue(seq, op)
+        self._held = []
+        self._writer.metrics(self._unsent)
+        self._unsent = []
+        self._next_send = time.monotonic() + SEND_EVERY_SECONDS
 
     def artifact(self, path: Path, artifact_dir: str | None = None) -> None:
         assert self._outbox is not None and self._writer is not None
@@ -144,17 +166,27 @@ class MlflowObserver(RunObserver):
         from nnexp.tracking.model import input_example, model_params, split_of
 
         assert self._outbox is not None and self._writer is not None
-        self._finish_budgets()  # training is over: the store gets every last value first
+        full = self.full_model == "always" or (self.full_model == "best" and not self._child)
+        # training is over: the store gets every last value before a full model links them (a
+        # light one's go with the run's last tags, one request)
+        self._finish_budgets(send=full)
         # the model's metrics are its weights': not the last epoch's of a run that kept another
         linked = [(key, value, time_ms, *self._splits.get(split_of(key) or "", ()))
                   for key, (value, time_ms, at) in self._last_sent.items()
                   if at == step and not key.endswith(LAST_EPOCH_SUFFIX)]
-        example = input_example(dataset).tolist()
-        kept = self._outbox.keep_file(weights, "model/weights.npz")
-        self._writer.op({"op": "model", "weights": kept, "meta": meta, "example": example,
-                         "step": step, "linked": linked,
-                         "params": model_params(self._params, self._overrides),
-                         "run_name": self._run_name})
+        op = {"op": "model", "meta": meta, "example": input_example(dataset).tolist(),
+              "step": step, "linked": linked,
+              "params": model_params(self._params, self._overrides), "run_name": self._run_name}
+        if full:
+            op["weights"] = self._outbox.keep_file(weights, "model/weights.npz")
+            self._writer.op(op)
+            return
+        from nnexp.tracking.light_model import LIGHT_DIR, write_light_model
+
+        with tempfile.TemporaryDirectory(prefix="nnexp-light-") as tmp:
+            assert self.run_id is not None
+            text = (write_light_model(Path(tmp), self.run_id, op) / "MLmodel").read_text()
+        self._keep_text(text, f"{LIGHT_DIR}/MLmodel")
 
     def ended(self, outcome: RunOutcome) -> None:
         if self._writer is None or self._outbox is None:
@@ -203,12 +235,14 @@ class MlflowObserver(RunObserver):
                           strict=True))
         self._last_sent[key] = (float(values[-1]), int(times[-1]), int(steps[-1]))
 
-    def _finish_budgets(self) -> None:
+    def _finish_budgets(self, send: bool = True) -> None:
         assert self._writer is not None
         points: list[tuple[str, float, int, int]] = []
         for key, budget in self._budgets.items():
             self._send(key, budget.finish(), points)
-        self._writer.metrics(points)
+        self._unsent += points
+        if send:
+            self._queue_unsent()
 
     def _keep_text(self, text: str, name: str) -> None:
         assert self._outbox is not None and self._writer is not None
@@ -251,6 +285,28 @@ class MlflowObserver(RunObserver):
                 told = True
             time.sleep(pause)
             pause = min(pause * 2, 10.0)
+
+
+def _experiment(client: Any, name: str, uri: str) -> str:
+    """The experiment's id, looked up (or created) once a process per store."""
+    if (uri, name) not in _experiments:
+        _experiments[(uri, name)] = ensure_experiment(client, name, uri)
+    return _experiments[(uri, name)]
+
+
+def _know_artifact_location(uri: str, run: Any) -> None:
+    """Give MLflow's client the new run's artifact store, which it would otherwise read back
+    with the whole run (a request) before the first upload."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+        from mlflow.tracking._tracking_service import utils
+
+        utils._artifact_repos_cache[run.info.run_id] = get_artifact_repository(
+            run.info.artifact_uri, tracking_uri=uri)
+    except Exception:  # noqa: BLE001,S110 - a private cache: without it MLflow asks the store
+        pass
 
 
 def _first_line(exc: BaseException) -> str:

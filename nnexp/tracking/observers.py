@@ -21,7 +21,8 @@ def make_observer(cfg: DictConfig, uri: str | None, verbose: bool, *,
         store = MlflowObserver(uri, budget=cfg.tracking.metric_budget,
                                retry_seconds=cfg.tracking.retry_seconds,
                                remember_store=remember_store,
-                               system_metrics=system_metrics_wanted(cfg.tracking))
+                               system_metrics=system_metrics_wanted(cfg.tracking),
+                               full_model=cfg.tracking.full_model)
     return Observers(*([store] if store else []), *([ConsoleObserver(store)] if verbose else []))
 
 
