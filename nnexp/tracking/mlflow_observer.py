@@ -93,6 +93,7 @@ class MlflowObserver(RunObserver):
                                                         tags=run_tags), "create the run")
         self.run_id = run.info.run_id
         self._child = bool(start.parent_run_id)
+        self._next_send = time.monotonic() + SEND_EVERY_SECONDS  # a short run: one batch
         _know_artifact_location(self.uri, run)
         if self.system_metrics:
             from nnexp.tracking.system_metrics import start_system_metrics
