@@ -377,7 +377,8 @@ def _model_uri(cfg: DictConfig, result: Any) -> str | None:
     from nnexp.tracking.model import logged_model_uri
     from nnexp.tracking.store import open_client
 
-    return logged_model_uri(open_client(cfg.tracking.uri).get_run(result.run_id))
+    found = logged_model_uri(open_client(cfg.tracking.uri).get_run(result.run_id))
+    return found or (None if result.pruned else f"runs:/{result.run_id}/model")  # a light one
 
 
 # ---- sweeping ----------------------------------------------------------------------------------
@@ -515,7 +516,7 @@ def _start_parent(cfg: DictConfig, keys: list[str], overrides: list[str], nest_u
         log.info(f"sweep: parent run {run_id} ({distinct_name(name, run_id)})")
     # no signal handlers: Ctrl-C reaches the running job, and the parent ends here
     return SweepParent(client, run_id, keys, objective, direction, handle_signals=False,
-                       console=verbose)
+                       console=verbose, full_best=cfg.tracking.full_model == "best")
 
 
 def _best(results: list[RunResult], best_id: str | None, direction: str) -> RunResult | None:

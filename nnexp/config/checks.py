@@ -32,6 +32,7 @@ from nnexp.config.vocabulary import (
     DELIMITERS,
     DTYPES,
     FILE_DATASETS,
+    FULL_MODEL_CHOICES,
     IMAGE_MODES,
     INITIALISERS,
     LOSSES,
@@ -202,6 +203,7 @@ def _validate_tracking_and_sweep(cfg: DictConfig) -> None:
         max_length("tracking.run_name", t.run_name, MAX_RUN_NAME, "a run name")
     check_user_tags(t)
     check_system_metrics(t)
+    _allowed("tracking.full_model", t.full_model, FULL_MODEL_CHOICES)
     _allowed("sweep.direction", cfg.sweep.direction, SWEEP_DIRECTIONS)
     if cfg.sweep.diverged_objective is not None and not math.isfinite(
             cfg.sweep.diverged_objective):

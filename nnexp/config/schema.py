@@ -108,6 +108,9 @@ class TrackingConfig:
     enabled: bool = True
     log_every_n_steps: int = 10
     log_model: bool = True
+    # which runs log the full pyfunc model (9 files); the others a light one (`runs:/ID/model`
+    # loads both): best = a single run and a sweep's best child, always, never
+    full_model: str = "best"
     plots: bool = True
     run_name: str | None = None
     metric_budget: int = 1000  # points per metric in the store; the full history is an artifact

@@ -20,12 +20,14 @@ IMAGE_MODES = ("L", "RGB")
 IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".pbm", ".pgm", ".png", ".pnm", ".ppm",
                     ".tif", ".tiff", ".webp")
 SWEEP_DIRECTIONS = ("minimize", "maximize")
+FULL_MODEL_CHOICES = ("best", "always", "never")  # tracking.full_model
 PRUNE_RULES = ("median", "asha")  # sweep.prune (nnexp.sweeps.pruning_rules)
 CLASSIFICATION_LOSSES = ("cross_entropy", "bce")
 REGRESSION_LOSSES = ("mse", "mae")
 
 __all__ = ["ACTIVATIONS", "CLASSIFICATION_LOSSES", "DATASETS", "DELIMITER_ALIASES", "DELIMITERS",
-           "DTYPES", "FILE_DATASETS", "IMAGE_EXTENSIONS", "IMAGE_MODES", "INITIALISERS",
+           "DTYPES", "FILE_DATASETS", "FULL_MODEL_CHOICES", "IMAGE_EXTENSIONS", "IMAGE_MODES",
+           "INITIALISERS",
            "IN_MEMORY_DATASETS", "LOSSES", "OPTIMIZERS", "PRUNE_RULES", "REGRESSION_DATASETS",
            "REGRESSION_LOSSES", "RESERVED_TAG_PREFIXES", "SCHEDULES", "SWEEP_DIRECTIONS",
            "TABLE_DATASETS", "TASKS"]

@@ -16,6 +16,7 @@ import numpy as np
 from nnexp.experiment.observer import MetricChunk, RunObserver
 
 HISTORY_ARTIFACT = "metrics/history.npz"
+STEPS_OF = "steps_of"  # `steps_of/<key>`: the key whose step and time arrays <key> shares
 
 
 class _Block:
@@ -158,8 +159,11 @@ class MetricHistory:
         return list(zip(steps.tolist(), values.tolist(), strict=True))
 
     def save(self, path: Path) -> Path:
-        """Write every metric as `step/<key>`, `time/<key>`, `value/<key>` arrays in one .npz
-        (what the store was sent: a series, then any values `add_final` logged)."""
+        """Write every metric as `step/<key>`, `time/<key>`, `value/<key>` arrays in one
+        compressed .npz (what the store was sent: a series, then any values `add_final` logged),
+        each array in the smallest type that holds it exactly (`compact`). Metrics recorded
+        together share their steps and times: those are written once, under the first key, and
+        `steps_of/<key>` names that key."""
         arrays: dict[str, np.ndarray] = {}
         for block in self._blocks.values():
             if block.final:
@@ -174,13 +178,41 @@ class MetricHistory:
                 for name, part in (("step", steps), ("time", times), ("value", values)):
                     earlier = arrays.get(f"{name}/{key}", part[:0])
                     arrays[f"{name}/{key}"] = np.concatenate([earlier, part])
+        owners: dict[tuple[int, int], str] = {}
+        for key in [name[len("value/"):] for name in list(arrays) if name.startswith("value/")]:
+            owner = owners.setdefault((id(arrays[f"step/{key}"]), id(arrays[f"time/{key}"])), key)
+            if owner != key:
+                del arrays[f"step/{key}"], arrays[f"time/{key}"]
+                arrays[f"{STEPS_OF}/{key}"] = np.array(owner)
         with open(path, "wb") as handle:  # a handle: numpy would otherwise append ".npz"
-            np.savez(handle, **arrays)
+            np.savez_compressed(handle, **{name: compact(a) for name, a in arrays.items()})
         return path
 
 
+def compact(array: np.ndarray) -> np.ndarray:
+    """`array` in the smallest type that holds every value exactly: float32 for the values of
+    a float32 run (float64 where any value needs it), the smallest integer type for steps and
+    times. Readers widen them back (`load_history`), so no value changes."""
+    if array.dtype.kind == "f":
+        narrow = array.astype(np.float32)
+        same = np.array_equal(narrow.astype(array.dtype), array, equal_nan=True)
+        return narrow if same else array
+    if array.dtype.kind in "iu" and array.size:
+        low, high = int(array.min()), int(array.max())
+        for kind in (np.uint8, np.int8, np.uint16, np.int16, np.uint32, np.int32):
+            info = np.iinfo(kind)
+            if info.min <= low and high <= info.max:
+                return array.astype(kind)
+    return array
+
+
 def load_history(path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{key: (steps, values)} from a `metrics/history.npz` artifact (no pickles)."""
+    """{key: (steps as int64, values as float64)} from a `metrics/history.npz` artifact (no
+    pickles), written compact and compressed or, by older runs, plain (a step array a key)."""
     with np.load(path, allow_pickle=False) as data:
         keys = [name[len("value/"):] for name in data.files if name.startswith("value/")]
-        return {key: (data[f"step/{key}"], data[f"value/{key}"]) for key in keys}
+        owner = {key: str(data[f"{STEPS_OF}/{key}"]) if f"{STEPS_OF}/{key}" in data.files
+                 else key for key in keys}
+        steps = {key: data[f"step/{key}"].astype(np.int64) for key in set(owner.values())}
+        return {key: (steps[owner[key]], data[f"value/{key}"].astype(np.float64))
+                for key in keys}

@@ -183,7 +183,8 @@ class MlflowSweepCallback(Callback):
         experiment_id = ensure_experiment(client, experiment, uri)
         run_id = create_parent_run(client, experiment_id, name, sweep_tags, command)
         return SweepParent(client, run_id, self.keys, config.sweep.objective,
-                           config.sweep.direction)
+                           config.sweep.direction,
+                           full_best=config.tracking.full_model == "best")
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         self.finish(ended_normally=True)

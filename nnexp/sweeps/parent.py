@@ -37,8 +37,10 @@ class SweepParent:
 
     def __init__(self, client: Any, run_id: str, keys: list[str], objective: str,
                  direction: str, heartbeat_seconds: float = 30.0, *,
-                 handle_signals: bool = True, console: bool = True) -> None:
+                 handle_signals: bool = True, console: bool = True,
+                 full_best: bool = True) -> None:
         self.console = console  # print the ranked table when the sweep ends
+        self.full_best = full_best  # the best child's light model becomes the full one
         self.client = client
         self.run_id = run_id
         self.keys = keys
@@ -88,9 +90,22 @@ class SweepParent:
                                 redact(f"summary failed: {exc}")[:tags.MAX_VALUE_CHARS])
         finally:
             self.client.set_terminated(self.run_id, status)
+        if summary is not None and summary.best is not None and self.full_best:
+            self._full_model(summary.best["run_id"])
         if summary is not None:
             self._report(summary, status, self._publish())
         return status
+
+    def _full_model(self, run_id: str) -> None:
+        """Log the best child's full model (children log a light one); a failure leaves it the
+        light model, which loads as well."""
+        from nnexp.tracking.light_model import upgrade_to_full
+
+        try:
+            upgrade_to_full(self.client.tracking_uri, run_id)
+        except Exception as exc:  # noqa: BLE001 - the sweep is recorded; say why and go on
+            print(redact(f"sweep: could not log the best run's full model: {exc}"),
+                  file=sys.stderr)
 
     def _publish(self) -> str | None:
         """The report page as `summary/report.html`, the ranked table and what mattered as the

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,20 +26,21 @@ from nnexp.tracking.budget import DEFAULT_BUDGET, SeriesBudget
 from nnexp.tracking.known_stores import remember
 from nnexp.tracking.liveness import liveness_tags
 from nnexp.tracking.outbox import Outbox
+from nnexp.tracking.run_lookups import experiment_id_once, know_artifact_location
 from nnexp.tracking.sqlite_concurrency import describe_store_problem
 from nnexp.tracking.store import (
     StoreError,
     StoreUnavailable,
-    ensure_experiment,
     open_client,
     outbox_root,
     probe_server,
 )
-from nnexp.tracking.writer import JournalWriter, StoreWriter, is_permanent
+from nnexp.tracking.writer import MAX_BATCH, JournalWriter, StoreWriter, is_permanent
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 SYNC_COMMAND = "python -m nnexp.runs sync"
+SEND_EVERY_SECONDS = 5.0  # metrics go to the store in batches this far apart (or 1 000 points)
 LOCAL_PARENT_ENV = "NNEXP_LOCAL_PARENT"  # a sweep's parent run id while it is recorded locally
 
 
@@ -83,8 +85,10 @@ class MlflowObserver(RunObserver):
 
     def __init__(self, uri: str, *, budget: int = DEFAULT_BUDGET, retry_seconds: float = 120.0,
                  start_wait_seconds: float = 5.0, heartbeat_seconds: float = 30.0,
-                 remember_store: bool = True, system_metrics: bool = False) -> None:
+                 remember_store: bool = True, system_metrics: bool = False,
+                 full_model: str = "best") -> None:
         self.uri = uri
+        self.full_model = full_model  # best (a run without parent), always, never: else light
         self.system_metrics = system_metrics  # MLflow's monitor samples the machine
         self.remember_store = remember_store  # list the store in mlruns/stores.json
         self.budget = budget
@@ -106,6 +110,10 @@ class MlflowObserver(RunObserver):
         self._overrides: list[str] = []
         self._run_name = ""
         self._system: Any | None = None
+        self._child = False  # a sweep's child: its model is light unless full_model=always
+        self._unsent: list[tuple[str, float, int, int]] = []  # journaled, not yet queued
+        self._held: list[tuple[int, dict[str, Any]]] = []  # journaled ops sent with them
+        self._next_send = 0.0
 
     # ---- events ----------------------------------------------------------------------------
     def started(self, start: RunStart) -> None:
@@ -124,6 +132,7 @@ class MlflowObserver(RunObserver):
                 raise StoreUnavailable(f"the sweep's parent run {start.parent_run_id} is "
                                        "recorded locally")
             client = self._create_run(start.experiment, name, run_tags, start_ms)
+            self._child = bool(start.parent_run_id)
         except StoreUnavailable as exc:
             self.run_id, self.local_reason = local_run_id(), _first_line(exc)
             local = {"experiment": start.experiment, "run_name": name, "start_time": start_ms,
@@ -136,10 +145,12 @@ class MlflowObserver(RunObserver):
         if self.remember_store and not start.parent_run_id:
             remember(self.uri)
         self._open_outbox(start, run_tags, local, client)
+        self._next_send = time.monotonic() + SEND_EVERY_SECONDS  # a short run: one batch
         self._params = {k: redact(str(v)) for k, v in start.params.items()}
         self._run_name = run_tags[tags.MLFLOW_RUN_NAME]
         self._overrides = run_tags.get(tags.OVERRIDES, "").split()
-        self._writer.op({"op": "params", "params": self._params})
+        params = {"op": "params", "params": self._params}  # sent with the first metrics
+        self._held = [(self._outbox.add_op(params), params)]
         for name, text in start.texts.items():
             self._keep_text(text, name)
         for artifact_dir, folder in start.folders.items():
@@ -159,11 +170,12 @@ class MlflowObserver(RunObserver):
         deadline = time.monotonic() + self._start_wait()
         client = self._patiently(self._open, "reach the tracking store", deadline)
         self.experiment_id = self._patiently(
-            lambda: ensure_experiment(client, experiment, self.uri), "reach the store", deadline)
+            lambda: experiment_id_once(client, experiment, self.uri), "reach the store", deadline)
         run = self._patiently(lambda: client.create_run(self.experiment_id, run_name=name,
                                                         tags=run_tags, start_time=start_ms),
                               "create the run", deadline)
         self.run_id = run.info.run_id
+        know_artifact_location(self.uri, run)
         return client
 
     def _start_wait(self) -> float:
@@ -205,7 +217,18 @@ class MlflowObserver(RunObserver):
                 budget = self._budgets[key] = SeriesBudget(expected, self.budget)
             self._send(key, budget.push(chunk.steps, chunk.timestamps, chunk.values[:, j]),
                        points)
-        self._writer.metrics(points)
+        self._unsent += points  # the outbox has them: the store gets them a batch at a time
+        if len(self._unsent) >= MAX_BATCH or time.monotonic() >= self._next_send:
+            self._queue_unsent()
+
+    def _queue_unsent(self) -> None:
+        assert self._writer is not None
+        for seq, op in self._held:
+            self._writer.queue(seq, op)
+        self._held = []
+        self._writer.metrics(self._unsent)
+        self._unsent = []
+        self._next_send = time.monotonic() + SEND_EVERY_SECONDS
 
     def artifact(self, path: Path, artifact_dir: str | None = None) -> None:
         assert self._outbox is not None and self._writer is not None
@@ -224,17 +247,29 @@ class MlflowObserver(RunObserver):
         from nnexp.tracking.model import input_example, model_params, split_of
 
         assert self._outbox is not None and self._writer is not None
-        self._finish_budgets()  # training is over: the store gets every last value first
+        # a run recorded locally has no store id yet for a light model to name: it gets the full
+        full = (self.full_model == "always" or self.local_reason is not None
+                or (self.full_model == "best" and not self._child))
+        # training is over: the store gets every last value before a full model links them (a
+        # light one's go with the run's last tags, one request)
+        self._finish_budgets(send=full)
         # the model's metrics are its weights': not the last epoch's of a run that kept another
         linked = [(key, value, time_ms, *self._splits.get(split_of(key) or "", ()))
                   for key, (value, time_ms, at) in self._last_sent.items()
                   if at == step and not key.endswith(LAST_EPOCH_SUFFIX)]
-        example = input_example(dataset).tolist()
-        kept = self._outbox.keep_file(weights, "model/weights.npz")
-        self._writer.op({"op": "model", "weights": kept, "meta": meta, "example": example,
-                         "step": step, "linked": linked,
-                         "params": model_params(self._params, self._overrides),
-                         "run_name": self._run_name})
+        op = {"op": "model", "meta": meta, "example": input_example(dataset).tolist(),
+              "step": step, "linked": linked,
+              "params": model_params(self._params, self._overrides), "run_name": self._run_name}
+        if full:
+            op["weights"] = self._outbox.keep_file(weights, "model/weights.npz")
+            self._writer.op(op)
+            return
+        from nnexp.tracking.light_model import LIGHT_DIR, write_light_model
+
+        with tempfile.TemporaryDirectory(prefix="nnexp-light-") as tmp:
+            assert self.run_id is not None
+            text = (write_light_model(Path(tmp), self.run_id, op) / "MLmodel").read_text()
+        self._keep_text(text, f"{LIGHT_DIR}/MLmodel")
 
     def ended(self, outcome: RunOutcome) -> None:
         if self._writer is None or self._outbox is None:
@@ -301,12 +336,14 @@ class MlflowObserver(RunObserver):
                           strict=True))
         self._last_sent[key] = (float(values[-1]), int(times[-1]), int(steps[-1]))
 
-    def _finish_budgets(self) -> None:
+    def _finish_budgets(self, send: bool = True) -> None:
         assert self._writer is not None
         points: list[tuple[str, float, int, int]] = []
         for key, budget in self._budgets.items():
             self._send(key, budget.finish(), points)
-        self._writer.metrics(points)
+        self._unsent += points
+        if send:
+            self._queue_unsent()
 
     def _keep_text(self, text: str, name: str) -> None:
         assert self._outbox is not None and self._writer is not None

@@ -229,15 +229,21 @@ def feature_names(meta: dict[str, Any]) -> list[str]:
     return list(names) if names else [f"x{i}" for i in range(int(meta["n_features"]))]
 
 
-def _predict_example(artifacts: dict[str, str], example: Any) -> np.ndarray:
-    """The model's output on the example, computed by the very code that is logged."""
+def pyfunc_code() -> Any:
+    """The module the full model logs as its code (`pyfunc_model.py`), loaded as that file."""
     import importlib.util
-    from types import SimpleNamespace
 
     spec = importlib.util.spec_from_file_location("_nnexp_pyfunc_model", MODEL_CODE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    model = module.NnexpNetwork()
+    return module
+
+
+def _predict_example(artifacts: dict[str, str], example: Any) -> np.ndarray:
+    """The model's output on the example, computed by the very code that is logged."""
+    from types import SimpleNamespace
+
+    model = pyfunc_code().NnexpNetwork()
     model.load_context(SimpleNamespace(artifacts=artifacts))
     return model.predict(None, example)

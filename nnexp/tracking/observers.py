@@ -22,7 +22,8 @@ def make_observer(cfg: DictConfig, uri: str | None, verbose: bool, *,
                                retry_seconds=cfg.tracking.retry_seconds,
                                start_wait_seconds=cfg.tracking.start_wait_seconds,
                                remember_store=remember_store,
-                               system_metrics=system_metrics_wanted(cfg.tracking))
+                               system_metrics=system_metrics_wanted(cfg.tracking),
+                               full_model=cfg.tracking.full_model)
     return Observers(*([store] if store else []), *([ConsoleObserver(store)] if verbose else []))
 
 

@@ -123,7 +123,11 @@ class StoreWriter:
 
     def op(self, op: dict[str, Any]) -> None:
         """Journal `op`, then queue it."""
-        seq = self.outbox.add_op(op)
+        self.queue(self.outbox.add_op(op), op)
+
+    def queue(self, seq: int, op: dict[str, Any]) -> None:
+        """Queue an operation journaled earlier (`outbox.add_op`): a caller may hold one back to
+        send it with what follows (params with the first metrics: one request)."""
         self._queue.put(("op", seq, op))
 
     def close(self, wait_seconds: float) -> bool:
@@ -272,6 +276,9 @@ class JournalWriter:
 
     def op(self, op: dict[str, Any]) -> None:
         self.outbox.add_op(op)
+
+    def queue(self, seq: int, op: dict[str, Any]) -> None:
+        """Nothing to send: the operation is in the journal already."""
 
     def close(self, wait_seconds: float) -> bool:
         """False: the store holds nothing of this run yet."""

@@ -21,8 +21,9 @@ def _sweep(root):
 
 
 def test_mlflow_runs_describe_shows_the_run_as_recorded(sweep_store):
-    _, children = _sweep(sweep_store)
-    child = next(r for r in children if r.info.run_name == "lr=0.1")
+    parent, children = _sweep(sweep_store)  # the best child: it has the full model
+    child = next(r for r in children if r.info.run_id == parent.data.tags["nnexp.best_run_id"])
+    lr = child.data.params["lr"]
     done = subprocess.run([sys.executable, "-m", "mlflow", "runs", "describe", "--run-id",
                            child.info.run_id], capture_output=True, text=True, timeout=90,
                           env={"MLFLOW_TRACKING_URI": store_of(sweep_store),
@@ -30,10 +31,10 @@ def test_mlflow_runs_describe_shows_the_run_as_recorded(sweep_store):
     assert done.returncode == 0, done.stderr[-2000:]
     described = json.loads(done.stdout)
     info, data = described["info"], described["data"]
-    assert (info["run_name"], info["status"]) == ("lr=0.1", "FINISHED")
+    assert (info["run_name"], info["status"]) == (f"lr={lr}", "FINISHED")
     assert info["user_id"] == data["tags"]["mlflow.user"]
     assert {k: data["params"][k] for k in ("lr", "model.hidden", "optimizer")} == {
-        "lr": "0.1", "model.hidden": "[16]", "optimizer": "sgd"}
+        "lr": lr, "model.hidden": "[16]", "optimizer": "sgd"}
     assert data["metrics"] == child.data.metrics  # the final values, test/* included
     assert {"val/loss", "val/accuracy", "test/loss", "test/accuracy", "epoch"} <= set(
         data["metrics"])

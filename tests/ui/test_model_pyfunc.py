@@ -82,7 +82,8 @@ def test_mlflow_models_predict_cli_on_a_csv_of_whole_numbers(sweep_store, tmp_pa
     from sklearn.datasets import load_digits
 
     uri = store_of(sweep_store)
-    run = next(r for r in all_runs(uri) if r.info.run_name == "lr=0.1")
+    (parent,) = [r for r in all_runs(uri) if r.data.tags.get("nnexp.sweep") == "parent"]
+    run = client_for(uri).get_run(parent.data.tags["nnexp.best_run_id"])  # it has the full model
     digits = load_digits()
     rows = digits.data[:4].astype(int)  # raw pixel counts 0..16, as a user writes them
     columns = list(digits.feature_names)[::-1]  # a header in another order than training's
