@@ -23,6 +23,8 @@ from nnexp.experiment.observer import MetricChunk, RunObserver, RunOutcome, RunP
 from nnexp.record import tags
 from nnexp.record.redact import redact, redacted_copy
 from nnexp.tracking.budget import DEFAULT_BUDGET, SeriesBudget
+from nnexp.tracking.disk_full import said_disk_full, store_full
+from nnexp.tracking.errors import no_room
 from nnexp.tracking.known_stores import remember
 from nnexp.tracking.liveness import liveness_tags
 from nnexp.tracking.outbox import Outbox
@@ -235,7 +237,8 @@ class MlflowObserver(RunObserver):
         name = f"{artifact_dir}/{path.name}" if artifact_dir else path.name
         with redacted_copy(path) as safe:
             kept = self._outbox.keep_file(safe, name)
-        self._writer.op({"op": "artifact", "path": kept, "dir": artifact_dir})
+        if kept is not None:  # else the journal's disk is full: ended() says so
+            self._writer.op({"op": "artifact", "path": kept, "dir": artifact_dir})
 
     def record_tags(self, values: dict[str, str]) -> None:
         """Tags learned while the run lasts (its pruning values), journaled and written in order
@@ -262,7 +265,8 @@ class MlflowObserver(RunObserver):
               "params": model_params(self._params, self._overrides), "run_name": self._run_name}
         if full:
             op["weights"] = self._outbox.keep_file(weights, "model/weights.npz")
-            self._writer.op(op)
+            if op["weights"] is not None:
+                self._writer.op(op)
             return
         from nnexp.tracking.light_model import LIGHT_DIR, write_light_model
 
@@ -297,11 +301,13 @@ class MlflowObserver(RunObserver):
     def _kept(self, waited: float) -> None:
         """Remove the journal the store holds all of, else say where it waits."""
         assert self._outbox is not None and self._writer is not None
+        disk_full = said_disk_full(self._writer, self._outbox, self.complete,
+                                   sync_command(self.uri))
         if self.complete:
             self._outbox.remove()
             return
         self.kept_locally = str(self._outbox.folder)
-        if self.local_reason is None:  # summary_line says it for a run recorded locally
+        if self.local_reason is None and not disk_full:  # summary_line: a run recorded locally
             problem = describe_store_problem(self._writer.problems[-1]
                                              if self._writer.problems else None, self.uri)
             log.warning(redact(
@@ -347,11 +353,10 @@ class MlflowObserver(RunObserver):
 
     def _keep_text(self, text: str, name: str) -> None:
         assert self._outbox is not None and self._writer is not None
-        path = self._outbox.path(f"files/{name}")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(redact(text))
-        folder, _, _ = name.rpartition("/")
-        self._writer.op({"op": "artifact", "path": f"files/{name}", "dir": folder or None})
+        self._outbox.path(f"files/{name}")  # inside the journal's files/
+        kept, folder = self._outbox.keep_text(redact(text), name), name.rpartition("/")[0]
+        if kept is not None:
+            self._writer.op({"op": "artifact", "path": kept, "dir": folder or None})
 
     def _open(self) -> Any:
         """A client on the store, once a server store answers (MLflow's own retries take minutes
@@ -372,6 +377,8 @@ class MlflowObserver(RunObserver):
             except StoreError:
                 raise
             except Exception as exc:  # noqa: BLE001 - the store's errors have no common type
+                if no_room(exc) is not None:  # a full disk stays full: never waited for
+                    raise store_full(self.uri, what, exc) from None
                 if is_permanent(exc):
                     raise StoreError(f"tracking store {redact(self.uri)}: cannot {what}: "
                                      f"{redact(_first_line(exc))}") from None

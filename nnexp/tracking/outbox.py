@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from nnexp.experiment.observer import MetricChunk
+from nnexp.tracking.errors import NO_ROOM_ERRNOS
 
 RECORD = np.dtype([("key", "<u4"), ("per_step", "u1"), ("step", "<i8"), ("time", "<i8"),
                    ("value", "<f8")])
@@ -50,6 +51,7 @@ class Outbox:
         self._keys: list[str] = _read_json(keys_file, list) if keys_file.is_file() else []
         self._key_ids = {key: i for i, key in enumerate(self._keys)}
         self._seq = sum(1 for _ in self._lines(OPS))
+        self.lost: str | None = None  # why the journal stopped taking writes (its disk is full)
 
     @classmethod
     def create(cls, root: Path, run_id: str, info: dict[str, Any]) -> Outbox:
@@ -74,30 +76,64 @@ class Outbox:
         records["step"] = chunk.steps[:, None]
         records["time"] = chunk.timestamps[:, None]
         records["value"] = chunk.values
-        with open(self.folder / METRICS, "ab") as handle:
-            handle.write(records.tobytes())
+        self._append(METRICS, records.tobytes())
 
     def add_op(self, op: dict[str, Any]) -> int:
         """Journal one operation; returns its sequence number (to mark it done later)."""
         seq = self._seq
         self._seq += 1
-        with open(self.folder / OPS, "a") as handle:
-            handle.write(json.dumps({"seq": seq, **op}) + "\n")
+        self._append(OPS, (json.dumps({"seq": seq, **op}) + "\n").encode())
         return seq
 
     def mark_done(self, seq: int) -> None:
-        with open(self.folder / DONE, "a") as handle:
-            handle.write(f"{seq}\n")
+        self._append(DONE, f"{seq}\n".encode())
 
-    def keep_file(self, path: Path, name: str | None = None) -> str:
-        """Copy a file or folder into the outbox; returns its path relative to the outbox."""
-        target = self.folder / FILES / (name or path.name)
-        if path.is_dir():
-            shutil.copytree(path, target, dirs_exist_ok=True)
-        else:
+    def keep_text(self, text: str, name: str) -> str | None:
+        """Write `text` as a file in the outbox; as `keep_file`."""
+        return self._keep(self.folder / FILES / name, lambda target: target.write_text(text))
+
+    def keep_file(self, path: Path, name: str | None = None) -> str | None:
+        """Copy a file or folder into the outbox; its path relative to the outbox, or None when
+        the journal's disk is full (no partial copy is left to be uploaded)."""
+        def copy(target: Path) -> None:
+            if path.is_dir():
+                shutil.copytree(path, target, dirs_exist_ok=True)
+            else:
+                shutil.copyfile(path, target)
+        return self._keep(self.folder / FILES / (name or path.name), copy)
+
+    def _keep(self, target: Path, write: Any) -> str | None:
+        if self.lost is not None:
+            return None
+        try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+            write(target)
+        except OSError as exc:
+            if exc.errno not in NO_ROOM_ERRNOS:
+                raise
+            self._lose(exc)
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+            return None
         return str(target.relative_to(self.folder))
+
+    def _append(self, name: str, data: bytes) -> None:
+        """Append to one of the journal's files; once its disk is full, nothing more (a record
+        cut short is ignored by the reader; one written after it would be misread)."""
+        if self.lost is not None:
+            return
+        try:
+            with open(self.folder / name, "ab") as handle:
+                handle.write(data)
+        except OSError as exc:
+            if exc.errno not in NO_ROOM_ERRNOS:
+                raise
+            self._lose(exc)
+
+    def _lose(self, exc: OSError) -> None:
+        self.lost = f"{exc.strerror or exc} writing {self.folder}"
 
     def path(self, relative: str) -> Path:
         """A journaled file; UnsafePath unless it lies inside files/ once links are followed (a
@@ -155,7 +191,13 @@ class Outbox:
         if found is None:
             found = self._key_ids[key] = len(self._keys)
             self._keys.append(key)
-            _write_atomically(self.folder / KEYS, json.dumps(self._keys))
+            if self.lost is None:
+                try:
+                    _write_atomically(self.folder / KEYS, json.dumps(self._keys))
+                except OSError as exc:
+                    if exc.errno not in NO_ROOM_ERRNOS:
+                        raise
+                    self._lose(exc)
         return found
 
     # ---- reading back ----------------------------------------------------------------------

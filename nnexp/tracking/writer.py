@@ -19,6 +19,7 @@ from typing import Any
 
 from nnexp.record import tags
 from nnexp.record.redact import redact
+from nnexp.tracking.errors import no_room
 from nnexp.tracking.outbox import Outbox, safe_artifact_dir
 
 MAX_BATCH = 1000  # MLflow's limit of metrics in one log_batch call
@@ -105,6 +106,7 @@ class StoreWriter:
         self.problems: list[str] = []  # permanent failures and the last transient one
         self.refused = 0  # writes the store refused for good
         self.waited_seconds = 0.0  # time spent waiting for an unavailable store
+        self.no_room: str | None = None  # the store's disk took no more: why (never retried)
         self._queue: queue.Queue[Any] = queue.Queue()
         self._deadline: float | None = None  # set by close(): stop retrying after it
         self._patience = 0.0  # close()'s wait without progress
@@ -232,6 +234,11 @@ class StoreWriter:
                 return True
             except Exception as exc:  # noqa: BLE001 - the store's errors have no common type
                 message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                if no_room(exc) is not None:  # a full disk stays full: the journal keeps the rest
+                    self.no_room = no_room(exc)
+                    self.problems.append(message)
+                    self._gave_up = True
+                    return False
                 if is_permanent(exc):
                     self.refused += 1
                     if not quiet:  # a batch that is refused is tried again item by item
