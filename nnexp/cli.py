@@ -63,13 +63,24 @@ def errors_exit(prog: str, hint: Callable[[BaseException], str] | None = None) -
     except Exception as exc:
         if _debug_requested():
             raise
-        fault = describe_store_fault(exc)
+        fault = describe_store_fault(exc) or _disk_full(exc)
         if fault is not None:
             _fail(prog, fault, EXIT_RUN_FAILED)
         message = describe_user_error(exc)
         if message is None:
             raise
         _fail(prog, message + (hint(exc) if hint else ""), EXIT_USER_ERROR)
+
+
+def _disk_full(exc: BaseException) -> str | None:
+    """One line for a file the run could not write because its disk takes no more."""
+    from nnexp.tracking.errors import NO_ROOM_ERRNOS
+
+    if not isinstance(exc, OSError) or exc.errno not in NO_ROOM_ERRNOS:
+        return None
+    where = f" writing {exc.filename}" if exc.filename else ""
+    return (f"stopped: the disk takes no more ({exc.strerror}{where}); a run in progress ended "
+            "FAILED with what it had")
 
 
 def run_cli(entry: Callable[[], object], prog: str,
