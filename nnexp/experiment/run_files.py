@@ -27,14 +27,17 @@ def save_network(observer: RunObserver, model: Any, dataset: Dataset, loss_name:
 
 
 def draw_plots(folder: Path, history: MetricHistory, dataset: Dataset, model: Any,
-               best_epoch: int, classify: bool) -> Path:
+               best_epoch: int, classify: bool, only_loss: bool = False) -> Path:
     """The run's figures: loss curves, gradient norms, a confusion matrix for classes, and the
-    first layer's weights as pictures for an image set."""
+    first layer's weights as pictures for an image set; the loss curves alone with
+    `only_loss` (a sweep's child)."""
     folder.mkdir()
     epochs = history.series("epoch")[1].astype(int).tolist()
     per_epoch = {key: list(zip(epochs, history.series(key)[1].tolist(), strict=True))
                  for key in ("train/loss", "val/loss")}
     plots.loss_curves(per_epoch, folder / "loss_curves.png", best_epoch)
+    if only_loss:
+        return folder
     plots.gradient_norms({k: history.points(k) for k in history.keys()
                           if k.startswith("grad_norm/")}, folder / "gradient_norms.png")
     if classify and dataset.X_test.shape[0]:
