@@ -8,9 +8,10 @@ from typing import Any
 
 from nnexp import engine
 from nnexp.data import Dataset
-from nnexp.experiment.history import MetricHistory
+from nnexp.experiment.history import HISTORY_ARTIFACT, MetricHistory
 from nnexp.experiment.loop import predicted_classes
 from nnexp.experiment.observer import RunObserver
+from nnexp.experiment.weight_hashes import HASHES_ARTIFACT, HASHES_IN_HISTORY, WeightHashes
 from nnexp.record import plots
 from nnexp.record.model_files import META_ARTIFACT, WEIGHTS_ARTIFACT, write_model_meta
 
@@ -24,6 +25,25 @@ def save_network(observer: RunObserver, model: Any, dataset: Dataset, loss_name:
     observer.artifact(weights)
     observer.artifact(write_model_meta(folder / META_ARTIFACT, dataset, loss_name))
     return weights
+
+
+def save_history(observer: RunObserver, history: MetricHistory, hashes: WeightHashes | None,
+                 folder: Path) -> bool:
+    """Give the observer `metrics/history.npz`, with `hashes` inside it when given (a sweep's
+    child: one upload fewer than their own file). Whether the hashes went with it."""
+    path = folder / HISTORY_ARTIFACT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    extra = hashes.arrays(HASHES_IN_HISTORY) if hashes is not None else None
+    observer.artifact(history.save(path, extra), path.parent.name)
+    return extra is not None
+
+
+def save_hashes(observer: RunObserver, hashes: WeightHashes | None, folder: Path) -> None:
+    """The weight hashes so far, as the artifact `metrics/weight_hashes.npz`."""
+    if hashes is not None:
+        path = folder / HASHES_ARTIFACT
+        path.parent.mkdir(exist_ok=True)
+        observer.artifact(hashes.save(path), "metrics")
 
 
 def draw_plots(folder: Path, history: MetricHistory, dataset: Dataset, model: Any,

@@ -8,6 +8,16 @@ from pathlib import Path
 BUNDLE_ARTIFACT = ".hydra/files.yaml"
 
 
+def hydra_record(hydra_dir: Path | None, child: bool) -> tuple[dict[str, str], dict[str, Path]]:
+    """(texts, folders) a run records of Hydra's folder: the folder itself, or for a sweep's
+    `child` its bundle as one text; nothing without a folder."""
+    if hydra_dir is None:
+        return {}, {}
+    if child and hydra_dir.is_dir():
+        return {BUNDLE_ARTIFACT: bundle_folder(hydra_dir)}, {}
+    return {}, {".hydra": hydra_dir}
+
+
 def bundle_folder(folder: Path) -> str:
     """The folder's files as one YAML mapping, file name -> text (block literals)."""
     import yaml
