@@ -27,8 +27,10 @@ from omegaconf import DictConfig
 from nnexp.cli import run_cli
 from nnexp.config import ConfigError, to_container
 from nnexp.config.from_record import rebuild_config, schema_links
+from nnexp.experiment.history import HISTORY_ARTIFACT
 from nnexp.experiment.weight_hashes import (
     HASHES_ARTIFACT,
+    HASHES_IN_HISTORY,
     HashComparison,
     RecordedHashes,
     WeightsDiffer,
@@ -58,6 +60,7 @@ from nnexp.tracking.relocation import follow_moved_store
 
 PROG = "nnexp.reproduce"
 MAX_HASHES_BYTES = 64_000_000  # 4 bytes a layer and 8 a step: millions of hashed steps
+MAX_HISTORY_BYTES = 200_000_000  # a sweep child's hashes are in its history file
 EXIT_IDENTICAL, EXIT_DIFFERENT, EXIT_CANNOT = 0, 1, 2
 
 
@@ -81,15 +84,20 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def load_recorded_hashes(client: Any, run_id: str) -> RecordedHashes | None:
-    """The weight hashes a run logged, or None for a run that logged none."""
+    """The weight hashes a run logged, or None for a run that logged none: their own artifact,
+    or (a sweep's child) arrays in its history file."""
     with tempfile.TemporaryDirectory(prefix="nnexp-hashes-") as tmp:
+        name, prefix = HASHES_ARTIFACT, ""
         path = download_artifact(client, run_id, HASHES_ARTIFACT, tmp, MAX_HASHES_BYTES)
+        if path is None:
+            name, prefix = HISTORY_ARTIFACT, HASHES_IN_HISTORY
+            path = download_artifact(client, run_id, HISTORY_ARTIFACT, tmp, MAX_HISTORY_BYTES)
         if path is None:
             return None
         try:
-            return load_hashes(path)
+            return load_hashes(path, prefix)
         except (ValueError, KeyError, OSError, zipfile.BadZipFile) as exc:
-            raise RecordError(f"run '{run_id}': {HASHES_ARTIFACT} is not a weight-hash file "
+            raise RecordError(f"run '{run_id}': {name} is not a weight-hash file "
                               f"({exc})") from None
 
 

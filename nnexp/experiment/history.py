@@ -158,12 +158,13 @@ class MetricHistory:
         steps, values = self.series(key)
         return list(zip(steps.tolist(), values.tolist(), strict=True))
 
-    def save(self, path: Path) -> Path:
+    def save(self, path: Path, extra: dict[str, np.ndarray] | None = None) -> Path:
         """Write every metric as `step/<key>`, `time/<key>`, `value/<key>` arrays in one
         compressed .npz (what the store was sent: a series, then any values `add_final` logged),
         each array in the smallest type that holds it exactly (`compact`). Metrics recorded
         together share their steps and times: those are written once, under the first key, and
-        `steps_of/<key>` names that key."""
+        `steps_of/<key>` names that key. `extra` arrays are written as they are, under their
+        names (none may start `step/`, `time/`, `value/` or `steps_of/`)."""
         arrays: dict[str, np.ndarray] = {}
         for block in self._blocks.values():
             if block.final:
@@ -185,7 +186,8 @@ class MetricHistory:
                 del arrays[f"step/{key}"], arrays[f"time/{key}"]
                 arrays[f"{STEPS_OF}/{key}"] = np.array(owner)
         with open(path, "wb") as handle:  # a handle: numpy would otherwise append ".npz"
-            np.savez_compressed(handle, **{name: compact(a) for name, a in arrays.items()})
+            np.savez_compressed(handle, **{name: compact(a) for name, a in arrays.items()},
+                                **(extra or {}))
         return path
 
 

@@ -54,10 +54,11 @@ from nnexp.experiment.observer import (
     RunStart,
 )
 from nnexp.experiment.pruner import Pruned, Pruner, pruning_tags
-from nnexp.experiment.run_files import draw_plots, save_network
+from nnexp.experiment.run_files import draw_plots, save_hashes, save_history, save_network
 from nnexp.experiment.verdict import diagnose, history_of
-from nnexp.experiment.weight_hashes import HASHES_ARTIFACT, RecordedHashes, WeightHashes
+from nnexp.experiment.weight_hashes import RecordedHashes, WeightHashes
 from nnexp.record import tags
+from nnexp.record.hydra_bundle import hydra_record
 from nnexp.record.model_files import model_meta
 from nnexp.record.params import run_params
 from nnexp.record.provenance import provenance_tags
@@ -219,7 +220,8 @@ def _run_start(cfg: DictConfig, config: dict[str, Any], run_name: str, plan: Run
              "overrides.yaml": OmegaConf.to_yaml(OmegaConf.create(list(overrides or [])))}
     if git_diff:
         texts["source/git_diff.patch"] = git_diff
-    folders = {".hydra": hydra_dir} if hydra_dir is not None else {}
+    bundled, folders = hydra_record(hydra_dir, child=parent_run_id is not None)
+    texts.update(bundled)
     return RunStart(run_name, cfg.tracking.experiment, plan, parent_run_id, run_tags, params,
                     texts, folders, dataset)
 
@@ -290,7 +292,7 @@ class _Training:
             if (observer.records_files and isinstance(exc, RunInterrupted) and self.began
                     and not self.interrupt.hurried):  # between steps
                 save_network(observer, self.model, self.dataset, self.loss_name, work)
-                self.save_hashes(observer, work)
+                save_hashes(observer, self.hashes, work)
         except (RunStopped, KeyboardInterrupt):
             pass  # a second signal: the user will not wait for the weights
         if isinstance(exc, RunInterrupted):
@@ -379,22 +381,16 @@ class _Training:
 
     def _record_files(self, observer: RunObserver, work: Path, loop: LoopResult,
                       classify: bool) -> None:
-        """Weights, the full metric history, the loadable model and the plots."""
+        """Weights, the full metric history, the loadable model and the plots (a sweep's child:
+        its hashes in the history file, its loss curves alone; fewer uploads and figures)."""
         cfg, dataset = self.cfg, self.dataset
+        child = self.run_start is not None and self.run_start.parent_run_id is not None
         weights = save_network(observer, self.model, dataset, self.loss_name, work)
-        (work / "metrics").mkdir()
-        observer.artifact(self.history.save(work / "metrics" / "history.npz"), "metrics")
-        self.save_hashes(observer, work)
+        if not save_history(observer, self.history, self.hashes if child else None, work):
+            save_hashes(observer, self.hashes, work)
         if cfg.tracking.log_model and self.pruned is None:  # a pruned network is no deliverable
             observer.model(weights, model_meta(dataset, self.loss_name), dataset, loop.steps)
         if cfg.tracking.plots:
             observer.artifact(draw_plots(work / "plots", self.history, dataset, self.model,
-                                         loop.best_epoch, classify), "plots")
-
-    def save_hashes(self, observer: RunObserver, work: Path) -> None:
-        """The weight hashes so far, as the artifact `metrics/weight_hashes.npz`."""
-        if self.hashes is not None:
-            path = work / HASHES_ARTIFACT
-            path.parent.mkdir(exist_ok=True)
-            observer.artifact(self.hashes.save(path), "metrics")
+                                         loop.best_epoch, classify, only_loss=child), "plots")
 

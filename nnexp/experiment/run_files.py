@@ -8,9 +8,10 @@ from typing import Any
 
 from nnexp import engine
 from nnexp.data import Dataset
-from nnexp.experiment.history import MetricHistory
+from nnexp.experiment.history import HISTORY_ARTIFACT, MetricHistory
 from nnexp.experiment.loop import predicted_classes
 from nnexp.experiment.observer import RunObserver
+from nnexp.experiment.weight_hashes import HASHES_ARTIFACT, HASHES_IN_HISTORY, WeightHashes
 from nnexp.record import plots
 from nnexp.record.model_files import META_ARTIFACT, WEIGHTS_ARTIFACT, write_model_meta
 
@@ -26,15 +27,37 @@ def save_network(observer: RunObserver, model: Any, dataset: Dataset, loss_name:
     return weights
 
 
+def save_history(observer: RunObserver, history: MetricHistory, hashes: WeightHashes | None,
+                 folder: Path) -> bool:
+    """Give the observer `metrics/history.npz`, with `hashes` inside it when given (a sweep's
+    child: one upload fewer than their own file). Whether the hashes went with it."""
+    path = folder / HISTORY_ARTIFACT
+    path.parent.mkdir(parents=True, exist_ok=True)
+    extra = hashes.arrays(HASHES_IN_HISTORY) if hashes is not None else None
+    observer.artifact(history.save(path, extra), path.parent.name)
+    return extra is not None
+
+
+def save_hashes(observer: RunObserver, hashes: WeightHashes | None, folder: Path) -> None:
+    """The weight hashes so far, as the artifact `metrics/weight_hashes.npz`."""
+    if hashes is not None:
+        path = folder / HASHES_ARTIFACT
+        path.parent.mkdir(exist_ok=True)
+        observer.artifact(hashes.save(path), "metrics")
+
+
 def draw_plots(folder: Path, history: MetricHistory, dataset: Dataset, model: Any,
-               best_epoch: int, classify: bool) -> Path:
+               best_epoch: int, classify: bool, only_loss: bool = False) -> Path:
     """The run's figures: loss curves, gradient norms, a confusion matrix for classes, and the
-    first layer's weights as pictures for an image set."""
+    first layer's weights as pictures for an image set; the loss curves alone with
+    `only_loss` (a sweep's child)."""
     folder.mkdir()
     epochs = history.series("epoch")[1].astype(int).tolist()
     per_epoch = {key: list(zip(epochs, history.series(key)[1].tolist(), strict=True))
                  for key in ("train/loss", "val/loss")}
     plots.loss_curves(per_epoch, folder / "loss_curves.png", best_epoch)
+    if only_loss:
+        return folder
     plots.gradient_norms({k: history.points(k) for k in history.keys()
                           if k.startswith("grad_norm/")}, folder / "gradient_norms.png")
     if classify and dataset.X_test.shape[0]:

@@ -21,6 +21,7 @@ import numpy as np
 from nnexp.experiment.interrupts import RunStopped
 
 HASHES_ARTIFACT = "metrics/weight_hashes.npz"
+HASHES_IN_HISTORY = "weight_hashes/"  # a sweep child's, in `metrics/history.npz`
 
 
 @dataclass(frozen=True)
@@ -116,19 +117,28 @@ class WeightHashes:
 
     def save(self, path: Path) -> Path:
         """Write the hashes as plain arrays (no pickles) to `path`."""
-        kept = self.recorded()
         with open(path, "wb") as handle:  # a handle: numpy would otherwise append ".npz"
-            np.savez(handle, steps=kept.steps, hashes=kept.hashes,
-                     layers=np.array(kept.layers, dtype=np.str_), every=np.int64(kept.every))
+            np.savez(handle, **self.arrays())
         return path
 
+    def arrays(self, prefix: str = "") -> dict[str, np.ndarray]:
+        """The hashes as the plain arrays `save` writes, each name led by `prefix` (a sweep's
+        child keeps them in its history file under `HASHES_IN_HISTORY`: one upload fewer)."""
+        kept = self.recorded()
+        return {f"{prefix}steps": kept.steps, f"{prefix}hashes": kept.hashes,
+                f"{prefix}layers": np.array(kept.layers, dtype=np.str_),
+                f"{prefix}every": np.int64(kept.every)}
 
-def load_hashes(path: Path) -> RecordedHashes:
-    """The hashes a run logged, read back from its artifact; ValueError if it is malformed."""
+
+def load_hashes(path: Path, prefix: str = "") -> RecordedHashes | None:
+    """The hashes a run logged, read back from its artifact (or, `prefix` given, from the arrays
+    so named in its history file: None when it has none); ValueError if they are malformed."""
     with np.load(path, allow_pickle=False) as data:
-        steps, hashes = data["steps"].astype(np.int64), data["hashes"]
-        layers = tuple(str(name) for name in data["layers"].tolist())
-        every = int(data["every"])
+        if prefix and f"{prefix}steps" not in data.files:
+            return None
+        steps, hashes = data[f"{prefix}steps"].astype(np.int64), data[f"{prefix}hashes"]
+        layers = tuple(str(name) for name in data[f"{prefix}layers"].tolist())
+        every = int(data[f"{prefix}every"])
     if hashes.dtype != np.uint32 or hashes.shape != (steps.shape[0], len(layers)):
         raise ValueError(f"{HASHES_ARTIFACT}: hashes of shape {hashes.shape} and dtype "
                          f"{hashes.dtype} do not fit {steps.shape[0]} steps of {len(layers)} "
