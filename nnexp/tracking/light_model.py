@@ -87,11 +87,11 @@ def upgrade_to_full(uri: str, run_id: str) -> str | None:
     from mlflow.tracking import MlflowClient
 
     from nnexp.tracking.logged_network import MAX_META_BYTES, MAX_WEIGHTS_BYTES
-    from nnexp.tracking.model import log_network_model
+    from nnexp.tracking.model import log_network_model, quiet_mlflow
     from nnexp.tracking.records import download_artifact
 
     client = MlflowClient(uri)
-    with tempfile.TemporaryDirectory(prefix="nnexp-upgrade-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="nnexp-upgrade-") as tmp, quiet_mlflow():
         found = download_artifact(client, run_id, f"{LIGHT_DIR}/MLmodel", tmp, 1_000_000)
         if found is None:
             return None

@@ -29,7 +29,7 @@ from nnexp.tracking.known_stores import remember
 from nnexp.tracking.liveness import liveness_tags
 from nnexp.tracking.outbox import Outbox
 from nnexp.tracking.run_lookups import experiment_id_once, know_artifact_location
-from nnexp.tracking.sqlite_concurrency import describe_store_problem
+from nnexp.tracking.sqlite_concurrency import describe_store_problem, fold_wal
 from nnexp.tracking.store import (
     StoreError,
     StoreUnavailable,
@@ -305,7 +305,7 @@ class MlflowObserver(RunObserver):
                                    sync_command(self.uri))
         if self.complete:
             self._outbox.remove()
-            return
+            return fold_wal(self.uri)
         self.kept_locally = str(self._outbox.folder)
         if self.local_reason is None and not disk_full:  # summary_line: a run recorded locally
             problem = describe_store_problem(self._writer.problems[-1]

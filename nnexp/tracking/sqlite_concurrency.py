@@ -40,6 +40,20 @@ def use_wal(db: Path) -> None:
         pass  # locked or read-only now; nothing is lost by staying in rollback mode
 
 
+def fold_wal(uri: str) -> None:
+    """Copy what a WAL store's log holds into `mlflow.db` itself, without waiting for anyone: a
+    user who copies or backs up only `mlflow.db` after a run then has the run (MLflow never
+    closes its connections, so SQLite's own checkpoint at the last close does not come)."""
+    db = Path(uri[len("sqlite:///"):]) if uri.startswith("sqlite:///") else None
+    if db is None or not Path(f"{db}-wal").is_file():
+        return
+    try:
+        with closing(sqlite3.connect(db, timeout=1, isolation_level=None)) as conn:
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+    except sqlite3.Error:
+        pass  # busy or read-only: the log keeps it, SQLite reads both
+
+
 def _wal_header(db: Path) -> bool:
     """True when the file's header says WAL (read/write versions 2, bytes 18 and 19)."""
     with open(db, "rb") as handle:

@@ -85,9 +85,9 @@ class SlowClient(FlakyClient):
         super().__init__(failures=0)
         self.seconds = seconds
 
-    def set_terminated(self, run_id, status):
+    def set_terminated(self, run_id, status, end_time=None):
         time.sleep(self.seconds)
-        super().set_terminated(run_id, status)
+        super().set_terminated(run_id, status, end_time)
 
 
 def test_a_slow_store_that_keeps_taking_writes_is_waited_for(outbox):
