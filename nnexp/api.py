@@ -341,7 +341,7 @@ def _run_one(cfg: DictConfig, name: str, overrides: list[str], parent: str | Non
     from nnexp.sweeps.job import run_job
     from nnexp.tracking.observers import make_observer
 
-    observer = make_observer(cfg, uri, verbose, remember_store=False)
+    observer = make_observer(cfg, uri, verbose, remember_store=False, sweep_child=in_sweep)
     command = {tags.COMMAND: redact(" ".join(["nnexp.sweep" if in_sweep else "nnexp.run",
                                               *overrides]))}
     try:

@@ -65,7 +65,7 @@ def run_job(
                     verbose=verbose, overrides=overrides, command=command)
     if policy.answer is not None:
         return policy.answer
-    observer = observer or make_observer(cfg, uri, verbose)
+    observer = observer or make_observer(cfg, uri, verbose, sweep_child=parent_run_id is not None)
     options = RunOptions(
         objective=cfg.sweep.objective, checkpoint_every=cfg.sweep.checkpoint_every,
         continuation=policy.continuation, pruner=pruner, check_weights=check_weights,

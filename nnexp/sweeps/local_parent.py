@@ -5,7 +5,6 @@ children to it and writes its summary."""
 from __future__ import annotations
 
 import os
-import platform
 import time
 
 from nnexp.experiment.observer import FAILED, FINISHED, KILLED
@@ -31,9 +30,9 @@ class LocalSweepParent:
         self.name = run_tags[tags.MLFLOW_RUN_NAME] = distinct_name(name, self.run_id)
         self.outbox = Outbox.create(outbox_root(uri), self.run_id, {
             "uri": redact(uri), "experiment_id": None, "pid": os.getpid(),
-            "pid_start": run_tags[tags.PID_START], "host": platform.node(),
-            "budget": DEFAULT_BUDGET, "plan": {"total_steps": 0, "epochs": 0,
-                                               "log_every_n_steps": 1},
+            "pid_start": run_tags[tags.PID_START], "host": run_tags[tags.HOST],
+            "machine": run_tags[tags.MACHINE], "budget": DEFAULT_BUDGET,
+            "plan": {"total_steps": 0, "epochs": 0, "log_every_n_steps": 1},
             "local": {"experiment": experiment, "run_name": self.name, "tags": run_tags,
                       "start_time": int(time.time() * 1000)}})
         os.environ[LOCAL_PARENT_ENV] = self.run_id  # its children are recorded locally too

@@ -85,7 +85,7 @@ class SweepParent:
             if reason:
                 self.client.set_tag(self.run_id, tags.SWEEP_ERROR, reason)
         except Exception as exc:  # the summary must never leave the parent RUNNING
-            print(redact(f"sweep: summary failed: {exc}"), file=sys.stderr)
+            print(redact(f"sweep: summary failed: {_first(exc)}"), file=sys.stderr)
             self.client.set_tag(self.run_id, tags.ERROR,
                                 redact(f"summary failed: {exc}")[:tags.MAX_VALUE_CHARS])
         finally:
@@ -192,7 +192,12 @@ def _any_running(client: Any, parent_id: str) -> bool:
 
 
 def _first(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    """The store's trouble in one line: SQLite's lock named as such, never SQLAlchemy's dump."""
+    text = str(exc)
+    if "database is locked" in text:
+        return "the SQLite store is locked by another process (database is locked)"
+    lines = [line for line in text.strip().splitlines() if not line.startswith("(raised as")]
+    return (lines or [type(exc).__name__])[0]
 
 
 def stop_workers(client: Any | None, parent_id: str, signum: int,

@@ -344,7 +344,8 @@ def open_client(uri: str) -> Any:
             note = prepare_sqlite_store(db)
             if note:
                 print(note, file=sys.stderr)
-            use_wal(db)
+            if db.parent.name == DEFAULT_STORE_DIR:  # a file the user named keeps its mode
+                use_wal(db)
             _PREPARED.add(uri)
         return MlflowClient(tracking_uri=uri)
 

@@ -111,6 +111,7 @@ class StoreWriter:
         self._deadline: float | None = None  # set by close(): stop retrying after it
         self._patience = 0.0  # close()'s wait without progress
         self._gave_up = False
+        self._stopping = False
         self._next_beat = time.monotonic() + heartbeat_seconds  # the run starts with a beat
         self._thread = threading.Thread(target=self._run, name="nnexp-store-writer", daemon=True)
         self._thread.start()
@@ -141,7 +142,9 @@ class StoreWriter:
         """
         self._patience = wait_seconds
         self._deadline = time.monotonic() + wait_seconds
-        self._queue.put(_STOP)
+        if not self._stopping:  # a second close (a second Ctrl-C) only waits again
+            self._stopping = True
+            self._queue.put(_STOP)
         while self._thread.is_alive() and time.monotonic() < self._deadline + 5:
             self._thread.join(min(1.0, max(0.01, self._deadline + 5 - time.monotonic())))
         self._closed.set()
