@@ -157,7 +157,8 @@ def test_a_joblib_sweep_on_postgres_survives_a_server_restart_and_reproduces(pg_
         assert (stored / "weights.npz").is_file() and (stored / "config.yaml").is_file()
     assert {a.path for a in client.list_artifacts(parent.info.run_id, "summary")} >= {
         "summary/children.csv", "summary/children.md"}
-    _check_model_loads(uri, client, children[0].info.run_id, tmp_path)
+    # the sweep's best child has the full model (the other a light one, tracking.full_model)
+    _check_model_loads(uri, client, parent.data.tags["nnexp.best_run_id"], tmp_path)
 
     # The same sweep again with skip_finished: a new parent reuses both children, trains none.
     resumed = run_cli(["nnexp.train", "-m", LRS, f"tracking.uri={uri}", *JOB,
