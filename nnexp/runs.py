@@ -62,6 +62,7 @@ def _sync_one(folder: Path, uri: str, client: Any, stale_minutes: float) -> tupl
     from nnexp.tracking.outbox import JournalError, Outbox
     from nnexp.tracking.sync import replay
 
+    local_parent = _is_local_parent(folder)  # read now: a replay removes the journal
     try:
         outbox = Outbox(folder)
     except JournalError as exc:
@@ -83,7 +84,7 @@ def _sync_one(folder: Path, uri: str, client: Any, stale_minutes: float) -> tupl
             why = str(exc).splitlines()[0] if str(exc).strip() else type(exc).__name__
             return [redact(f"not synced: run {outbox.run_id}: {why}; kept in {folder}")], False
     ended = f", ended {done.ended}" if done.ended else ""
-    if _is_local_parent(folder):
+    if local_parent:
         ended += f", summary written, {summarize(client, done.run_id, keep_end=True)}"
     local = f" (recorded locally as {outbox.run_id})" if done.run_id != outbox.run_id else ""
     history = f", full history of {done.history_values} values" if done.history_values else ""
