@@ -12,7 +12,7 @@ from nnexp.experiment.history import HISTORY_ARTIFACT, MetricHistory
 from nnexp.experiment.loop import predicted_classes
 from nnexp.experiment.observer import RunObserver
 from nnexp.experiment.weight_hashes import HASHES_ARTIFACT, HASHES_IN_HISTORY, WeightHashes
-from nnexp.record import plots
+from nnexp.record import run_plots
 from nnexp.record.model_files import META_ARTIFACT, WEIGHTS_ARTIFACT, write_model_meta
 
 
@@ -52,20 +52,19 @@ def draw_plots(folder: Path, history: MetricHistory, dataset: Dataset, model: An
     first layer's weights as pictures for an image set; the loss curves alone with
     `only_loss` (a sweep's child)."""
     folder.mkdir()
-    epochs = history.series("epoch")[1].astype(int).tolist()
-    per_epoch = {key: list(zip(epochs, history.series(key)[1].tolist(), strict=True))
-                 for key in ("train/loss", "val/loss")}
-    plots.loss_curves(per_epoch, folder / "loss_curves.png", best_epoch)
+    epochs = history.series("epoch")[1].astype(int)
+    per_epoch = {key: (epochs, history.series(key)[1]) for key in ("train/loss", "val/loss")}
+    run_plots.loss_curves(per_epoch, folder / "loss_curves.png", best_epoch)
     if only_loss:
         return folder
-    plots.gradient_norms({k: history.points(k) for k in history.keys()
-                          if k.startswith("grad_norm/")}, folder / "gradient_norms.png")
+    run_plots.gradient_norms({k: history.series(k) for k in history.keys()
+                              if k.startswith("grad_norm/")}, folder / "gradient_norms.png")
     if classify and dataset.X_test.shape[0]:
         predicted = predicted_classes(model.predict(dataset.X_test))
-        plots.confusion_matrix(dataset.y_test, predicted, dataset.class_names,
-                               folder / "confusion_matrix.png")
+        run_plots.confusion_matrix(dataset.y_test, predicted, dataset.class_names,
+                                   folder / "confusion_matrix.png")
     if dataset.image_shape is not None:
         weights = model.named_parameters()["layer1.weight"]
-        plots.first_layer_weights(weights, dataset.image_shape,
-                                  folder / "first_layer_weights.png")
+        run_plots.first_layer_weights(weights, dataset.image_shape,
+                                      folder / "first_layer_weights.png")
     return folder

@@ -25,7 +25,7 @@ def _check_sensible(files: dict[str, bytes]) -> None:
     for name, data in files.items():
         width, height = _png_size(data)
         assert 300 <= width <= 2000 and 250 <= height <= 2000, (name, width, height)
-        assert 5_000 < len(data) < 400_000, (name, len(data))
+        assert 2_000 < len(data) < 400_000, (name, len(data))
 
 
 def test_image_run_has_first_layer_weights(image_store, tmp_path):
