@@ -12,6 +12,7 @@ import json
 import os
 import platform
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,7 @@ from nnexp.record import tags
 MODEL_NAME = "model"
 MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
 EXAMPLE_ROWS = 3
+_CHECK_SWAP = threading.Lock()
 
 
 def input_example(dataset: Any) -> np.ndarray:
@@ -77,6 +79,25 @@ def quiet_mlflow() -> Iterator[None]:
             os.environ.pop("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", None)
         else:
             os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = bar
+
+
+@contextmanager
+def requirements_unchecked() -> Iterator[None]:
+    """MLflow's `save_model` checks a model's pip requirements against the installed packages,
+    first mapping every installed distribution to its modules: 1.5 s the first time in a process.
+    `pip_requirements` are the installed versions themselves, so the check cannot find anything;
+    it is switched off around nnexp's own `save_model` (one at a time per process)."""
+    from mlflow.utils import environment
+
+    with _CHECK_SWAP:
+        check = environment.__dict__.get("warn_dependency_requirement_mismatches")
+        if check is not None:
+            environment.warn_dependency_requirement_mismatches = lambda requirements: None
+        try:
+            yield
+        finally:
+            if check is not None:
+                environment.warn_dependency_requirement_mismatches = check
 
 
 def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any],
@@ -169,7 +190,7 @@ def _save_pyfunc(path: Path, mlflow_model: Any, weights: Path, meta: dict[str, A
     rows = np.asarray(example, dtype=np.float64)
     given = table_example(meta, rows) if meta.get("input_columns") else rows
     signature, input_example = _signature(meta, rows, _predict_example(artifacts, given))
-    with quiet_mlflow():
+    with quiet_mlflow(), requirements_unchecked():
         mlflow.pyfunc.save_model(
             str(path), python_model=str(MODEL_CODE), artifacts=artifacts,
             mlflow_model=mlflow_model, signature=signature, input_example=input_example,
