@@ -10,6 +10,7 @@ full model after the sweep (`upgrade_to_full`) without retraining or reloading i
 
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,8 +32,9 @@ def write_light_model(folder: Path, run_id: str, op: dict[str, Any]) -> Path:
     width = max(1, len(example[0]) if example else 1)
     kept = {key: op[key] for key in ("step", "linked", "params", "run_name")}
     kept["example"] = example[:max(1, MAX_EXAMPLE_VALUES // width)]
+    compact = json.dumps(kept, separators=(",", ":"))  # as YAML lists: a number a line, 3x
     model = Model(artifact_path=LIGHT_DIR, run_id=run_id,
-                  metadata={"nnexp.model": "light", FULL_MODEL_KEY: kept})
+                  metadata={"nnexp.model": "light", FULL_MODEL_KEY: compact})
     add_to_model(model, loader_module=__name__)
     folder.mkdir(parents=True, exist_ok=True)
     model.save(str(folder / "MLmodel"))
@@ -81,8 +83,6 @@ def _load_pyfunc(path: str) -> _LightModel:
 def upgrade_to_full(uri: str, run_id: str) -> str | None:
     """Log the full model of a run that has a light one (a sweep's best child); its
     `models:/` URI, or None when the run has no light model (it has the full one, or none)."""
-    import json
-
     from mlflow.models import Model
     from mlflow.tracking import MlflowClient
 
@@ -96,6 +96,8 @@ def upgrade_to_full(uri: str, run_id: str) -> str | None:
         if found is None:
             return None
         op = (Model.load(str(found)).metadata or {}).get(FULL_MODEL_KEY)
+        if isinstance(op, str):  # JSON text; light models logged before: a YAML mapping
+            op = json.loads(op)
         weights = download_artifact(client, run_id, WEIGHTS_ARTIFACT, tmp, MAX_WEIGHTS_BYTES)
         meta = download_artifact(client, run_id, META_ARTIFACT, tmp, MAX_META_BYTES)
         if op is None or weights is None or meta is None:

@@ -5,6 +5,8 @@ every child."""
 
 from __future__ import annotations
 
+import json
+
 import mlflow
 import numpy as np
 import pandas as pd
@@ -84,6 +86,29 @@ def test_full_model_never_leaves_the_best_child_light(make_cfg, store_uri, mlflo
     single = run_job(make_cfg(*FAST, "tracking.full_model=never"), run_name="s", verbose=False)
     assert not _models(store_uri, single.run_id)
     assert "nnexp.model" in _predicts_as_the_run(store_uri, single.run_id)
+
+
+def test_light_models_upgrade_from_json_and_from_the_older_yaml_metadata(mlflow_state, tmp_path):
+    """A light model's MLmodel keeps what the full model needs as one JSON text; light models
+    logged before kept it as a YAML mapping, and still upgrade."""
+    from mlflow.models import Model
+
+    from nnexp.tracking.light_model import FULL_MODEL_KEY, upgrade_to_full
+
+    swept = nnexp.sweep("lr=0.05,0.001", *FAST, "tracking.full_model=never", verbose=False)
+    client = client_for(mlflow_state)
+    older, newer = (run.run_id for run in swept.runs)
+    found = client.download_artifacts(older, "model/MLmodel", str(tmp_path))
+    model = Model.load(found)
+    op = json.loads(model.metadata[FULL_MODEL_KEY])
+    model.metadata[FULL_MODEL_KEY] = op
+    model.save(found)
+    client.log_artifact(older, found, "model")
+    for run_id in (older, newer):
+        logged = upgrade_to_full(mlflow_state, run_id)
+        assert logged == f"models:/{_models(mlflow_state, run_id)[0]}"
+        linked = {m.key for m in client.get_logged_model(logged.split("/")[-1]).metrics}
+        assert linked == {point[0] for point in op["linked"]}
 
 
 def test_an_unknown_full_model_choice_is_refused_in_one_line(make_cfg):
