@@ -17,6 +17,7 @@ a default run.
 
     python benchmarks/server_load.py                     # about 2 minutes
     python benchmarks/server_load.py --reference none
+    python benchmarks/server_load.py --override tracking.metric_budget=34
 
 The last line of output is one JSON object with the figures.
 """
@@ -177,10 +178,10 @@ def figures_of(rows: list[tuple[str, str, int, int]], runs: int) -> dict[str, fl
 
 
 def measure(code: Path, cwd: Path, uri: str, tally: Tally, name: str,
-            plots: bool) -> dict[str, dict[str, float]]:
+            plots: bool, overrides: list[str]) -> dict[str, dict[str, float]]:
     """Requests and bytes a child of a JOBS-job sweep makes (its own; the parent's and the
     shared lookups apart, per child), and a single run, by endpoint."""
-    extra = [] if plots else ["tracking.plots=false"]
+    extra = ([] if plots else ["tracking.plots=false"]) + overrides
     tally.take()
     command(code, cwd, uri, f"{name}-sweep-{plots}", ["-m", SWEEP, *extra])
     rows, children = tally.take()
@@ -207,6 +208,9 @@ def main() -> None:
     parser.add_argument("--reference", default="main",
                         help="git revision measured as the reference ('none': skip)")
     parser.add_argument("--plots", choices=("both", "with", "without"), default="both")
+    parser.add_argument("--override", action="append", default=[],
+                        help="an override given to every run measured, e.g. "
+                             "tracking.metric_budget=34 (repeatable)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from nnexp.server import server_command, start_server, stop_server
@@ -233,7 +237,8 @@ def main() -> None:
                           "without": (False,)}[args.plots]:
                 for label, code in codes.items():
                     key = f"{label}, {'with' if plots else 'without'} plots"
-                    results[key] = measure(code, work, uri, tally, label.split()[0], plots)
+                    results[key] = measure(code, work, uri, tally, label.split()[0], plots,
+                                           args.override)
                     show(key, results[key])
         finally:
             proxy.shutdown()
