@@ -290,9 +290,14 @@ def _draw_data(draw: ImageDraw.ImageDraw, chart: LineChart, box, to_x, to_y) -> 
     for x, y, text in chart.notes:
         px, py = float(to_x(x)), float(to_y(y))
         right_half = px > (box[0] + box[2]) / 2
-        draw.multiline_text((px + (-10 if right_half else 10) * SCALE, py - 10 * SCALE), text,
-                            font=font(9), fill=TEXT, anchor="rd" if right_half else "ld",
-                            align="right" if right_half else "left")
+        where = (px + (-10 if right_half else 10) * SCALE, py - 10 * SCALE)
+        style = {"font": font(9), "anchor": "rd" if right_half else "ld",
+                 "align": "right" if right_half else "left"}
+        left, top, right, bottom = draw.multiline_textbbox(where, text, **style)
+        pad = 2 * SCALE  # a pale backing: the note stays legible over the lines
+        draw.rectangle((left - pad, top - pad, right + pad, bottom + pad),
+                       fill=(255, 255, 255, 210))
+        draw.multiline_text(where, text, fill=TEXT, **style)
 
 
 def _star(draw: ImageDraw.ImageDraw, x: float, y: float, radius: float, color: str) -> None:
