@@ -28,6 +28,7 @@ from nnexp.tracking.liveness import (
     process_alive,
     same_process_alive,
 )
+from nnexp.tracking.sent_files import start_keeping, stop_keeping
 
 WORKER_GRACE_SECONDS = 20.0  # for workers to end their runs KILLED before they are killed
 
@@ -52,6 +53,7 @@ class SweepParent:
         self._beat = threading.Thread(target=self._heartbeat, args=(heartbeat_seconds,),
                                       name="nnexp-sweep-heartbeat", daemon=True)
         self._beat.start()
+        start_keeping()  # the files this process's jobs send: the sweep's end reads them
         self._previous: dict[int, Any] = {}
         try:
             for sig in (signal.SIGTERM, signal.SIGINT) if handle_signals else ():
@@ -62,8 +64,6 @@ class SweepParent:
     def finish(self, *, job_raised: bool = False, interrupted: str | None = None) -> str:
         """Write the summary and end the parent: KILLED if interrupted, FAILED if a job raised
         or a child failed, else FINISHED. Returns the status; later calls do nothing."""
-        from nnexp.sweeps.summary import write_summary
-
         with self._lock:
             if self._finished:
                 return ""
@@ -71,6 +71,14 @@ class SweepParent:
         self._done.set()
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        try:
+            return self._end(job_raised, interrupted)
+        finally:
+            stop_keeping()
+
+    def _end(self, job_raised: bool, interrupted: str | None) -> str:
+        from nnexp.sweeps.summary import write_summary
+
         status, summary, runs = FAILED, None, None
         try:
             parent, runs = finished_children(self.client, self.run_id,

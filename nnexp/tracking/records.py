@@ -185,7 +185,8 @@ class RunFiles:
     """A run's own artifact files, read from its artifact location (the caller read the run):
     each folder listed once, each file fetched alone. MLflow's `runs:/` path reads the run again
     and searches its logged models for every listing and download (6 requests a file on a
-    tracking server, 2 here); a logged model's files are not found here."""
+    tracking server, 2 here, none for a file this process sent: `sent_files`); a logged
+    model's files are not found here."""
 
     def __init__(self, client: Any, run_id: str, artifact_uri: str) -> None:
         from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
@@ -197,6 +198,11 @@ class RunFiles:
     def download(self, name: str, dest: str | os.PathLike[str], max_bytes: int) -> Path | None:
         """`name` downloaded into `dest`, or None when the run has no such file; a file larger
         than `max_bytes` is refused with a RecordError, as `download_artifact` does."""
+        from nnexp.tracking.sent_files import recall
+
+        sent = recall(self.run_id, name)
+        if sent is not None:  # this process sent it: the bytes the store holds
+            return self._write(sent, name, dest, max_bytes)
         folder = str(Path(name).parent) if "/" in name else None
         try:
             if folder not in self._listed:
@@ -209,6 +215,15 @@ class RunFiles:
         if entry.file_size is not None and entry.file_size > max_bytes:
             raise RecordError(_too_large(self.run_id, name, int(entry.file_size), max_bytes))
         return self._fetch(name, dest, max_bytes, listed=True)
+
+    def _write(self, data: bytes, name: str, dest: str | os.PathLike[str],
+               max_bytes: int) -> Path:
+        if len(data) > max_bytes:
+            raise RecordError(_too_large(self.run_id, name, len(data), max_bytes))
+        local = Path(dest) / name
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(data)
+        return local
 
     def _fetch(self, name: str, dest: str | os.PathLike[str], max_bytes: int, *,
                listed: bool) -> Path | None:

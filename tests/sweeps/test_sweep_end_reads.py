@@ -1,6 +1,7 @@
 """What a sweep's end asks of the store: the parent read once when it ends and once for its
-report, its children with one search (no child read again, no file fetched through `runs:/`),
-its summary tags and best objective in one log_batch; the record is what the children say."""
+report, its children with one search (no child read again), no file its jobs sent from this
+process fetched back, its summary tags and best objective in one log_batch; the record is what
+the children say."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from helpers import client_for
 
 import nnexp
 from nnexp.sweeps.parent import SweepParent
+from nnexp.tracking import sent_files
+from nnexp.tracking.records import RunFiles
 
 COUNTED = ("get_run", "search_runs", "set_tag", "log_metric", "log_batch", "update_run",
            "list_artifacts", "download_artifacts")
@@ -34,6 +37,9 @@ def test_the_sweeps_end_reads_the_children_once_and_writes_its_tags_in_one_batch
 
     for name in COUNTED:
         monkeypatch.setattr(MlflowClient, name, counted(name))
+    fetch = RunFiles._fetch
+    monkeypatch.setattr(RunFiles, "_fetch", lambda self, name, *a, **k: calls.append(
+        ("fetch", name)) or fetch(self, name, *a, **k))
     finish = SweepParent.finish
 
     def counting_finish(self, **kwargs):
@@ -53,7 +59,8 @@ def test_the_sweeps_end_reads_the_children_once_and_writes_its_tags_in_one_batch
     assert made["search_runs"] == 1
     assert [run for name, run in calls if name == "get_run"] == [parent_id, parent_id]
     assert made["list_artifacts"] == made["download_artifacts"] == made["log_metric"] == 0
-    assert made["update_run"] == 0
+    assert made["update_run"] == 0 and made["fetch"] == 0  # the jobs ran in this process
+    assert sent_files.recall(swept.best.run_id, "weights.npz") is None  # forgotten at the end
     assert [run for name, run in calls if name == "log_batch"] == [parent_id, swept.best.run_id]
     assert [run for name, run in calls if name == "set_tag"] == [parent_id]  # its description
 
