@@ -1,5 +1,5 @@
 """What a sweep's end asks of the store: the parent read once when it ends and once for its
-report, its children with one search (no child read again), no file its jobs sent from this
+report (and its experiment looked up once, by the parent, not again by its jobs), its children with one search (no child read again), no file its jobs sent from this
 process fetched back, its summary tags and best objective in one log_batch; the record is what
 the children say."""
 
@@ -26,17 +26,19 @@ def test_the_sweeps_end_reads_the_children_once_and_writes_its_tags_in_one_batch
     calls: list[tuple[str, str]] = []
     ending = []
 
-    def counted(name):
+    def counted(name, always=False):
         method = getattr(MlflowClient, name)
 
         def call(self, *args, **kwargs):
-            if ending:
+            if ending or always:
                 calls.append((name, str(args[0]) if args else ""))
             return method(self, *args, **kwargs)
         return call
 
     for name in COUNTED:
         monkeypatch.setattr(MlflowClient, name, counted(name))
+    monkeypatch.setattr(MlflowClient, "get_experiment_by_name",
+                        counted("get_experiment_by_name", always=True))
     fetch = RunFiles._fetch
     monkeypatch.setattr(RunFiles, "_fetch", lambda self, name, *a, **k: calls.append(
         ("fetch", name)) or fetch(self, name, *a, **k))
@@ -56,6 +58,7 @@ def test_the_sweeps_end_reads_the_children_once_and_writes_its_tags_in_one_batch
     parent_id = swept.parent_run_id
     children = {run.run_id for run in swept.runs}
     made = Counter(name for name, _ in calls)
+    assert made["get_experiment_by_name"] == 2  # by the parent, missing, then under the lock
     assert made["search_runs"] == 1
     assert [run for name, run in calls if name == "get_run"] == [parent_id, parent_id]
     assert made["list_artifacts"] == made["download_artifacts"] == made["log_metric"] == 0
