@@ -1,7 +1,7 @@
 """What a sweep's end asks of the store: the parent read once when it ends and once for its
-report (and its experiment looked up once, by the parent, not again by its jobs), its children with one search (no child read again), no file its jobs sent from this
-process fetched back, its summary tags and best objective in one log_batch; the record is what
-the children say."""
+report (its experiment looked up once, by the parent, not again by its jobs), its children with
+one search (no child read again), no file its jobs sent from this process fetched back, its
+summary tags and best objective in one log_batch; the record is what the children say."""
 
 from __future__ import annotations
 
