@@ -494,11 +494,12 @@ def _start_parent(cfg: DictConfig, keys: list[str], overrides: list[str], nest_u
                   objective: str, direction: str, verbose: bool) -> Any:
     """The sweep's parent run (a child of the active MLflow run, if any), open."""
     from nnexp.sweeps.parent import SweepParent, create_parent_run
-    from nnexp.tracking.store import ensure_experiment, open_client
+    from nnexp.tracking.run_lookups import experiment_id_once
+    from nnexp.tracking.store import open_client
 
     uri = cfg.tracking.uri
     client = open_client(uri)
-    experiment_id = ensure_experiment(client, cfg.tracking.experiment, uri)
+    experiment_id = experiment_id_once(client, cfg.tracking.experiment, uri)  # jobs ask no more
     from nnexp.sweeps.naming import distinct_name, sweep_name
 
     name = redact(sweep_name(overrides, None))

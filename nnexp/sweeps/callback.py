@@ -171,7 +171,8 @@ class MlflowSweepCallback(Callback):
         """The parent run in the store, or kept locally when a server store does not answer
         within tracking.start_wait_seconds: the sweep trains all the same."""
         from nnexp.tracking.mlflow_observer import server_silent
-        from nnexp.tracking.store import ensure_experiment, open_client
+        from nnexp.tracking.run_lookups import experiment_id_once
+        from nnexp.tracking.store import open_client
 
         silent = server_silent(uri, min(config.tracking.start_wait_seconds,
                                         config.tracking.retry_seconds))
@@ -180,7 +181,7 @@ class MlflowSweepCallback(Callback):
                   file=sys.stderr, flush=True)
             return LocalSweepParent(uri, experiment, name, sweep_tags, command)
         client = open_client(uri)
-        experiment_id = ensure_experiment(client, experiment, uri)
+        experiment_id = experiment_id_once(client, experiment, uri)  # the jobs here ask no more
         run_id = create_parent_run(client, experiment_id, name, sweep_tags, command)
         return SweepParent(client, run_id, self.keys, config.sweep.objective,
                            config.sweep.direction,

@@ -139,14 +139,16 @@ def report_lines(summary: SweepSummary, how_to_open: str, store: str, parent_sta
 
 
 def print_report(client: Any, summary: SweepSummary, parent_status: str,
-                 view_key: str | None = None) -> None:
+                 view_key: str | None = None, experiment_id: str | None = None) -> None:
     """Log the report (plain lines on stdout, whatever logging the launcher was left with);
-    `view_key`: the experiment-page view of the children the sweep saved."""
+    `view_key`: the experiment-page view of the children the sweep saved; `experiment_id`:
+    the parent's (else read)."""
     from nnexp.tracking.browse import how_to_open
     from nnexp.tracking.store import describe_store
 
     uri = client.tracking_uri
-    experiment_id = client.get_run(summary.parent_id).info.experiment_id
+    if experiment_id is None:
+        experiment_id = client.get_run(summary.parent_id).info.experiment_id
     log = plain_logger("nnexp.sweep")
     for line in report_lines(summary, how_to_open(uri, experiment_id, summary.parent_id, view_key),
                              describe_store(uri), parent_status):

@@ -28,6 +28,7 @@ from nnexp.tracking.liveness import (
     process_alive,
     same_process_alive,
 )
+from nnexp.tracking.sent_files import start_keeping, stop_keeping
 
 WORKER_GRACE_SECONDS = 20.0  # for workers to end their runs KILLED before they are killed
 
@@ -52,6 +53,7 @@ class SweepParent:
         self._beat = threading.Thread(target=self._heartbeat, args=(heartbeat_seconds,),
                                       name="nnexp-sweep-heartbeat", daemon=True)
         self._beat.start()
+        start_keeping()  # the files this process's jobs send: the sweep's end reads them
         self._previous: dict[int, Any] = {}
         try:
             for sig in (signal.SIGTERM, signal.SIGINT) if handle_signals else ():
@@ -62,8 +64,6 @@ class SweepParent:
     def finish(self, *, job_raised: bool = False, interrupted: str | None = None) -> str:
         """Write the summary and end the parent: KILLED if interrupted, FAILED if a job raised
         or a child failed, else FINISHED. Returns the status; later calls do nothing."""
-        from nnexp.sweeps.summary import write_summary
-
         with self._lock:
             if self._finished:
                 return ""
@@ -71,11 +71,20 @@ class SweepParent:
         self._done.set()
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
-        status, summary = FAILED, None
         try:
-            end_orphaned_children(self.client, self.run_id, KILLED if interrupted else FAILED)
+            return self._end(job_raised, interrupted)
+        finally:
+            stop_keeping()
+
+    def _end(self, job_raised: bool, interrupted: str | None) -> str:
+        from nnexp.sweeps.summary import write_summary
+
+        status, summary, runs = FAILED, None, None
+        try:
+            parent, runs = finished_children(self.client, self.run_id,
+                                             KILLED if interrupted else FAILED)
             summary = write_summary(self.client, self.run_id, self.keys, self.objective,
-                                    self.direction)
+                                    self.direction, parent=parent, runs=runs)
             status = summary.status
             reason = None
             if interrupted:
@@ -90,42 +99,45 @@ class SweepParent:
                                 redact(f"summary failed: {exc}")[:tags.MAX_VALUE_CHARS])
         finally:
             self.client.set_terminated(self.run_id, status)
+        by_id = {run.info.run_id: run for run in runs or []}
         if summary is not None and summary.best is not None and self.full_best:
-            self._full_model(summary.best["run_id"])
+            self._full_model(summary.best["run_id"], by_id.get(summary.best["run_id"]))
         if summary is not None:
-            self._report(summary, status, self._publish())
+            self._report(summary, status, *self._publish(runs))
         return status
 
-    def _full_model(self, run_id: str) -> None:
+    def _full_model(self, run_id: str, run: Any | None) -> None:
         """Log the best child's full model (children log a light one); a failure leaves it the
-        light model, which loads as well."""
+        light model, which loads as well. `run`: the child as the summary read it."""
         from nnexp.tracking.light_model import upgrade_to_full
 
         try:
-            upgrade_to_full(self.client.tracking_uri, run_id)
+            upgrade_to_full(self.client.tracking_uri, run_id, run)
         except Exception as exc:  # noqa: BLE001 - the sweep is recorded; say why and go on
             print(redact(f"sweep: could not log the best run's full model: {exc}"),
                   file=sys.stderr)
 
-    def _publish(self) -> str | None:
+    def _publish(self, runs: list[Any] | None) -> tuple[str | None, str | None]:
         """The report page as `summary/report.html`, the ranked table and what mattered as the
-        parent's description; a failure to write them changes nothing else recorded."""
+        parent's description; a failure to write them changes nothing else recorded. `runs`:
+        the children as the summary read them. The view's key and the parent's experiment."""
         from nnexp.sweeps.report_publish import publish
 
         try:
-            return publish(self.client, self.run_id)
+            return publish(self.client, self.run_id, runs)
         except Exception as exc:  # noqa: BLE001 - the summary is recorded; say why and go on
             print(redact(f"sweep: could not write the report: {exc}"), file=sys.stderr)
-            return None
+            return None, None
 
-    def _report(self, summary: Any, status: str, view_key: str | None = None) -> None:
+    def _report(self, summary: Any, status: str, view_key: str | None = None,
+                experiment_id: str | None = None) -> None:
         """The ranked table on the console; a failure to print it changes nothing recorded."""
         if not self.console:
             return
         from nnexp.sweeps.console_table import print_report
 
         try:
-            print_report(self.client, summary, status, view_key)
+            print_report(self.client, summary, status, view_key, experiment_id)
         except Exception as exc:  # noqa: BLE001 - the record is complete; say why and go on
             print(redact(f"sweep: could not print the summary: {exc}"), file=sys.stderr)
 
@@ -162,9 +174,14 @@ def create_parent_run(client: Any, experiment_id: str, name: str, sweep_tags: di
                       command: list[str], parent_run_id: str | None = None) -> str:
     """Create a sweep's parent run, with the provenance tags its children carry (user, source,
     git commit, versions) and the launcher's liveness tags; its run id."""
+    from nnexp.tracking.run_lookups import know_artifact_location
+
     run_tags = parent_run_tags(name, sweep_tags, command, parent_run_id)
-    run_id = client.create_run(experiment_id, run_name=name, tags=run_tags).info.run_id
-    client.update_run(run_id, name=distinct_name(name, run_id))
+    run = client.create_run(experiment_id, run_name=name, tags=run_tags)
+    know_artifact_location(client.tracking_uri, run)  # its summary's uploads need not read it
+    run_id = run.info.run_id
+    # the name tag renames the run as update_run does, without update_run's read of the run
+    client.set_tag(run_id, tags.MLFLOW_RUN_NAME, distinct_name(name, run_id))
     return run_id
 
 
@@ -281,13 +298,29 @@ def running_children(client: Any, parent_id: str) -> list[Any]:
                        "and attributes.status = 'RUNNING'"), max_results=50000)
 
 
-def end_orphaned_children(client: Any, parent_id: str, status: str) -> None:
+def finished_children(client: Any, parent_id: str, status: str) -> tuple[Any, list[Any]]:
+    """The parent run and its children (`summary.child_runs`) read once when the sweep ends,
+    orphaned children ended first with `status` (then the children are read again)."""
+    from nnexp.sweeps.summary import child_runs
+
+    parent = client.get_run(parent_id)
+    runs = child_runs(client, parent_id, parent.info.experiment_id)
+    running = [run for run in runs if run.info.status == "RUNNING"]
+    if running and end_orphaned_children(client, parent_id, status, running):
+        runs = child_runs(client, parent_id, parent.info.experiment_id)
+    return parent, runs
+
+
+def end_orphaned_children(client: Any, parent_id: str, status: str,
+                          running: list[Any] | None = None) -> bool:
     """Children whose process on this host is gone (a pool killed its workers) are ended with
-    what their journal kept; they must not stay RUNNING under an ended parent."""
+    what their journal kept; they must not stay RUNNING under an ended parent. `running`: the
+    RUNNING children as just read (else read here). Whether it ended any."""
     from nnexp.tracking.store import outbox_root
     from nnexp.tracking.sync import replay_if_kept
 
-    for run in running_children(client, parent_id):
+    ended = False
+    for run in running if running is not None else running_children(client, parent_id):
         run_tags = run.data.tags
         pid = run_tags.get(tags.PID, "")
         if not on_this_machine(run_tags) or not pid.isdigit():
@@ -299,3 +332,5 @@ def end_orphaned_children(client: Any, parent_id: str, status: str) -> None:
         if not replay_if_kept(folder, client, unended_reason=reason, unended_status=status):
             client.set_tag(run.info.run_id, tags.STATUS_REASON, reason)
             client.set_terminated(run.info.run_id, status)
+        ended = True
+    return ended

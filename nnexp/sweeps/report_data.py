@@ -24,6 +24,7 @@ from nnexp.sweeps.importance import Importance
 from nnexp.sweeps.mattered import what_mattered
 from nnexp.sweeps.summary import (
     SweepSummary,
+    child_runs,
     read_rows,
     seed_groups,
     seed_statistics,
@@ -104,12 +105,16 @@ def per_epoch(history: dict[str, tuple[np.ndarray, np.ndarray]], key: str
     return np.array(list(seen), np.float64), np.array(list(seen.values()), np.float64)
 
 
-def _history(client: Any, run_id: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    from nnexp.tracking.records import download_artifact
+def _history(client: Any, run_id: str, artifact_uri: str | None
+             ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The run's metric history file (`artifact_uri`: its artifact location, else read)."""
+    from nnexp.tracking.records import RunFiles
 
     with tempfile.TemporaryDirectory(prefix="nnexp-report-") as tmp:
         try:
-            path = download_artifact(client, run_id, HISTORY_ARTIFACT, tmp, MAX_HISTORY_BYTES)
+            location = artifact_uri or client.get_run(run_id).info.artifact_uri
+            path = RunFiles(client, run_id, location).download(HISTORY_ARTIFACT, tmp,
+                                                               MAX_HISTORY_BYTES)
             return load_history(path) if path is not None else {}
         except Exception:  # noqa: BLE001 - a child without a readable history has no curves
             return {}
@@ -136,20 +141,26 @@ def _ranked(rows: list[dict[str, Any]], keys: list[str], objective: str, directi
     return console_ranked(summary) + [r for r in rows if r["status"] == "RUNNING"]
 
 
-def read_sweep(client: Any, parent_id: str, *, with_histories: bool = True) -> SweepReport:
-    """The sweep `parent_id` as its report shows it (see the module docstring)."""
-    parent = client.get_run(parent_id)
+def read_sweep(client: Any, parent_id: str, *, with_histories: bool = True,
+               parent: Any | None = None, runs: list[Any] | None = None) -> SweepReport:
+    """The sweep `parent_id` as its report shows it (see the module docstring); `parent` and
+    `runs` (its `summary.child_runs`): as the caller read them, else read here."""
+    parent = parent if parent is not None else client.get_run(parent_id)
+    if runs is None:
+        runs = child_runs(client, parent_id, parent.info.experiment_id)
     ptags = parent.data.tags
     keys = [k for k in ptags.get(tags.SWEEP_PARAMS, "").split(",") if k]
     objective = ptags.get(tags.SWEEP_OBJECTIVE, "val/loss")
     direction = ptags.get(tags.SWEEP_DIRECTION, "minimize")
-    rows = read_rows(client, parent_id, keys, objective)
+    rows = read_rows(client, parent_id, keys, objective, parent=parent, runs=runs)
     histories: dict[str, dict[str, Any]] = {}
     if with_histories and rows:
         from nnexp.tracking.model import quiet_mlflow
 
+        where = {run.info.run_id: run.info.artifact_uri for run in runs}
         with quiet_mlflow(), ThreadPoolExecutor(max_workers=4) as pool:
-            found = pool.map(lambda r: _history(client, r["run_id"]), rows)
+            found = pool.map(lambda r: _history(client, r["run_id"], where.get(r["run_id"])),
+                             rows)
             histories = {r["run_id"]: h for r, h in zip(rows, found, strict=True)}
     for row in rows:
         _add_epochs(row, histories.get(row["run_id"], {}), objective, direction)

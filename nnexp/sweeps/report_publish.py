@@ -60,22 +60,25 @@ def description(report: SweepReport) -> str:
     return text if len(text) <= tags.MAX_VALUE_CHARS else text[:tags.MAX_VALUE_CHARS - 3] + "..."
 
 
-def _after_user_text(client: Any, parent_id: str, summary: str) -> str:
+def _after_user_text(parent_tags: dict[str, str], summary: str) -> str:
     """The user's `tracking.description` (already on the parent) kept above the summary."""
-    user = client.get_run(parent_id).data.tags.get(NOTE, "").split(SUMMARY_MARK)[0].rstrip()
+    user = parent_tags.get(NOTE, "").split(SUMMARY_MARK)[0].rstrip()
     text = f"{user}\n\n{SUMMARY_MARK}\n{summary}" if user else f"{SUMMARY_MARK}\n{summary}"
     return text if len(text) <= tags.MAX_VALUE_CHARS else text[:tags.MAX_VALUE_CHARS - 3] + "..."
 
 
-def publish(client: Any, parent_id: str) -> str:
-    """Log the report, describe the parent, save the children's view; the view's key."""
-    report = read_sweep(client, parent_id)
+def publish(client: Any, parent_id: str, runs: list[Any] | None = None) -> tuple[str, str]:
+    """Log the report, describe the parent, save the children's view; the view's key and the
+    parent's experiment. `runs`: the parent's ended children as the summary read them (the
+    parent is read here once, with the status it ended with)."""
+    parent = client.get_run(parent_id)
+    report = read_sweep(client, parent_id, parent=parent, runs=runs)
     with tempfile.TemporaryDirectory(prefix="nnexp-report-") as tmp:
         client.log_artifact(parent_id, str(save(Path(tmp) / "report.html", build_html(report))),
                             "summary")
-    client.set_tag(parent_id, NOTE, _after_user_text(client, parent_id, description(report)))
-    experiment_id = client.get_run(parent_id).info.experiment_id
+    client.set_tag(parent_id, NOTE, _after_user_text(parent.data.tags, description(report)))
+    experiment_id = parent.info.experiment_id
     key = sweep_view_key(parent_id)
     client.set_experiment_tag(experiment_id, SHARED_VIEW_PREFIX + key,
                               json.dumps(view_state(report)))
-    return key
+    return key, experiment_id

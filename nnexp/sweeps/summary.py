@@ -68,22 +68,28 @@ class SweepSummary:
             if SEED_KEY in self.keys else None
 
 
-def child_runs(client: Any, parent_id: str) -> list[Any]:
-    """Every run whose mlflow.parentRunId is `parent_id`, oldest first."""
-    parent = client.get_run(parent_id)
+def child_runs(client: Any, parent_id: str, experiment_id: str | None = None) -> list[Any]:
+    """Every run whose mlflow.parentRunId is `parent_id`, oldest first, with its data (one
+    search); `experiment_id`: the parent's, when the caller read the parent."""
+    if experiment_id is None:
+        experiment_id = client.get_run(parent_id).info.experiment_id
     return client.search_runs(
-        [parent.info.experiment_id],
+        [experiment_id],
         filter_string=f"tags.`{tags.MLFLOW_PARENT_RUN_ID}` = '{parent_id}'",
         order_by=["attributes.start_time ASC"],
         max_results=50000,
     )
 
 
-def read_rows(client: Any, parent_id: str, keys: list[str], objective: str
+def read_rows(client: Any, parent_id: str, keys: list[str], objective: str, *,
+              parent: Any | None = None, runs: list[Any] | None = None
               ) -> list[dict[str, Any]]:
-    """The summary's row per job of the sweep `parent_id` (what its table and report show)."""
-    runs = child_runs(client, parent_id)
-    return _summary_rows(client, runs, client.get_run(parent_id).data.tags, keys, objective)
+    """The summary's row per job of the sweep `parent_id` (what its table and report show);
+    `parent` and `runs` (its `child_runs`): as the caller read them, else read here."""
+    parent = parent if parent is not None else client.get_run(parent_id)
+    if runs is None:
+        runs = child_runs(client, parent_id, parent.info.experiment_id)
+    return _summary_rows(client, runs, parent.data.tags, keys, objective)
 
 
 def _continuation(client: Any, run: Any) -> Any:
@@ -211,12 +217,16 @@ def seed_statistics(rows: list[dict[str, Any]], keys: list[str], objective: str,
 
 
 def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
-                  direction: str) -> SweepSummary:
+                  direction: str, *, parent: Any | None = None, runs: list[Any] | None = None
+                  ) -> SweepSummary:
     """Log the summary artifacts and tags on the parent; return the summary (its `status` is the
-    parent's final status)."""
-    runs = child_runs(client, parent_id)
+    parent's final status). `parent` and `runs` (its `child_runs`): as the caller read them
+    after every child ended, else read here."""
+    parent = parent if parent is not None else client.get_run(parent_id)
+    if runs is None:
+        runs = child_runs(client, parent_id, parent.info.experiment_id)
     range_tests = [run for run in runs if tags.LR_FIND in run.data.tags]  # not jobs of the sweep
-    parent_tags = client.get_run(parent_id).data.tags
+    parent_tags = parent.data.tags
     rows = _summary_rows(client, runs, parent_tags, keys, objective)
     pruned = [r for r in rows if r["pruned"]]  # stopped by a decision: a result, not a failure
     failed = [r for r in rows if r["status"] != "FINISHED" and not r["pruned"]]
@@ -224,8 +234,6 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
                                tags.SWEEP_OBJECTIVE: objective, tags.SWEEP_DIRECTION: direction}
     best, best_tags = _best(rows, keys, objective, direction)
     summary.update(best_tags)
-    if best is not None:
-        client.log_metric(parent_id, f"best/{objective}", float(best_tags[tags.BEST_OBJECTIVE]))
     if SEED_KEY in keys:
         winner = winner_test(rank_configurations(seed_groups(rows, keys, objective), direction),
                              objective, direction)
@@ -242,8 +250,9 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
     summary[tags.SWEEP_N_PRUNED] = str(len(pruned))
     if listed:
         summary[tags.SWEEP_FAILED] = ", ".join(listed)[:tags.MAX_VALUE_CHARS]
-    for key, value in summary.items():
-        client.set_tag(parent_id, key, value)
+    _log_summary_record(client, parent_id, summary,
+                        {f"best/{objective}": float(best_tags[tags.BEST_OBJECTIVE])}
+                        if best is not None else {})
     header = (f"# Sweep summary\n\nobjective: `{objective}` ({direction}); {len(rows)} children, "
               f"{len(listed)} failed, diverged or raised, {len(pruned)} pruned\n")
     _log_summary_files(client, parent_id, rows, keys, objective, direction, header, summary,
@@ -252,6 +261,18 @@ def write_summary(client: Any, parent_id: str, keys: list[str], objective: str,
               if tags.SWEEP_WINNER in summary else None)
     return SweepSummary(parent_id, keys, objective, direction, rows, job_errors, best,
                         "FAILED" if failed or job_errors else "FINISHED", winner, duplicates)
+
+
+def _log_summary_record(client: Any, parent_id: str, summary: dict[str, str],
+                        metrics: dict[str, float]) -> None:
+    """The summary's tags and the best objective as one log_batch (a request to a server)."""
+    import time
+
+    from mlflow.entities import Metric, RunTag
+
+    now = int(time.time() * 1000)
+    client.log_batch(parent_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()],
+                     tags=[RunTag(k, v) for k, v in summary.items()])
 
 
 def _best(rows: list[dict[str, Any]], keys: list[str], objective: str, direction: str

@@ -80,29 +80,33 @@ def _load_pyfunc(path: str) -> _LightModel:
     return _LightModel(network)
 
 
-def upgrade_to_full(uri: str, run_id: str) -> str | None:
+def upgrade_to_full(uri: str, run_id: str, run: Any | None = None) -> str | None:
     """Log the full model of a run that has a light one (a sweep's best child); its
-    `models:/` URI, or None when the run has no light model (it has the full one, or none)."""
+    `models:/` URI, or None when the run has no light model (it has the full one, or none).
+    `run`: the run as the caller read it after it ended (else it is read here)."""
     from mlflow.models import Model
     from mlflow.tracking import MlflowClient
 
     from nnexp.tracking.logged_network import MAX_META_BYTES, MAX_WEIGHTS_BYTES
     from nnexp.tracking.model import log_network_model, quiet_mlflow
-    from nnexp.tracking.records import download_artifact
+    from nnexp.tracking.records import RunFiles
 
     client = MlflowClient(uri)
+    run = run if run is not None else client.get_run(run_id)
+    files = RunFiles(client, run_id, run.info.artifact_uri)
     with tempfile.TemporaryDirectory(prefix="nnexp-upgrade-") as tmp, quiet_mlflow():
-        found = download_artifact(client, run_id, f"{LIGHT_DIR}/MLmodel", tmp, 1_000_000)
+        found = files.download(f"{LIGHT_DIR}/MLmodel", tmp, 1_000_000)
         if found is None:
             return None
         op = (Model.load(str(found)).metadata or {}).get(FULL_MODEL_KEY)
         if isinstance(op, str):  # JSON text; light models logged before: a YAML mapping
             op = json.loads(op)
-        weights = download_artifact(client, run_id, WEIGHTS_ARTIFACT, tmp, MAX_WEIGHTS_BYTES)
-        meta = download_artifact(client, run_id, META_ARTIFACT, tmp, MAX_META_BYTES)
+        weights = files.download(WEIGHTS_ARTIFACT, tmp, MAX_WEIGHTS_BYTES)
+        meta = files.download(META_ARTIFACT, tmp, MAX_META_BYTES)
         if op is None or weights is None or meta is None:
             return None
         return log_network_model(uri, run_id, weights, json.loads(meta.read_text()),
                                  op["example"], step=int(op["step"]),
                                  linked=[tuple(point) for point in op["linked"]],
+                                 experiment_id=run.info.experiment_id,
                                  params=op["params"], run_name=op["run_name"])

@@ -121,6 +121,8 @@ def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any]
     from mlflow.models import Model
     from mlflow.tracking import MlflowClient
 
+    from nnexp.tracking.run_lookups import know_model_location
+
     client = MlflowClient(uri)
     if experiment_id is None or params is None or run_name is None:
         run = client.get_run(run_id)
@@ -133,6 +135,7 @@ def log_network_model(uri: str, run_id: str, weights: Path, meta: dict[str, Any]
         model = client.create_logged_model(
             experiment_id, name=MODEL_NAME, source_run_id=run_id, params=params,
             tags={tags.MODEL_RUN_NAME: run_name or ""}, model_type="nnexp-mlp")
+        know_model_location(uri, model)
         try:
             with tempfile.TemporaryDirectory(prefix="nnexp-model-") as tmp:
                 path = Path(tmp) / "model"

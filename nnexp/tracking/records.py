@@ -181,6 +181,68 @@ def _listed_size(client: Any, run_id: str, name: str) -> int | None:
     return int(sizes[0]) if sizes and sizes[0] is not None else None
 
 
+class RunFiles:
+    """A run's own artifact files, read from its artifact location (the caller read the run):
+    each folder listed once, each file fetched alone. MLflow's `runs:/` path reads the run again
+    and searches its logged models for every listing and download (6 requests a file on a
+    tracking server, 2 here, none for a file this process sent: `sent_files`); a logged
+    model's files are not found here."""
+
+    def __init__(self, client: Any, run_id: str, artifact_uri: str) -> None:
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        self.run_id = run_id
+        self.repo = get_artifact_repository(artifact_uri, tracking_uri=client.tracking_uri)
+        self._listed: dict[str | None, dict[str, Any]] = {}
+
+    def download(self, name: str, dest: str | os.PathLike[str], max_bytes: int) -> Path | None:
+        """`name` downloaded into `dest`, or None when the run has no such file; a file larger
+        than `max_bytes` is refused with a RecordError, as `download_artifact` does."""
+        from nnexp.tracking.sent_files import recall
+
+        sent = recall(self.run_id, name)
+        if sent is not None:  # this process sent it: the bytes the store holds
+            return self._write(sent, name, dest, max_bytes)
+        folder = str(Path(name).parent) if "/" in name else None
+        try:
+            if folder not in self._listed:
+                self._listed[folder] = {e.path: e for e in self.repo.list_artifacts(folder)}
+        except Exception:  # noqa: BLE001 - unlisted: the download says whether the file is there
+            return self._fetch(name, dest, max_bytes, listed=False)
+        entry = self._listed[folder].get(name)
+        if entry is None or entry.is_dir:
+            return None
+        if entry.file_size is not None and entry.file_size > max_bytes:
+            raise RecordError(_too_large(self.run_id, name, int(entry.file_size), max_bytes))
+        return self._fetch(name, dest, max_bytes, listed=True)
+
+    def _write(self, data: bytes, name: str, dest: str | os.PathLike[str],
+               max_bytes: int) -> Path:
+        if len(data) > max_bytes:
+            raise RecordError(_too_large(self.run_id, name, len(data), max_bytes))
+        local = Path(dest) / name
+        local.parent.mkdir(parents=True, exist_ok=True)
+        local.write_bytes(data)
+        return local
+
+    def _fetch(self, name: str, dest: str | os.PathLike[str], max_bytes: int, *,
+               listed: bool) -> Path | None:
+        local = Path(dest) / name
+        local.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            if listed:  # a listed file: the public download would list it again to tell
+                self.repo._download_file(name, str(local))
+            else:
+                local = Path(self.repo.download_artifacts(name, str(dest)))
+        except Exception:  # MLflow raises different types per artifact store for a missing file
+            return None
+        if not local.is_file():
+            return None
+        if local.stat().st_size > max_bytes:
+            raise RecordError(_too_large(self.run_id, name, local.stat().st_size, max_bytes))
+        return local
+
+
 def _too_large(run_id: str, name: str, size: int, limit: int) -> str:
     return (f"run '{run_id}': {name} is {size} bytes, more than the {limit} bytes nnexp ever "
             "writes there; refused unread")

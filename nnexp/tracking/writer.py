@@ -21,6 +21,7 @@ from nnexp.record import tags
 from nnexp.record.redact import redact
 from nnexp.tracking.errors import no_room
 from nnexp.tracking.outbox import Outbox, safe_artifact_dir
+from nnexp.tracking.sent_files import remember
 
 MAX_BATCH = 1000  # MLflow's limit of metrics in one log_batch call
 PERMANENT_ERRORS = ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "BAD_REQUEST",
@@ -55,6 +56,7 @@ def apply_op(client: Any, run_id: str, op: dict[str, Any], outbox: Outbox, *,
             client.log_artifacts(run_id, str(path), folder)
         else:
             client.log_artifact(run_id, str(path), folder)
+            remember(run_id, f"{folder}/{path.name}" if folder else path.name, path)
     elif kind == "inputs":
         from nnexp.tracking.dataset_input import log_dataset_inputs
 

@@ -97,9 +97,13 @@ def test_with_seeds_swept_the_parents_best_tags_name_the_best_mean_configuration
     tags, metrics = {}, {}
     client = SimpleNamespace(
         get_run=lambda run_id: parent, search_runs=lambda *a, **k: children,
-        set_tag=lambda run_id, key, value: tags.__setitem__(key, value),
-        log_metric=lambda run_id, key, value: metrics.__setitem__(key, value),
+        log_batch=lambda run_id, metrics=(), tags=(): record(metrics, tags),
         log_artifacts=lambda *a: None)
+
+    def record(logged_metrics: list, logged_tags: list) -> None:
+        metrics.update({m.key: m.value for m in logged_metrics})
+        tags.update({t.key: t.value for t in logged_tags})
+
     summary = write_summary(client, "P", ["lr", "seed"], "val/loss", "minimize")
     assert tags["nnexp.best_config"] == "lr=0.1" and tags["nnexp.best_config.n_seeds"] == "3"
     assert float(tags["nnexp.best_objective"]) == metrics["best/val/loss"] == \
