@@ -22,6 +22,7 @@ from nnexp.record.redact import redact
 from nnexp.tracking.errors import no_room
 from nnexp.tracking.outbox import Outbox, safe_artifact_dir
 from nnexp.tracking.sent_files import remember
+from nnexp.tracking.sql_metrics import insert_metrics, sql_store
 
 MAX_BATCH = 1000  # MLflow's limit of metrics in one log_batch call
 PERMANENT_ERRORS = ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "BAD_REQUEST",
@@ -84,9 +85,15 @@ def send_metrics(client: Any, run_id: str, points: list[tuple[str, float, int, i
 def log_batch(client: Any, run_id: str, points: list[tuple[str, float, int, int]],
               params: dict[str, str], run_tags: dict[str, str]) -> None:
     """Metrics, params and tags in as few `log_batch` calls as MLflow's limits allow (1 000
-    metrics, 100 params, 100 tags a call)."""
+    metrics, 100 params, 100 tags a call); an SQL store takes the metrics first, 1 000 rows an
+    INSERT (`sql_metrics`), those it cannot going the same way as params and tags."""
     from mlflow.entities import Metric, Param, RunTag
 
+    store = sql_store(client) if points else None
+    if store is not None:
+        chunks = [points[i:i + MAX_BATCH] for i in range(0, len(points), MAX_BATCH)]
+        points = [p for chunk in chunks if not insert_metrics(store, run_id, chunk)
+                  for p in chunk]
     metrics = [Metric(*p) for p in points]
     param_items = [Param(k, v) for k, v in params.items()]
     tag_items = [RunTag(k, str(v)) for k, v in run_tags.items()]
