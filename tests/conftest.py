@@ -109,6 +109,16 @@ def _migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def mlruns_store(tmp_path: Path, _migrated_store: Path) -> str:
+    """The default store of the test's folder, ./mlruns/mlflow.db, there before the first run
+    (a copy of the template): for commands run in subprocesses by tests that are not about
+    creating it, each of which would otherwise spend ~3 s of CPU on MLflow's migrations."""
+    from helpers import seed_store
+
+    return seed_store(tmp_path, _migrated_store)
+
+
+@pytest.fixture
 def store_uri(tmp_path: Path, _migrated_store: Path) -> str:
     """A fresh SQLite tracking store in the test's temporary folder (a copy of the template),
     beside where the default ./mlruns would be, so a test can tell them apart."""
