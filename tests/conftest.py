@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +20,6 @@ FAST = ["train.epochs=2", "model.hidden=[16]"]
 def pytest_configure(config: pytest.Config) -> None:
     """nnexp's cache (the journal and lock of an SQLite store outside an mlruns/ folder) in a
     folder of this session, for the tests and every command they start, never ~/.cache."""
-    import os
     import tempfile
 
     os.environ["NNEXP_CACHE_DIR"] = tempfile.mkdtemp(prefix="nnexp-test-cache-")
@@ -26,8 +27,6 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """The session's cache goes with it."""
-    import os
-
     shutil.rmtree(os.environ.pop("NNEXP_CACHE_DIR", ""), ignore_errors=True)
 
 
@@ -60,6 +59,45 @@ def _no_inherited_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None
     monkeypatch.delenv("NNEXP_SWEPT_KEYS", raising=False)
 
 
+_SCHEMA_LOCK = threading.Lock()
+
+
+@pytest.fixture(scope="session")
+def _built_schema(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], Path]:
+    """The file nnexp's own schema build makes, built on first use and kept for the session."""
+    from nnexp.tracking import sqlite_schema
+
+    built: list[Path] = []
+    real_build = sqlite_schema._build
+
+    def template() -> Path:
+        with _SCHEMA_LOCK:
+            if not built:
+                db = tmp_path_factory.mktemp("schema") / "mlflow.db"
+                real_build(db)
+                built.append(db)
+            return built[0]
+
+    return template
+
+
+@pytest.fixture(autouse=True)
+def _schema_from_template(monkeypatch: pytest.MonkeyPatch,
+                          _built_schema: Callable[[], Path]) -> None:
+    """A new SQLite store created in this process gets a copy of the schema nnexp's build made
+    once, instead of running MLflow's ~70 migrations again (~3 s of CPU a store); the checks
+    around the build (absent, complete, incomplete) run as they are. Commands in subprocesses
+    build their own (tests/robustness/test_store_creation.py kills one while it builds)."""
+    from nnexp.tracking import sqlite_schema
+
+    def copy_built(db: Path) -> None:
+        building = db.with_name(f"{db.name}{sqlite_schema.BUILDING_SUFFIX}{os.getpid()}")
+        shutil.copyfile(_built_schema(), building)
+        os.replace(building, db)
+
+    monkeypatch.setattr(sqlite_schema, "_build", copy_built)
+
+
 @pytest.fixture(scope="session")
 def _migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty MLflow SQLite store, created once: its schema migrations take seconds."""
@@ -68,6 +106,16 @@ def _migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     db = tmp_path_factory.mktemp("template") / "mlflow.db"
     MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
     return db
+
+
+@pytest.fixture
+def mlruns_store(tmp_path: Path, _migrated_store: Path) -> str:
+    """The default store of the test's folder, ./mlruns/mlflow.db, there before the first run
+    (a copy of the template): for commands run in subprocesses by tests that are not about
+    creating it, each of which would otherwise spend ~3 s of CPU on MLflow's migrations."""
+    from helpers import seed_store
+
+    return seed_store(tmp_path, _migrated_store)
 
 
 @pytest.fixture

@@ -132,6 +132,17 @@ def store_of(root: Path) -> str:
     return f"sqlite:///{root / 'mlruns' / 'mlflow.db'}"
 
 
+def seed_store(root: Path, template: Path) -> str:
+    """The default store under `root`, created ahead as a copy of `template` (an empty store,
+    conftest's `_migrated_store`), for a command in a subprocess whose test is not about the
+    store's creation: it spares MLflow's migrations (~3 s of CPU). Its tracking URI."""
+    import shutil
+
+    (root / "mlruns").mkdir(parents=True)
+    shutil.copy(template, root / "mlruns" / "mlflow.db")
+    return store_of(root)
+
+
 def client_for(uri: str) -> Any:
     """An MlflowClient on `uri`."""
     from mlflow.tracking import MlflowClient
@@ -163,13 +174,19 @@ def logged_config(uri: str, run_id: str) -> dict[str, Any]:
 
 
 def start_mlflow_server(root: Path, port: int, backend: str | None = None, *,
-                        proxy_artifacts: bool = False,
-                        allowed_hosts: str | None = None) -> subprocess.Popen[bytes]:
+                        proxy_artifacts: bool = False, allowed_hosts: str | None = None,
+                        schema: Path | None = None) -> subprocess.Popen[bytes]:
     """A real `mlflow server` on 127.0.0.1:`port` (SQLite in `root` unless `backend` is given),
     in its own process group; returns once /health answers. Artifacts land in root/artifacts:
     uploaded through the server (its artifact proxy) with `proxy_artifacts`, else written there
-    by the clients themselves. Its output goes to root/server.log."""
+    by the clients themselves. Its output goes to root/server.log. A new SQLite database starts
+    as a copy of `schema` (an empty store) when given: the server need not migrate one."""
+    import shutil
+
     from nnexp.server import server_command, start_server
+
+    if schema is not None and backend is None and not (root / "mlflow.db").exists():
+        shutil.copy(schema, root / "mlflow.db")
 
     command = server_command(backend or f"sqlite:///{root / 'mlflow.db'}", port,
                              root / "artifacts" if proxy_artifacts else None,

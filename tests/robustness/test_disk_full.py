@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import all_runs, clean_env, client_for, run_cli
+from helpers import all_runs, clean_env, client_for, run_inprocess
 
 from nnexp.record import tags
 
@@ -68,7 +68,7 @@ def test_a_store_that_cannot_grow_ends_the_run_failed_and_the_journal_keeps_it(
     assert "disk took no more" in run.data.tags[tags.STATUS_REASON]
     assert (tmp_path / "mlruns" / "outbox" / run.info.run_id / "ops.jsonl").is_file()
     # space freed: sync writes the rest from the journal and the run ends as it did
-    synced = run_cli(["nnexp.runs", "sync"], tmp_path)
+    synced = run_inprocess(["nnexp.runs", "sync"], tmp_path)
     assert synced.returncode == 0, synced.stderr
     (run,) = all_runs(uri)
     assert run.info.status == "FINISHED"

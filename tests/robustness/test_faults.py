@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import all_runs, clean_env, client_for
+from helpers import all_runs, clean_env, client_for, run_inprocess
 
 LONG = ["model.hidden=[128,128]", "train.epochs=5000", "train.batch_size=16",
         "tracking.metric_budget=5000"]  # never ends by itself; every epoch in the store
@@ -38,6 +38,7 @@ def _wait_for_epoch(proc: subprocess.Popen[str], epoch: int, timeout: float = 12
     pytest.fail(f"epoch {epoch} not reached")
 
 
+@pytest.mark.usefixtures("mlruns_store")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_signal_ends_run_killed_with_metrics_and_weights(tmp_path, sig):
     proc = _start(["-m", "nnexp.train", *LONG], tmp_path)
@@ -57,6 +58,7 @@ def test_signal_ends_run_killed_with_metrics_and_weights(tmp_path, sig):
     assert any(a.path == "weights.npz" for a in client.list_artifacts(run.info.run_id))
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_second_ctrl_c_exits_at_once(tmp_path):
     proc = _start(["-m", "nnexp.train", *LONG], tmp_path)
     _wait_for_epoch(proc, 2)
@@ -69,10 +71,8 @@ def test_second_ctrl_c_exits_at_once(tmp_path):
 
 
 def test_divergence_fails_run_with_where_and_keeps_metrics(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "nnexp.train", "optimizer=sgd", "lr=1e3",
-                           "train.epochs=5", "tracking.log_every_n_steps=1"],
-                          cwd=tmp_path, env=clean_env(), capture_output=True, text=True,
-                          timeout=120)
+    proc = run_inprocess(["nnexp.train", "optimizer=sgd", "lr=1e3", "train.epochs=5",
+                          "tracking.log_every_n_steps=1"], tmp_path)
     assert proc.returncode == 1
     (line,) = [x for x in proc.stderr.splitlines() if x.startswith("nnexp.train")]
     assert line.startswith("nnexp.train: error: training diverged: non-finite")
@@ -104,6 +104,7 @@ main()
 """
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_crash_inside_run_fails_it_with_message_and_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-c", CRASH], cwd=tmp_path, env=clean_env(),
                           capture_output=True, text=True, timeout=120)
@@ -140,6 +141,7 @@ def test_eight_concurrent_processes_lose_nothing(tmp_path):
     assert len({len(r.data.params) for r in runs}) == 1
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_sigkill_leaves_running_and_cleanup_replays_and_marks_failed(tmp_path):
     proc = _start(["-m", "nnexp.train", *LONG], tmp_path)
     _wait_for_epoch(proc, 1)
@@ -148,14 +150,11 @@ def test_sigkill_leaves_running_and_cleanup_replays_and_marks_failed(tmp_path):
     uri = _store(tmp_path)
     (run,) = all_runs(uri)
     assert run.info.status == "RUNNING"
-    dry = subprocess.run([sys.executable, "-m", "nnexp.runs", "cleanup", "--tracking-uri", uri,
-                          "--dry-run"], capture_output=True, text=True,
-                         env=clean_env(), timeout=120)
+    dry = run_inprocess(["nnexp.runs", "cleanup", "--tracking-uri", uri, "--dry-run"], tmp_path)
     assert f"would end FAILED: {run.info.run_id}" in dry.stdout
     assert "1 stale run(s) would end" in dry.stdout
     assert all_runs(uri)[0].info.status == "RUNNING"
-    done = subprocess.run([sys.executable, "-m", "nnexp.runs", "cleanup", "--tracking-uri", uri],
-                          capture_output=True, text=True, env=clean_env(), timeout=120)
+    done = run_inprocess(["nnexp.runs", "cleanup", "--tracking-uri", uri], tmp_path)
     assert done.returncode == 0, done.stderr
     assert f"synced run {run.info.run_id}: " in done.stdout and "ended FAILED" in done.stdout
     (after,) = all_runs(uri)
@@ -164,6 +163,7 @@ def test_sigkill_leaves_running_and_cleanup_replays_and_marks_failed(tmp_path):
     assert not list((tmp_path / "mlruns" / "outbox").iterdir())  # replayed, then removed
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_sigkill_then_cleanup_stores_the_full_history_and_the_checkpoints(tmp_path):
     """A 5000-epoch run killed early: its journal's every value reaches the store's history
     artifact (the metrics themselves stay thinned to the planned length's budget), and its
@@ -183,8 +183,7 @@ def test_sigkill_then_cleanup_stores_the_full_history_and_the_checkpoints(tmp_pa
     trained = {k: s["values"] for k, s in Outbox(journal).metric_series().items()}
     last_checkpoint = max((journal / "files" / "checkpoints").iterdir()).name
     uri = _store(tmp_path)
-    done = subprocess.run([sys.executable, "-m", "nnexp.runs", "cleanup", "--tracking-uri", uri],
-                          capture_output=True, text=True, env=clean_env(), timeout=120)
+    done = run_inprocess(["nnexp.runs", "cleanup", "--tracking-uri", uri], tmp_path)
     assert done.returncode == 0, done.stderr
     n_values = sum(len(v) for v in trained.values())
     assert f"full history of {n_values} values" in done.stdout
@@ -202,6 +201,7 @@ def test_sigkill_then_cleanup_stores_the_full_history_and_the_checkpoints(tmp_pa
     assert not journal.exists()
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_sigkill_while_the_store_is_locked_loses_at_most_the_last_second(tmp_path):
     """The store is locked (the writer cannot write) when the process is killed: the journal
     still holds every epoch reported more than a second before the kill."""
@@ -221,27 +221,29 @@ def test_sigkill_while_the_store_is_locked_loses_at_most_the_last_second(tmp_pat
     uri = _store(tmp_path)
     db.execute("ROLLBACK")
     db.close()
-    done = subprocess.run([sys.executable, "-m", "nnexp.runs", "sync", "--tracking-uri", uri],
-                          capture_output=True, text=True, env=clean_env(), timeout=120)
+    done = run_inprocess(["nnexp.runs", "sync", "--tracking-uri", uri], tmp_path)
     assert done.returncode == 0, done.stderr
     (run,) = all_runs(uri)
     assert run.info.status == "FAILED"
     recorded = [m.value for m in client_for(uri).get_metric_history(run.info.run_id, "epoch")]
     safe = max(e for t, e in seen if t < killed_at - 1.2)  # reported over a second before
     assert recorded[:safe] == list(range(1, safe + 1))
+
+
+@pytest.mark.usefixtures("mlruns_store")
 def test_cleanup_leaves_live_runs_alone(tmp_path):
     proc = _start(["-m", "nnexp.train", *LONG], tmp_path)
     try:
         _wait_for_epoch(proc, 1)
-        done = subprocess.run([sys.executable, "-m", "nnexp.runs", "cleanup", "--tracking-uri",
-                               _store(tmp_path), "--stale-minutes", "0"], capture_output=True,
-                              text=True, env=clean_env(), timeout=120)
+        done = run_inprocess(["nnexp.runs", "cleanup", "--tracking-uri", _store(tmp_path),
+                              "--stale-minutes", "0"], tmp_path)
         assert "0 stale run(s) ended" in done.stdout
     finally:
         proc.kill()
         proc.communicate(timeout=30)
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_a_closed_pipe_does_not_fail_the_run(tmp_path):
     """`python -m nnexp.train | head -2`: the reader goes away, the run goes on and finishes."""
     proc = _start(["-m", "nnexp.train", "train.epochs=40", "model.hidden=[16]"], tmp_path)

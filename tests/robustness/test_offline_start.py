@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from helpers import clean_env, client_for, start_mlflow_server, stop_process_group
+from helpers import clean_env, client_for, run_inprocess, start_mlflow_server, stop_process_group
 
 from nnexp.tracking.outbox import Outbox
 from nnexp.ui import free_port
@@ -19,14 +19,14 @@ RUN = ["train.epochs=4", "model.hidden=[8]", "tracking.log_every_n_steps=1"]
 
 
 def _train(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """In a process of its own: `runs sync` leaves alone the journal of a process that lives."""
     return subprocess.run([sys.executable, "-m", "nnexp.train", *args], cwd=tmp_path,
                           env=clean_env(), capture_output=True, text=True, timeout=300)
 
 
 def _sync(tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """`runs sync` exactly as a user types it first: no --tracking-uri."""
-    return subprocess.run([sys.executable, "-m", "nnexp.runs", "sync"], cwd=tmp_path,
-                          env=clean_env(), capture_output=True, text=True, timeout=300)
+    return run_inprocess(["nnexp.runs", "sync"], tmp_path)
 
 
 def _journal(folder: Path) -> dict:
@@ -53,8 +53,8 @@ def _same_as_journaled(client, run, journal: dict) -> None:
         assert np.array_equal([m.value for m in stored], series["values"], equal_nan=True), key
 
 
-def test_a_server_down_at_start_records_locally_and_sync_creates_the_runs_once(tmp_path,
-                                                                               monkeypatch):
+def test_a_server_down_at_start_records_locally_and_sync_creates_the_runs_once(
+        tmp_path, monkeypatch, _migrated_store):
     port = free_port()  # nothing listens there yet
     uri = f"http://127.0.0.1:{port}"
     single = _train(tmp_path, f"tracking.uri={uri}", *RUN)
@@ -74,7 +74,7 @@ def test_a_server_down_at_start_records_locally_and_sync_creates_the_runs_once(t
     assert all(j["info"]["uri"] == uri for j in journals.values())
 
     (tmp_path / "server").mkdir()
-    server = start_mlflow_server(tmp_path / "server", port)
+    server = start_mlflow_server(tmp_path / "server", port, schema=_migrated_store)
     try:
         done = _sync(tmp_path)
         assert done.returncode == 0, done.stderr

@@ -10,7 +10,8 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import all_runs, clean_env
+import pytest
+from helpers import all_runs, clean_env, run_inprocess
 
 LONG = ["model.hidden=[64]", "train.epochs=5000", "train.batch_size=16"]  # never ends itself
 
@@ -31,6 +32,7 @@ def _start_and_wait_for_epoch_2(tmp_path: Path, *extra: str) -> subprocess.Popen
     return proc
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_a_second_ctrl_c_still_ends_the_run_killed_in_the_store(tmp_path):
     proc = _start_and_wait_for_epoch_2(tmp_path)
     proc.send_signal(signal.SIGINT)
@@ -45,6 +47,7 @@ def test_a_second_ctrl_c_still_ends_the_run_killed_in_the_store(tmp_path):
     assert not list((tmp_path / "mlruns" / "outbox").iterdir())  # the store has it all
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_a_second_ctrl_c_while_the_store_is_locked_journals_the_killed_end(tmp_path):
     proc = _start_and_wait_for_epoch_2(tmp_path)  # waits up to 120 s for a store at its end
     db = sqlite3.connect(tmp_path / "mlruns" / "mlflow.db", isolation_level=None)
@@ -57,8 +60,7 @@ def test_a_second_ctrl_c_while_the_store_is_locked_journals_the_killed_end(tmp_p
     assert "Traceback" not in err
     db.execute("ROLLBACK")
     db.close()
-    done = subprocess.run([sys.executable, "-m", "nnexp.runs", "sync"], cwd=tmp_path,
-                          env=clean_env(), capture_output=True, text=True, timeout=120)
+    done = run_inprocess(["nnexp.runs", "sync"], tmp_path)
     assert done.returncode == 0, done.stderr
     (run,) = all_runs(_store(tmp_path))
     assert run.info.status == "KILLED", done.stdout

@@ -14,7 +14,7 @@ from helpers import clean_env, client_for, start_mlflow_server, stop_process_gro
 from nnexp.ui import free_port
 
 
-def test_a_server_down_at_start_and_during_training_loses_nothing(tmp_path):
+def test_a_server_down_at_start_and_during_training_loses_nothing(tmp_path, _migrated_store):
     port = free_port()
     uri = f"http://127.0.0.1:{port}"
     server_root = tmp_path / "server"
@@ -28,7 +28,7 @@ def test_a_server_down_at_start_and_during_training_loses_nothing(tmp_path):
     try:
         time.sleep(4)  # the job starts while no server answers: it must wait, not die
         assert job.poll() is None, job.communicate()[1]
-        server = start_mlflow_server(server_root, port)
+        server = start_mlflow_server(server_root, port, schema=_migrated_store)
         assert job.stdout is not None
         while not job.stdout.readline().startswith("epoch"):  # the run exists and trains
             assert job.poll() is None, job.communicate()[1]

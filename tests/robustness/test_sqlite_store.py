@@ -65,14 +65,18 @@ def _read_only(folder: Path) -> list[str]:
     return prefix
 
 
-@pytest.fixture
-def read_only_store(tmp_path):
-    """Two runs (a sweep's children) in the default store of `tmp_path`, then the store made
+@pytest.fixture(scope="module")
+def read_only_store(tmp_path_factory, _migrated_store):
+    """Two runs (a sweep's children) in the default store of a folder, then the store made
     read-only, its WAL file folded into the database (the last connection to close does it):
-    the case SQLite cannot read without help (it would create a `-shm` file)."""
+    the case SQLite cannot read without help (it would create a `-shm` file). Made once: the
+    tests only read it (a copy is made read-only apart)."""
+    tmp_path = tmp_path_factory.mktemp("read_only")
+    db = tmp_path / "mlruns" / "mlflow.db"
+    db.parent.mkdir()
+    shutil.copy(_migrated_store, db)  # the sweep's process, not the store's creation, matters
     made = run_cli(["nnexp.train", "-m", *TINY, "data=iris", "seed=0,1"], tmp_path)
     assert made.returncode == 0, made.stderr
-    db = tmp_path / "mlruns" / "mlflow.db"
     with closing(sqlite3.connect(db)) as conn:
         ids = [row[0] for row in conn.execute(
             "SELECT run_uuid FROM tags WHERE key = 'mlflow.parentRunId' ORDER BY run_uuid")]
@@ -110,6 +114,7 @@ def test_a_copied_read_only_store_is_refused_in_one_line(read_only_store, tmp_pa
     assert "read-only" in line and str(folder / "mlruns") in line
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_a_store_held_locked_is_named_as_sqlite_contention(tmp_path):
     # once the run trains, another process takes the store's write lock and keeps it: the
     # message names SQLite contention (not "no answer") and where the record waits (the

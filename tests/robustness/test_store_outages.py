@@ -9,7 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import all_runs, clean_env, client_for
+import pytest
+from helpers import all_runs, clean_env, client_for, run_inprocess
 
 RUN = ["-m", "nnexp.train", "train.epochs=60", "model.hidden=[16]"]
 
@@ -44,6 +45,7 @@ def _complete(uri: str) -> object:
     return run
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_a_store_locked_past_sqlites_timeout_is_waited_for(tmp_path):
     proc, db = _start_and_lock(tmp_path, "tracking.retry_seconds=120")
     time.sleep(25)  # longer than MLflow's 20 s SQLite busy timeout: writes fail, then retry
@@ -58,6 +60,7 @@ def test_a_store_locked_past_sqlites_timeout_is_waited_for(tmp_path):
                                     f"{tmp_path / 'mlruns' / 'mlflow.db'}")
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_a_store_locked_past_the_wait_keeps_the_record_until_sync(tmp_path):
     proc, db = _start_and_lock(tmp_path, "tracking.retry_seconds=1")
     out, err = proc.communicate(timeout=120)
@@ -69,8 +72,7 @@ def test_a_store_locked_past_the_wait_keeps_the_record_until_sync(tmp_path):
     assert (kept / "files" / "weights.npz").is_file()
     db.execute("ROLLBACK")
     db.close()
-    done = subprocess.run([sys.executable, "-m", "nnexp.runs", "sync"], cwd=tmp_path,
-                          env=clean_env(), capture_output=True, text=True, timeout=120)
+    done = run_inprocess(["nnexp.runs", "sync"], tmp_path)
     assert done.returncode == 0, done.stderr
     assert "1 run(s) synced" in done.stdout
     _complete(_store(tmp_path))

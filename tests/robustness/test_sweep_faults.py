@@ -12,13 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import all_runs, clean_env, client_for, run_cli
+from helpers import all_runs, clean_env, client_for, run_inprocess
 
 from nnexp.sweeps.parent import pool_trackers
 from nnexp.tracking.liveness import descendants, machine_id, process_alive
 from nnexp.tracking.store import ensure_experiment, open_client
 
 LONG = ["train.epochs=400", "model.hidden=[64,64]", "train.batch_size=8"]
+# jobs trained to their end: long enough to outlast a cleanup run in-process (about a second)
+OUTLASTS_CLEANUP = ["train.epochs=150", "model.hidden=[64,64]", "train.batch_size=8"]
 
 
 def _store(tmp_path: Path) -> str:
@@ -57,6 +59,7 @@ def _alive_after(pids: list[int], seconds: float) -> list[int]:
     return alive
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_sigterm_to_a_joblib_launcher_stops_workers_and_ends_the_parent_killed(tmp_path):
     proc = _launch(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
                    "lr=0.1,0.05,0.01,0.005", *LONG)
@@ -83,6 +86,7 @@ def test_sigterm_to_a_joblib_launcher_stops_workers_and_ends_the_parent_killed(t
     assert "summary/children.md" in summary
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_sigterm_while_the_store_is_locked_stops_the_sweep_without_a_traceback(tmp_path):
     """SIGTERM to a joblib launcher while another process holds the SQLite store locked: the
     launcher cannot ask the store which jobs run, so it stops every worker, says so in one line,
@@ -112,6 +116,7 @@ def test_sigterm_while_the_store_is_locked_stops_the_sweep_without_a_traceback(t
                 if pid not in pool_trackers(workers)]
 
 
+@pytest.mark.usefixtures("mlruns_store")
 @pytest.mark.parametrize("moment", ["first_run", "training"])
 def test_ctrl_c_to_a_joblib_sweep_prints_no_traceback_and_ends_it_killed(tmp_path, moment):
     """Ctrl-C signals the terminal's whole process group: the launcher and every pool worker,
@@ -135,6 +140,7 @@ def test_ctrl_c_to_a_joblib_sweep_prints_no_traceback_and_ends_it_killed(tmp_pat
             (r.info.run_name, r.info.status) for r in runs]
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_a_launcher_killed_outright_is_ended_by_cleanup_with_its_summary(tmp_path):
     proc = _launch(tmp_path, "lr=0.1,0.01", *LONG)  # the basic launcher: jobs in-process
     uri = _store(tmp_path)
@@ -144,7 +150,7 @@ def test_a_launcher_killed_outright_is_ended_by_cleanup_with_its_summary(tmp_pat
     parent, children = _split(all_runs(uri))
     assert parent.info.status == "RUNNING" and children[0].info.status == "RUNNING"
 
-    done = run_cli(["nnexp.runs", "cleanup", "--tracking-uri", uri], tmp_path)
+    done = run_inprocess(["nnexp.runs", "cleanup", "--tracking-uri", uri], tmp_path)
     assert done.returncode == 0, done.stderr
     assert f"ended KILLED: {parent.info.run_id}" in done.stdout
     parent, (child,) = _split(all_runs(uri))
@@ -193,33 +199,34 @@ def test_cleanup_judges_other_hosts_by_heartbeat_and_never_reads_metrics(tmp_pat
 
 
 def test_summarize_rebuilds_a_parents_summary_from_its_children(tmp_path):
-    proc = run_cli(["nnexp.train", "-m", "lr=0.1,0.01", "train.epochs=1", "model.hidden=[8]"],
-                   tmp_path)
+    proc = run_inprocess(["nnexp.train", "-m", "lr=0.1,0.01", "train.epochs=1",
+                          "model.hidden=[8]"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     uri = _store(tmp_path)
     parent, children = _split(all_runs(uri))
     client = client_for(uri)
     client.delete_tag(parent.info.run_id, "nnexp.best_run_id")
-    done = run_cli(["nnexp.runs", "summarize", parent.info.run_id, "--tracking-uri", uri],
-                   tmp_path)
+    done = run_inprocess(["nnexp.runs", "summarize", parent.info.run_id, "--tracking-uri", uri],
+                         tmp_path)
     assert done.returncode == 0, done.stderr
     assert f"summary of sweep {parent.info.run_id} rebuilt; parent FINISHED" in done.stdout
     best = min(children, key=lambda c: c.data.metrics["val/loss"])
     assert client.get_run(parent.info.run_id).data.tags["nnexp.best_run_id"] == best.info.run_id
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_cleanup_leaves_a_dead_launchers_parent_while_its_pool_still_trains(tmp_path):
     """kill -9 of a joblib launcher: its workers train on; cleanup ends the parent only once
     they are done, so the summary holds their results."""
     proc = _launch(tmp_path, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "lr=0.1,0.01",
-                   *LONG)
+                   *OUTLASTS_CLEANUP)
     uri = _store(tmp_path)
     _wait_for_running_children(uri, 2, proc)
     workers = descendants(proc.pid)
     proc.kill()
     proc.wait(timeout=60)  # its workers keep the output pipes open: not read to the end
     try:
-        done = run_cli(["nnexp.runs", "cleanup", "--tracking-uri", uri], tmp_path)
+        done = run_inprocess(["nnexp.runs", "cleanup", "--tracking-uri", uri], tmp_path)
         assert done.returncode == 0, done.stderr
         parent, children = _split(all_runs(uri))
         assert parent.info.status == "RUNNING"  # its children still train
@@ -228,7 +235,7 @@ def test_cleanup_leaves_a_dead_launchers_parent_while_its_pool_still_trains(tmp_
             assert time.monotonic() < deadline
             time.sleep(0.5)
             parent, children = _split(all_runs(uri))
-        done = run_cli(["nnexp.runs", "cleanup", "--tracking-uri", uri], tmp_path)
+        done = run_inprocess(["nnexp.runs", "cleanup", "--tracking-uri", uri], tmp_path)
         assert f"ended KILLED: {parent.info.run_id}" in done.stdout
         parent, children = _split(all_runs(uri))
         assert {c.info.status for c in children} == {"FINISHED"}
