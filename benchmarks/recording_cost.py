@@ -9,9 +9,14 @@
    Then the floor: MLflow's own calls for the last run's record (its metric values, params,
    tags, files and pyfunc model, into a new run of the same store), timed alone.
 2. `train.epochs=1500 tracking.log_every_n_steps=1` as whole processes
-   (`python -m nnexp.train ...`), tracking on and off alternating (target: on/off <= 1.35).
+   (`python -m nnexp.train ...`), tracking on and off in a rotating order (target: on/off <=
+   1.35); optionally with overrides for both (`--long-extra`), tracking on with plots
+   (`--long-plots`) and tracking on with an older tree's code (`--long-before`) in the same
+   rounds.
 
     python benchmarks/recording_cost.py [--rounds 5] [--long-rounds 3]
+    python benchmarks/recording_cost.py --skip-default --long-extra tracking.plots=false \
+        --long-plots --long-before DIR     # the long run alone: plots' share, older code
 
 The stores are in a temporary folder. The last line is JSON with the figures.
 """
@@ -83,9 +88,9 @@ print(json.dumps(out))
 """
 
 
-def _env() -> dict[str, str]:
+def _env(code: Path = ROOT) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPATH"] = str(code)
     return env
 
 
@@ -120,28 +125,40 @@ def default_run(tmp: Path, rounds: int) -> dict[str, float]:
     return {k: round(v, 4) for k, v in costs.items()}
 
 
-def long_run(tmp: Path, rounds: int) -> dict[str, float]:
-    command = [sys.executable, "-m", "nnexp.train", *LONG]
-    variants = {"on": [*command, f"tracking.uri=sqlite:///{tmp}/long/mlruns/mlflow.db"],
-                "off": [*command, "tracking.enabled=false"]}
-    subprocess.run(variants["on"], cwd=tmp, env=_env(), capture_output=True, check=True)
-    times: dict[str, list[float]] = {"on": [], "off": []}
+def long_run(tmp: Path, rounds: int, extra: list[str], plots: bool,
+             before: Path | None) -> dict[str, float]:
+    """The long run's variants as whole processes, in a rotating order each round; `extra`
+    overrides go to every variant; `plots`: also tracking on with `tracking.plots=true`;
+    `before`: also tracking on with the code of that tree (same store)."""
+    command = [sys.executable, "-m", "nnexp.train", *LONG, *extra]
+    on = [*command, f"tracking.uri=sqlite:///{tmp}/long/mlruns/mlflow.db"]
+    variants = {"on": (on, ROOT), "off": ([*command, "tracking.enabled=false"], ROOT)}
+    if plots:
+        variants["on_plots"] = ([*on, "tracking.plots=true"], ROOT)
+    if before is not None:
+        variants["on_before"] = (on, before)
+    subprocess.run(on, cwd=tmp, env=_env(), capture_output=True, check=True)  # the store
+    times: dict[str, list[float]] = {name: [] for name in variants}
+    names = list(variants)
     for i in range(rounds):
-        for name in (("on", "off") if i % 2 == 0 else ("off", "on")):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            args, code = variants[name]
             start = time.perf_counter()
-            subprocess.run(variants[name], cwd=tmp, env=_env(), capture_output=True,
-                           check=True)
+            subprocess.run(args, cwd=tmp, env=_env(code), capture_output=True, check=True)
             times[name].append(time.perf_counter() - start)
-        print(f"long round {i + 1}: on {times['on'][-1]:.2f} s, off {times['off'][-1]:.2f} s",
-              flush=True)
-    on, off = statistics.median(times["on"]), statistics.median(times["off"])
-    ratios = [a / b for a, b in zip(times["on"], times["off"], strict=True)]
-    print(f"{' '.join(LONG)}, whole processes, median of {rounds}: on {on:.2f} s, off "
-          f"{off:.2f} s, ratio {on / off:.3f} (paired rounds {min(ratios):.3f}-"
-          f"{max(ratios):.3f}); target <= {TARGETS['long_ratio']}: "
-          f"{'met' if on / off <= TARGETS['long_ratio'] else 'missed'}")
-    return {"long_on_s": round(on, 3), "long_off_s": round(off, 3),
-            "long_ratio": round(on / off, 4)}
+        print(f"long round {i + 1}: " + ", ".join(f"{name} {times[name][-1]:.2f} s"
+                                                 for name in names), flush=True)
+    med = {name: statistics.median(found) for name, found in times.items()}
+    figures = {f"long_{name}_s": round(value, 3) for name, value in med.items()}
+    for name in names[2:] + ["on"]:  # the plain ratio last
+        ratios = [a / b for a, b in zip(times[name], times["off"], strict=True)]
+        ratio = med[name] / med["off"]
+        figures["long_ratio" if name == "on" else f"long_ratio_{name}"] = round(ratio, 4)
+        print(f"{' '.join(LONG + extra)}, whole processes, median of {rounds}: {name} "
+              f"{med[name]:.2f} s, off {med['off']:.2f} s, ratio {ratio:.3f} (paired rounds "
+              f"{min(ratios):.3f}-{max(ratios):.3f}); target <= {TARGETS['long_ratio']}: "
+              f"{'met' if ratio <= TARGETS['long_ratio'] else 'missed'}")
+    return figures
 
 
 def main() -> None:
@@ -149,12 +166,21 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--long-rounds", type=int, default=3)
     parser.add_argument("--skip-long", action="store_true")
+    parser.add_argument("--skip-default", action="store_true", help="the long run alone")
+    parser.add_argument("--long-extra", action="append", default=[], metavar="OVERRIDE",
+                        help="an override for every long variant (tracking.plots=false)")
+    parser.add_argument("--long-plots", action="store_true",
+                        help="also the long run on with tracking.plots=true")
+    parser.add_argument("--long-before", type=Path, metavar="DIR",
+                        help="also the long run on with the code in DIR (git archive of a "
+                             "commit), paired with this tree's")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="nnexp-recording-") as folder:
         tmp = Path(folder)
-        figures = default_run(tmp, args.rounds)
+        figures = {} if args.skip_default else default_run(tmp, args.rounds)
         if not args.skip_long:
-            figures.update(long_run(tmp, args.long_rounds))
+            figures.update(long_run(tmp, args.long_rounds, args.long_extra, args.long_plots,
+                                    args.long_before and args.long_before.resolve()))
     print(json.dumps(figures))
 
 
