@@ -99,11 +99,14 @@ def _schema_from_template(monkeypatch: pytest.MonkeyPatch,
 
 
 @pytest.fixture(scope="session")
-def _migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty MLflow SQLite store, created once: its schema migrations take seconds."""
+def _migrated_store(tmp_path_factory: pytest.TempPathFactory,
+                    _built_schema: Callable[[], Path]) -> Path:
+    """An empty MLflow SQLite store, created once (from the built schema: its migrations take
+    seconds), as MLflow's client leaves a new one: with its Default experiment."""
     from mlflow.tracking import MlflowClient
 
     db = tmp_path_factory.mktemp("template") / "mlflow.db"
+    shutil.copyfile(_built_schema(), db)
     MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
     return db
 
