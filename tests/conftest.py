@@ -23,6 +23,8 @@ def pytest_configure(config: pytest.Config) -> None:
     import tempfile
 
     os.environ["NNEXP_CACHE_DIR"] = tempfile.mkdtemp(prefix="nnexp-test-cache-")
+    config.addinivalue_line("markers", "real_schema_build: a store created in this process runs "
+                            "MLflow's migrations, not a copy of the session's built schema")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -82,13 +84,17 @@ def _built_schema(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], Path
 
 
 @pytest.fixture(autouse=True)
-def _schema_from_template(monkeypatch: pytest.MonkeyPatch,
+def _schema_from_template(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch,
                           _built_schema: Callable[[], Path]) -> None:
     """A new SQLite store created in this process gets a copy of the schema nnexp's build made
     once, instead of running MLflow's ~70 migrations again (~3 s of CPU a store); the checks
     around the build (absent, complete, incomplete) run as they are. Commands in subprocesses
-    build their own (tests/robustness/test_store_creation.py kills one while it builds)."""
+    build their own (tests/robustness/test_store_creation.py kills one while it builds), and so
+    do tests marked `real_schema_build`."""
     from nnexp.tracking import sqlite_schema
+
+    if request.node.get_closest_marker("real_schema_build"):
+        return
 
     def copy_built(db: Path) -> None:
         building = db.with_name(f"{db.name}{sqlite_schema.BUILDING_SUFFIX}{os.getpid()}")
@@ -99,11 +105,14 @@ def _schema_from_template(monkeypatch: pytest.MonkeyPatch,
 
 
 @pytest.fixture(scope="session")
-def _migrated_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An empty MLflow SQLite store, created once: its schema migrations take seconds."""
+def _migrated_store(tmp_path_factory: pytest.TempPathFactory,
+                    _built_schema: Callable[[], Path]) -> Path:
+    """An empty MLflow SQLite store, created once (from the built schema: its migrations take
+    seconds), as MLflow's client leaves a new one: with its Default experiment."""
     from mlflow.tracking import MlflowClient
 
     db = tmp_path_factory.mktemp("template") / "mlflow.db"
+    shutil.copyfile(_built_schema(), db)
     MlflowClient(tracking_uri=f"sqlite:///{db}").search_experiments()
     return db
 

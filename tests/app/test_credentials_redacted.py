@@ -39,11 +39,11 @@ def test_redact_masks_every_password(text, expected):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, _migrated_store):
     """A real MLflow server (SQLite backend, local artifacts) and its URI with a password."""
     root = tmp_path_factory.mktemp("server")
     port = free_port()
-    process = start_mlflow_server(root, port)
+    process = start_mlflow_server(root, port, schema=_migrated_store)
     try:
         yield f"http://alice:{SECRET}@127.0.0.1:{port}", root
     finally:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
 from helpers import all_runs, clean_env, client_for, run_cli, run_inprocess
 
 from nnexp.tracking.store import default_tracking_uri, resolve_tracking_uri
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_train_command_line_records_run_with_hydra_folder(tmp_path):
     proc = run_cli(["nnexp.train", "train.epochs=2", "model.hidden=[16]"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

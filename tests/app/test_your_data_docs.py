@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from helpers import REPO, all_runs, clean_env, store_of
+from helpers import REPO, all_runs, clean_env, run_inprocess, store_of
 
 PAGE = REPO / "docs" / "your-data.md"
 
@@ -71,10 +71,9 @@ def test_the_refusal_the_page_shows_is_what_the_command_says(tmp_path: Path):
     shown = re.search(r"```text\n(nnexp.train: error: data.path '\.\.\./houses.csv'.*?)\n```",
                       PAGE.read_text(), flags=re.DOTALL).group(1)
     python = examples()[0][1]
-    subprocess.run([sys.executable, "-c", python], cwd=tmp_path, check=True, env=clean_env())
-    done = subprocess.run([sys.executable, "-m", "nnexp.train", "data=csv",
-                           "data.path=houses.csv", "data.target=price", "tracking.enabled=false"],
-                          cwd=tmp_path, env=clean_env(), capture_output=True, text=True,
-                          timeout=120)
+    exec(compile(python, str(PAGE), "exec"), {})  # writes houses.csv here (conftest's chdir)
+    assert (tmp_path / "houses.csv").is_file()
+    done = run_inprocess(["nnexp.train", "data=csv", "data.path=houses.csv", "data.target=price",
+                          "tracking.enabled=false"], tmp_path)
     assert done.returncode == 2
     assert done.stderr.strip() == shown.replace("...", str(tmp_path), 1)

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from helpers import all_runs, run_cli
+from helpers import all_runs, run_inprocess
 
 from nnexp.config import ConfigError, validate
 from nnexp.experiment.range_test import range_test
@@ -22,8 +22,8 @@ def test_a_range_float64_cannot_train_is_refused_in_one_line(make_cfg, tmp_path:
         with pytest.raises(ConfigError, match=r"^lr_find\.(min|max)_lr: got 1e[-+]?300; allowed: "
                                               r"1e-16 to 1e\+16 \(what a float64"):
             validate(make_cfg(override))
-    proc = run_cli(["nnexp.lr_find", "lr_find.min_lr=1e-300", "lr_find.max_lr=1e300"],
-                   cwd=tmp_path)
+    proc = run_inprocess(["nnexp.lr_find", "lr_find.min_lr=1e-300", "lr_find.max_lr=1e300"],
+                         cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
         "nnexp.lr_find: error: lr_find.min_lr: got 1e-300; allowed: 1e-16 to 1e+16 (what a "

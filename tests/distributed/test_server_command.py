@@ -8,7 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from helpers import run_cli
+from helpers import run_inprocess
 
 from nnexp.server import ServerError, check_driver
 
@@ -25,8 +25,9 @@ def test_a_missing_driver_is_named_with_the_extra_that_installs_one():
 
 
 def test_the_command_exits_2_with_one_line_and_starts_nothing(tmp_path):
-    done = run_cli(["nnexp.server", "--backend-store-uri",
-                    "mysql+mysqldb://mlflow:s3cret@db-host/mlflow", "--dir", "srv"], cwd=tmp_path)
+    done = run_inprocess(["nnexp.server", "--backend-store-uri",
+                          "mysql+mysqldb://mlflow:s3cret@db-host/mlflow", "--dir", "srv"],
+                         cwd=tmp_path)
     assert done.returncode == 2
     assert done.stderr.splitlines()[-1] == (
         "nnexp.server: error: --backend-store-uri: mysql+mysqldb:// needs the Python driver "
@@ -65,7 +66,7 @@ def test_a_busy_port_is_refused_in_one_line_not_reported_ready(command, healthy_
     "ready" (then die on its bind): the port is tested by binding it, before anything starts."""
     args = (["--dir", "srv"] if command == "nnexp.server"
             else ["--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}"])
-    done = run_cli([command, "--port", str(healthy_port), *args], cwd=tmp_path)
+    done = run_inprocess([command, "--port", str(healthy_port), *args], cwd=tmp_path)
     assert done.returncode == 2, done.stdout + done.stderr
     url = f"http://127.0.0.1:{healthy_port}"
     assert done.stderr.splitlines() == [

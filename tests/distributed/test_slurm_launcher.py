@@ -68,6 +68,7 @@ def test_the_slurm_settings_make_the_sbatch_script_a_cluster_runs(tmp_path, monk
     # launcher's environment (SLURM's default), which carries the sweep's parent run
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_the_slurm_job_function_records_a_sweep_under_submitits_local_executor(tmp_path):
     settings = yaml.safe_load((conf_dir() / "hydra" / "launcher" / "slurm.yaml").read_text())
     shared = ("timeout_min", "cpus_per_task", "mem_gb", "nodes", "tasks_per_node")

@@ -13,7 +13,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-from helpers import all_runs, client_for, run_cli, store_of
+from helpers import all_runs, client_for, run_cli, seed_store, store_of
 
 from nnexp import engine
 from nnexp.config import run_metric_names
@@ -167,11 +167,11 @@ def test_continuing_a_dropout_batchnorm_network_from_a_checkpoint_is_bit_identic
         assert value.tobytes() == expected[key].tobytes(), key
 
 
-def test_a_user_layer_beside_the_configs_given_by_config_dir_is_found(tmp_path):
+def test_a_user_layer_beside_the_configs_given_by_config_dir_is_found(tmp_path, _migrated_store):
     """Run from another folder: the layer's module sits only in the folder --config-dir names."""
     configs, work = tmp_path / "my_configs", tmp_path / "work"
     (configs / "model").mkdir(parents=True)
-    work.mkdir()
+    seed_store(work, _migrated_store)
     (configs / "beside_configs.py").write_text(textwrap.dedent("""
         import numpy as np
         from nnexp.engine import Activation

@@ -31,6 +31,7 @@ def _train(folder: str, seed: int) -> None:
     os._exit(0 if result.status == "FINISHED" and result.kept_locally is None else 3)
 
 
+@pytest.mark.real_schema_build  # the sixteen build a new store's schema under its lock
 def test_sixteen_concurrent_runs_on_one_sqlite_store_all_finish_without_sync(tmp_path):
     # 16 processes on one SQLite file with the default patience (tracking.retry_seconds): before
     # WAL and a patience counted from the last write that landed, runs on a busy machine gave

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import all_runs, clean_env, run_cli
+from helpers import all_runs, clean_env, run_cli, run_inprocess
 
 TINY = ["train.epochs=1", "model.hidden=[4]"]
 
@@ -71,7 +71,7 @@ def test_incomplete_store_with_runs_is_refused_not_touched(tmp_path):
         conn.execute("INSERT INTO runs (run_uuid, experiment_id, lifecycle_stage, status) "
                      "VALUES ('abc', 1, 'active', 'FINISHED')")
     before = db.read_bytes()
-    result = run_cli(["nnexp.train", *TINY], tmp_path)
+    result = run_inprocess(["nnexp.train", *TINY], tmp_path)  # refused before any build
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()

@@ -85,6 +85,7 @@ def test_a_sweep_that_cannot_prune_says_so_when_it_starts(tmp_path):
     assert "pruned at epoch" not in proc.stdout
 
 
+@pytest.mark.usefixtures("mlruns_store")
 @pytest.mark.parametrize("launcher", ["joblib"])
 def test_asha_prunes_across_parallel_workers(tmp_path, launcher):
     # two workers: the hopeless rates start once a good one has finished, and meet it at rung 1

@@ -13,7 +13,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-from helpers import all_runs, clean_env, client_for, run_cli
+import pytest
+from helpers import all_runs, clean_env, client_for, run_inprocess
 
 SWEEP = ["lr=0.02,0.01", "train.epochs=30", "train.batch_size=16", "model.hidden=[16]",
          "optimizer=adam", "schedule=cosine", "train.patience=25", "sweep.checkpoint_every=2",
@@ -48,6 +49,7 @@ def _arrays(client, run_id: str, name: str, dest: Path) -> dict[str, np.ndarray]
         return {key: data[key] for key in data.files}
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_killed_child_resumes_from_its_checkpoint_bit_for_bit(tmp_path: Path):
     _kill_second_child_after_a_checkpoint(tmp_path)
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
@@ -55,7 +57,7 @@ def test_killed_child_resumes_from_its_checkpoint_bit_for_bit(tmp_path: Path):
     finished = [r for r in all_runs(uri) if r.info.status == "FINISHED"]
     assert [r.info.run_name for r in finished] == ["lr=0.02"]
 
-    again = run_cli(["nnexp.train", "-m", *SWEEP, "sweep.resume=true"], cwd=tmp_path)
+    again = run_inprocess(["nnexp.train", "-m", *SWEEP, "sweep.resume=true"], cwd=tmp_path)
     assert again.returncode == 0, again.stderr
     runs = {r.info.run_id: r for r in all_runs(uri)}
     killed = next(r for r in runs.values() if r.info.run_name == "lr=0.01"
@@ -88,8 +90,8 @@ def test_killed_child_resumes_from_its_checkpoint_bit_for_bit(tmp_path: Path):
     assert (rows["0.01"]["run_id"], rows["0.01"]["status"]) == (continued.info.run_id,
                                                                 "FINISHED")
 
-    check = run_cli(["nnexp.reproduce", continued.info.run_id, "--quiet"], cwd=tmp_path,
-                    env={"MLFLOW_TRACKING_URI": uri})
+    check = run_inprocess(["nnexp.reproduce", continued.info.run_id, "--quiet"], cwd=tmp_path,
+                          env={"MLFLOW_TRACKING_URI": uri})
     assert check.returncode == 0, check.stdout + check.stderr
     assert "identical: " in check.stdout
     client = client_for(uri)

@@ -150,6 +150,7 @@ def test_layer_size_sweep_with_divergent_jobs_fails_parent_and_lists_them(tmp_pa
     assert by_name["lr=0.05,model.hidden=[16,8]"].data.params["model.hidden"] == "[16, 8]"
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_joblib_sweep_of_four_parallel_jobs_loses_nothing(tmp_path):
     proc = run_cli(["nnexp.train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=4",
                     "lr=0.03,0.01,0.003,0.001", *FAST], cwd=tmp_path)
@@ -194,6 +195,7 @@ def test_optuna_search_runs_trials_as_children(tmp_path):
         assert child.info.run_name.startswith("lr=")
 
 
+@pytest.mark.usefixtures("mlruns_store")
 def test_submitit_local_launcher_runs_children_under_the_parent(tmp_path):
     proc = run_cli(["nnexp.train", "-m", "hydra/launcher=submitit_local", "lr=0.1,0.01", *FAST],
                    cwd=tmp_path)
