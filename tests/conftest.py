@@ -70,13 +70,13 @@ def _built_schema(tmp_path_factory: pytest.TempPathFactory) -> Callable[[], Path
     from nnexp.tracking import sqlite_schema
 
     built: list[Path] = []
-    real_build = sqlite_schema._build
+    migrate = sqlite_schema._migrate  # MLflow's migrations, whatever a test puts in their place
 
     def template() -> Path:
         with _SCHEMA_LOCK:
             if not built:
                 db = tmp_path_factory.mktemp("schema") / "mlflow.db"
-                real_build(db)
+                migrate(db)
                 built.append(db)
             return built[0]
 
@@ -96,7 +96,7 @@ def _schema_from_template(request: pytest.FixtureRequest, monkeypatch: pytest.Mo
     if request.node.get_closest_marker("real_schema_build"):
         return
 
-    def copy_built(db: Path) -> None:
+    def copy_built(db: Path, template: Path | None = None) -> None:
         building = db.with_name(f"{db.name}{sqlite_schema.BUILDING_SUFFIX}{os.getpid()}")
         shutil.copyfile(_built_schema(), building)
         os.replace(building, db)

@@ -1,10 +1,12 @@
-"""MLflow's newest SQL schema revision, remembered per MLflow install instead of found again by
-every process.
+"""MLflow's newest SQL schema, remembered per MLflow install instead of made again by every
+process: its revision, and an empty store built to it.
 
 The first client on an SQL store checks that the database is at MLflow's newest migration; to
 know which that is, MLflow loads all of its ~70 migration scripts (0.3 s a process, a tenth of
-a default run besides imports). The answer depends only on the installed MLflow, so it is kept in
-nnexp's cache folder under a key of MLflow's version and the names of its migration files.
+a default run besides imports). A new SQLite store takes all of those migrations to build (about
+2 s of CPU and more of waiting on the disk, a run's first in a folder). Both depend only on the
+installed MLflow, so they are kept in nnexp's cache folder under a key of MLflow's version and
+the names of its migration files.
 """
 
 from __future__ import annotations
@@ -26,6 +28,21 @@ def _key(utils: Any) -> str:
     names = sorted(p.name for p in versions.glob("*.py"))
     text = "\n".join([mlflow.__version__, str(versions), *names])
     return hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def empty_store_template(cache: Path) -> Path:
+    """Where an empty SQLite store at this MLflow's newest schema is kept in the folder `cache`
+    (`sqlite_schema` copies it for a new store, and builds it when it is missing)."""
+    from mlflow.store.db import utils
+
+    return cache / f"mlflow-empty-store-{_key(utils)}.db"
+
+
+def latest_revision() -> str:
+    """MLflow's newest schema revision (remembered, once `remember_schema_head` ran)."""
+    from mlflow.store.db import utils
+
+    return str(utils._get_latest_schema_revision())
 
 
 def remember_schema_head(cache_dir: Callable[[], Path]) -> None:

@@ -337,11 +337,11 @@ def open_client(uri: str) -> Any:
     with store_lock(uri):
         db = Path(sqlite_path(uri))
         if uri.startswith("sqlite:///") and uri not in _PREPARED and writable(db):
-            from nnexp.tracking.schema_head import remember_schema_head
+            from nnexp.tracking.schema_head import empty_store_template, remember_schema_head
             from nnexp.tracking.sqlite_schema import prepare_sqlite_store
 
             remember_schema_head(cache_dir)
-            note = prepare_sqlite_store(db)
+            note = prepare_sqlite_store(db, empty_store_template(cache_dir()))
             if note:
                 print(note, file=sys.stderr)
             if db.parent.name == DEFAULT_STORE_DIR:  # a file the user named keeps its mode

@@ -19,8 +19,10 @@ def _store(tmp_path: Path) -> str:
 
 
 def test_sigkill_while_the_first_run_creates_the_schema(tmp_path):
+    # a cache of its own: no empty store kept from another test, so MLflow's migrations run
     proc = subprocess.Popen([sys.executable, "-m", "nnexp.train", *TINY], cwd=tmp_path,
-                            env=clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=clean_env(NNEXP_CACHE_DIR=str(tmp_path / "cache")),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     store = tmp_path / "mlruns"
     deadline = time.monotonic() + 60
     while not list(store.glob("mlflow.db.building-*")):  # the schema is being built
