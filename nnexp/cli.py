@@ -109,13 +109,16 @@ def exit_now(code: int = 0) -> NoReturn:
     Tearing down the ~2000 modules MLflow, pandas and matplotlib load takes over a second per
     process (measured 1.3 s), a cost every job of a sweep would pay for nothing. With worker
     processes alive (joblib's loky pool) the normal exit runs instead: only the interpreter's
-    thread shutdown stops that pool, and joining it first would hang.
+    thread shutdown stops that pool, and joining it first would hang; its objects are frozen
+    first, so that teardown's garbage collections pass over them (the workers do the same).
     """
     import atexit
+    import gc
     import logging
     import multiprocessing
 
     if multiprocessing.active_children():
+        gc.freeze()
         sys.exit(code)
     atexit._run_exitfuncs()
     logging.shutdown()

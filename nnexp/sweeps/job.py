@@ -4,6 +4,8 @@ its sweeper. `python -m nnexp.train`, the Python API and the Hydra jobs all come
 
 from __future__ import annotations
 
+import atexit
+import gc
 import logging
 import os
 import signal
@@ -139,6 +141,7 @@ def hydra_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | No
     worker = _in_pool_worker()
     if worker:
         _PoolWorkerSignals.install()
+        _end_without_collections()
     _PoolWorkerSignals.in_job = True
     try:
         if parent:
@@ -167,6 +170,15 @@ def hydra_job(cfg: DictConfig, name: str, overrides: list[str], parent: str | No
 def _in_pool_worker() -> bool:
     """A job in a process other than the launcher's: a worker of a pool (joblib's loky)."""
     return os.environ.get(LAUNCHER_PID_ENV, str(os.getpid())) != str(os.getpid())
+
+
+def _end_without_collections() -> None:
+    """A pool's worker ends when its sweep does, and its interpreter's teardown would then
+    collect every object MLflow's import made (about a second a worker, the sweep waiting for
+    it): frozen at exit, after the run's files and logs are closed, they are left to the
+    operating system, as the launcher's own process leaves its objects (`cli.exit_now`)."""
+    atexit.unregister(gc.freeze)  # once a process, however many jobs it runs
+    atexit.register(gc.freeze)
 
 
 def _exit_quietly(signame: str) -> NoReturn:

@@ -170,6 +170,11 @@ def test_joblib_sweep_of_four_parallel_jobs_loses_nothing(tmp_path):
         assert counts["train/loss_step"] == counts["grad_norm/layer1"] == len(range(0, steps, 5))
         reference = reference or (len(child.data.params), counts)
         assert (len(child.data.params), counts) == reference
+    # each worker's log is whole, to its job's last line: the workers' objects are frozen at
+    # exit (no teardown collections), their log files still flushed and closed
+    logs = [p.read_text() for p in tmp_path.glob("multirun/*/*/*/train.log")]
+    assert sorted(line.rsplit(" run ", 1)[1] for text in logs for line in text.splitlines()
+                  if " val/loss " in line) == sorted(c.info.run_id for c in children)
 
 
 def test_invalid_value_in_a_sweep_stops_before_any_run(tmp_path):
